@@ -1,0 +1,17 @@
+//! fundtrace follows money on public blockchains.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod graph;
+pub mod source;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use graph::{
+    EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
+};
+pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
+pub use types::{
+    Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,
+    Position, Special, Timestamp, TxId,
+};
