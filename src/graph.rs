@@ -709,6 +709,17 @@ pub struct FlowGraph {
     stats: LoadStats,
 }
 
+impl std::fmt::Debug for FlowGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowGraph")
+            .field("addresses", &self.addresses.len())
+            .field("events", &self.ev_tx.len())
+            .field("legs", &self.leg_addr.len())
+            .field("sources", &self.sources.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One event seen from outside: when, which transaction, what moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventInfo {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod graph;
 pub mod source;
+pub mod trace;
 pub mod types;
 
 pub use error::{Error, Result};
@@ -11,6 +12,10 @@ pub use graph::{
     EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };
 pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
+pub use trace::{
+    Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,
+    trace,
+};
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,
     Position, Special, Timestamp, TxId,

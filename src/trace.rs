@@ -1,0 +1,1062 @@
+//! The trace: from seed addresses to target clusters, over a frozen
+//! [`FlowGraph`].
+//!
+//! [`trace`] runs one independent traversal per seed (in parallel with rayon)
+//! and returns, for every (seed, cluster) pair reached within
+//! [`TraceConfig::max_hops`], a [`Finding`]: the minimum hop count, the
+//! earliest arrival, the value that got there under each requested [`Model`],
+//! and one shortest evidence path.
+//!
+//! # Hops and time
+//! A hop is one transaction (a UTXO transaction with n inputs and m outputs is
+//! one hop from each input address to each output address). With
+//! [`TraceConfig::time_respecting`] (the default), value that arrived at an
+//! address in event *e* can only leave in a later event; events are ordered by
+//! block, then position in block, then order inside the transaction. The
+//! traversal is a layered earliest-arrival search: layer *h* holds, for every
+//! address, the earliest arrival over paths of at most *h* hops, so
+//! `min_hops` is exact under the time constraint and `first_arrival` is the
+//! earliest arrival over paths of at most `max_hops` hops.
+//!
+//! # Value models
+//! All three run in one pass over the events that touch tainted addresses, in
+//! time order, per seed and per asset. Every outflow of a seed is wholly
+//! tainted.
+//! * **poison**: once an address has received tainted value, each later
+//!   outflow is wholly tainted. An upper bound: it can exceed what the seeds
+//!   sent.
+//! * **haircut**: an address's balance carries a tainted share; an outflow of
+//!   `y` carries `floor(y × tainted / balance)`. Rounding is down, and the
+//!   remainder (under one base unit per outflow) stays with the sender, so
+//!   taint is conserved exactly and never created.
+//! * **FIFO** (first in, first out; Anderson et al., "Bitcoin Redux", WEIS
+//!   2018): an address's received value forms a queue; outflows take the
+//!   oldest value first.
+//!
+//! A UTXO transaction is a pass-through account that receives all its inputs
+//! (in input order) and at once pays its outputs in output order, the fee leg
+//! last: under poison every output is wholly tainted if any input is; under
+//! haircut each output takes its share with the same rounding; under FIFO the
+//! first inputs' value fills the first outputs.
+//!
+//! **Unknown opening balances.** When the graph starts mid-history an
+//! address may spend more than the graph shows it received. The shortfall is
+//! an unseen opening balance: its size is the largest overdraft over the
+//! address's whole history in the graph, it is clean, and it is the oldest
+//! value the address holds (FIFO spends it first; haircut counts it in the
+//! balance). A UTXO transaction whose inputs are short has an input from the
+//! `unknown` pseudo-address for the difference, also clean.
+//!
+//! **Neighbourhood.** Taint leaves an address only while that address is
+//! fewer than `max_hops` hops from the seed; with
+//! [`TraceConfig::stop_at_clusters`] (the default) members of target clusters
+//! absorb what they receive and pass nothing on, because value inside an
+//! exchange can no longer be attributed. Value counted into a cluster is the
+//! tainted value its members received from non-members.
+//!
+//! # Determinism
+//! Results do not depend on the number of threads: frontier relaxations use
+//! atomic minimums, ties are broken by sorting, and outputs are sorted.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::graph::{FlowGraph, NONE};
+use crate::types::{Address, Amount, Asset, BlockHeight, Chain, Timestamp, TxId, mul_div_floor};
+
+/// A value attribution model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Model {
+    /// Any taint taints every later outflow wholly (upper bound).
+    Poison,
+    /// Outflows carry the sender's tainted share, rounded down.
+    Haircut,
+    /// Outflows spend the oldest received value first.
+    Fifo,
+}
+
+impl Model {
+    /// All models, in report order.
+    pub const ALL: [Model; 3] = [Model::Poison, Model::Haircut, Model::Fifo];
+
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Poison => "poison",
+            Model::Haircut => "haircut",
+            Model::Fifo => "fifo",
+        }
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Model> {
+        match s {
+            "poison" => Ok(Model::Poison),
+            "haircut" => Ok(Model::Haircut),
+            "fifo" => Ok(Model::Fifo),
+            _ => Err(Error::Parse {
+                what: "model",
+                input: s.to_owned(),
+                reason: "expected poison, haircut or fifo".into(),
+            }),
+        }
+    }
+}
+
+/// A named set of addresses that the trace looks for (an exchange, say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cluster {
+    /// The name reported in findings.
+    pub name: String,
+    /// The member addresses.
+    pub members: Vec<Address>,
+}
+
+impl Cluster {
+    /// A cluster from a name and members.
+    pub fn new(name: impl Into<String>, members: Vec<Address>) -> Cluster {
+        Cluster {
+            name: name.into(),
+            members,
+        }
+    }
+}
+
+/// Trace parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceConfig {
+    /// The most hops a finding may be away from its seed (default 10).
+    /// Zero finds only clusters that contain a seed.
+    pub max_hops: u32,
+    /// Whether value must arrive before it can leave (default true). Off, hop
+    /// counts are plain reachability; value models always respect time.
+    pub time_respecting: bool,
+    /// Which value models to compute (default all three).
+    pub models: Vec<Model>,
+    /// Whether cluster members absorb taint instead of passing it on
+    /// (default true).
+    pub stop_at_clusters: bool,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig {
+            max_hops: 10,
+            time_respecting: true,
+            models: Model::ALL.to_vec(),
+            stop_at_clusters: true,
+        }
+    }
+}
+
+/// When and where value first arrived in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Arrival {
+    /// The chain.
+    pub chain: Chain,
+    /// Block height.
+    pub height: BlockHeight,
+    /// Block time (Unix seconds).
+    pub time: Timestamp,
+    /// Block time as RFC 3339 (UTC).
+    pub time_utc: String,
+    /// The transaction that delivered it.
+    pub tx: TxId,
+    /// The member that received it.
+    pub member: Address,
+}
+
+/// One hop of an evidence path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathStep {
+    /// The sender.
+    pub from: Address,
+    /// The receiver.
+    pub to: Address,
+    /// The transaction.
+    pub tx: TxId,
+    /// Block height of the transaction.
+    pub height: BlockHeight,
+    /// Block time.
+    pub time: Timestamp,
+    /// The asset moved.
+    pub asset: Asset,
+    /// The amount the receiver got in this transaction (not only the tainted part).
+    pub amount: Amount,
+}
+
+/// Value per asset, per model.
+pub type ValueMap = BTreeMap<Asset, BTreeMap<Model, Amount>>;
+
+/// What the trace found for one (seed, cluster) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The seed.
+    pub seed: Address,
+    /// The cluster's name.
+    pub cluster: String,
+    /// Fewest hops from the seed to any member.
+    pub min_hops: u32,
+    /// The earliest arrival at any member over paths of at most `max_hops`
+    /// hops; `None` only when the seed itself is a member.
+    pub first_arrival: Option<Arrival>,
+    /// Tainted value received by members from non-members, per asset and model.
+    pub value: ValueMap,
+    /// The member that the evidence path reaches.
+    pub member: Address,
+    /// A shortest evidence path from the seed to `member`.
+    pub path: Vec<PathStep>,
+}
+
+/// Per-seed outcome, found or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedSummary {
+    /// The seed as given.
+    pub seed: Address,
+    /// Whether the seed occurs in the graph.
+    pub in_graph: bool,
+    /// What the seed sent, per asset (the bound on haircut and FIFO totals).
+    pub sent: BTreeMap<Asset, Amount>,
+    /// Addresses reached within `max_hops`.
+    pub reached: u64,
+}
+
+/// Work counters, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TraceStats {
+    /// Adjacency entries the hop traversals scanned.
+    pub edges_scanned: u64,
+    /// Events the value pass processed.
+    pub events_valued: u64,
+}
+
+/// The outcome of [`trace`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceOutcome {
+    /// Findings sorted by seed (in the order given), then cluster (in the order given).
+    pub findings: Vec<Finding>,
+    /// One entry per distinct seed.
+    pub seeds: Vec<SeedSummary>,
+    /// Problems that did not stop the trace (seeds not in the graph, …).
+    pub warnings: Vec<String>,
+    /// Work counters.
+    #[serde(skip)]
+    pub stats: TraceStats,
+}
+
+/// Traces every seed to every cluster.
+///
+/// Runs on the current rayon thread pool (wrap the call in
+/// `ThreadPool::install` to choose the number of threads); the result is the
+/// same for any number of threads.
+///
+/// # Errors
+/// [`Error::Config`] if no model is requested twice… or for other invalid
+/// parameters; seeds absent from the graph are not errors but warnings.
+///
+/// # Complexity
+/// Per seed, O(Σ over layers of the out-degree of improved addresses) for
+/// hops, and O(R log R) for values, R being the events touching tainted
+/// addresses; memory O(addresses) per concurrently traced seed.
+///
+/// ```
+/// use fundtrace::{trace, Cluster, FlowGraph, TraceConfig};
+/// let g = FlowGraph::from_records("empty", vec![])?;
+/// let seed = "1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ".parse()?;
+/// let out = trace(&g, &[seed], &[Cluster::new("x", vec![])], &TraceConfig::default())?;
+/// assert!(out.findings.is_empty());
+/// assert_eq!(out.warnings.len(), 1); // the seed is not in the graph
+/// # Ok::<(), fundtrace::Error>(())
+/// ```
+pub fn trace(
+    graph: &FlowGraph,
+    seeds: &[Address],
+    clusters: &[Cluster],
+    config: &TraceConfig,
+) -> Result<TraceOutcome> {
+    let mut models = config.models.clone();
+    models.sort();
+    models.dedup();
+    let mut distinct: Vec<Address> = Vec::new();
+    for s in seeds {
+        if !distinct.contains(s) {
+            distinct.push(*s);
+        }
+    }
+    // Membership: node -> clusters (sorted, distinct).
+    let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (ci, c) in clusters.iter().enumerate() {
+        for m in &c.members {
+            if let Some(n) = graph.node(m) {
+                let v = membership.entry(n.0).or_default();
+                if v.last() != Some(&(ci as u32)) && !v.contains(&(ci as u32)) {
+                    v.push(ci as u32);
+                }
+            }
+        }
+    }
+    let ctx = Ctx {
+        g: graph,
+        cfg: config,
+        models: &models,
+        membership: &membership,
+    };
+    let results: Vec<SeedResult> = distinct
+        .par_iter()
+        .map(|s| match graph.node(s) {
+            Some(n) => ctx.trace_seed(*s, n.0, clusters),
+            None => SeedResult {
+                summary: SeedSummary {
+                    seed: *s,
+                    in_graph: false,
+                    sent: BTreeMap::new(),
+                    reached: 0,
+                },
+                findings: Vec::new(),
+                stats: TraceStats::default(),
+            },
+        })
+        .collect();
+    let mut out = TraceOutcome {
+        findings: Vec::new(),
+        seeds: Vec::new(),
+        warnings: Vec::new(),
+        stats: TraceStats::default(),
+    };
+    for r in results {
+        if !r.summary.in_graph {
+            out.warnings.push(format!(
+                "seed {} does not occur in the loaded data",
+                r.summary.seed
+            ));
+        }
+        out.stats.edges_scanned += r.stats.edges_scanned;
+        out.stats.events_valued += r.stats.events_valued;
+        out.findings.extend(r.findings);
+        out.seeds.push(r.summary);
+    }
+    for (ci, c) in clusters.iter().enumerate() {
+        if !c.members.iter().any(|m| graph.node(m).is_some()) {
+            out.warnings.push(format!(
+                "cluster {:?} (#{ci}) has no member in the loaded data",
+                c.name
+            ));
+        }
+    }
+    Ok(out)
+}
+
+struct Ctx<'a> {
+    g: &'a FlowGraph,
+    cfg: &'a TraceConfig,
+    models: &'a [Model],
+    membership: &'a FxHashMap<u32, Vec<u32>>,
+}
+
+struct SeedResult {
+    summary: SeedSummary,
+    findings: Vec<Finding>,
+    stats: TraceStats,
+}
+
+/// One improvement of an address's arrival, at one layer.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    node: u32,
+    layer: u32,
+    /// The event that delivered it (`NONE` for the seed).
+    event: u32,
+    /// The entry of the predecessor valid when this one was made.
+    pred: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Cand {
+    v: u32,
+    ready: u32,
+    u: u32,
+    old: u32,
+}
+
+pub(crate) struct Hops {
+    /// Per node: the first event it may send in (arrival event + 1); 0 for
+    /// the seed; `NONE` if unreached.
+    ready: Vec<AtomicU32>,
+    /// Per node: index of its first (fewest-hop) entry, `NONE` if unreached.
+    first_entry: Vec<u32>,
+    entries: Vec<Entry>,
+    edges_scanned: u64,
+}
+
+impl Hops {
+    fn dist(&self, n: u32) -> Option<u32> {
+        let e = self.first_entry[n as usize];
+        (e != NONE).then(|| self.entries[e as usize].layer)
+    }
+}
+
+const PAR_FRONTIER: usize = 2048;
+
+impl Ctx<'_> {
+    fn absorbs(&self, n: u32, seed: u32) -> bool {
+        self.cfg.stop_at_clusters && n != seed && self.membership.contains_key(&n)
+    }
+
+    /// Layered earliest-arrival search from `seed`.
+    pub(crate) fn hops(&self, seed: u32) -> Hops {
+        let g = self.g;
+        let n = g.address_count();
+        let ready: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(NONE)).collect();
+        let mut first_entry = vec![NONE; n];
+        let mut cur_entry = vec![NONE; n];
+        let mut entries = vec![Entry {
+            node: seed,
+            layer: 0,
+            event: NONE,
+            pred: NONE,
+        }];
+        ready[seed as usize].store(0, Ordering::Relaxed);
+        first_entry[seed as usize] = 0;
+        cur_entry[seed as usize] = 0;
+        let mut frontier: Vec<(u32, u32)> = vec![(seed, 0)];
+        let mut scanned = 0u64;
+        let time = self.cfg.time_respecting;
+        let mut layer = 0u32;
+        while !frontier.is_empty() && layer < self.cfg.max_hops {
+            layer += 1;
+            let fe = &first_entry;
+            let expand = |chunk: &[(u32, u32)]| -> (Vec<Cand>, u64) {
+                let mut cands = Vec::new();
+                let mut count = 0u64;
+                for &(u, r) in chunk {
+                    if self.absorbs(u, seed) {
+                        continue;
+                    }
+                    let edges = g.out_edges(u);
+                    let start = if time {
+                        edges.partition_point(|o| o.event < r)
+                    } else {
+                        0
+                    };
+                    let mut relax = |v: u32, nr: u32| {
+                        if v == u || (!time && fe[v as usize] != NONE) {
+                            return;
+                        }
+                        let old = ready[v as usize].fetch_min(nr, Ordering::Relaxed);
+                        if nr <= old {
+                            cands.push(Cand {
+                                v,
+                                ready: nr,
+                                u,
+                                old,
+                            });
+                        }
+                    };
+                    for o in &edges[start..] {
+                        count += 1;
+                        let nr = o.event + 1;
+                        if o.target != NONE {
+                            relax(o.target, nr);
+                        } else {
+                            for leg in g.outputs_of(o.event) {
+                                relax(g.leg_addr[leg], nr);
+                            }
+                        }
+                    }
+                }
+                (cands, count)
+            };
+            let mut cands: Vec<Cand> = if frontier.len() >= PAR_FRONTIER {
+                let parts: Vec<(Vec<Cand>, u64)> =
+                    frontier.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
+                let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+                for (c, k) in parts {
+                    scanned += k;
+                    all.extend(c);
+                }
+                all
+            } else {
+                let (c, k) = expand(&frontier);
+                scanned += k;
+                c
+            };
+            if cands.len() >= PAR_FRONTIER {
+                cands.par_sort_unstable();
+            } else {
+                cands.sort_unstable();
+            }
+            let mut next = Vec::new();
+            let mut new_entries: Vec<Entry> = Vec::new();
+            let mut i = 0;
+            while i < cands.len() {
+                let v = cands[i].v;
+                let mut j = i;
+                let mut max_old = 0;
+                while j < cands.len() && cands[j].v == v {
+                    max_old = max_old.max(cands[j].old);
+                    j += 1;
+                }
+                let fin = ready[v as usize].load(Ordering::Relaxed);
+                // Improved in this layer iff the final value is below what
+                // it was before the layer (the largest `old` seen).
+                if fin < max_old {
+                    // Sorted by (v, ready, u): the first candidate has the
+                    // final arrival and the smallest predecessor.
+                    let c = cands[i];
+                    debug_assert_eq!(c.ready, fin);
+                    new_entries.push(Entry {
+                        node: v,
+                        layer,
+                        event: fin - 1,
+                        pred: cur_entry[c.u as usize],
+                    });
+                    next.push((v, fin));
+                }
+                i = j;
+            }
+            for e in new_entries {
+                let idx = entries.len() as u32;
+                if first_entry[e.node as usize] == NONE {
+                    first_entry[e.node as usize] = idx;
+                }
+                cur_entry[e.node as usize] = idx;
+                entries.push(e);
+            }
+            frontier = next;
+        }
+        Hops {
+            ready,
+            first_entry,
+            entries,
+            edges_scanned: scanned,
+        }
+    }
+
+    fn path(&self, hops: &Hops, member: u32) -> Vec<PathStep> {
+        let g = self.g;
+        let mut steps = Vec::new();
+        let mut e = hops.first_entry[member as usize];
+        while e != NONE {
+            let ent = hops.entries[e as usize];
+            if ent.pred == NONE {
+                break;
+            }
+            let from = hops.entries[ent.pred as usize].node;
+            let block = g.block_of(ent.event);
+            let amount: u128 = g
+                .outputs_of(ent.event)
+                .filter(|&l| g.leg_addr[l] == ent.node)
+                .map(|l| g.leg_amt.get(l))
+                .fold(0u128, |a, b| a.saturating_add(b));
+            steps.push(PathStep {
+                from: g.addresses()[from as usize],
+                to: g.addresses()[ent.node as usize],
+                tx: g.txid_of(ent.event),
+                height: block.height,
+                time: block.time,
+                asset: g.asset_of(ent.event),
+                amount: Amount::new(amount),
+            });
+            e = ent.pred;
+        }
+        steps.reverse();
+        steps
+    }
+
+    fn trace_seed(&self, seed_addr: Address, seed: u32, clusters: &[Cluster]) -> SeedResult {
+        let g = self.g;
+        let hops = self.hops(seed);
+        let values = self.values(seed, &hops, clusters.len());
+        let mut sent: BTreeMap<Asset, Amount> = BTreeMap::new();
+        for o in g.out_edges(seed) {
+            let a = g.asset_of(o.event);
+            let amt: u128 = g
+                .inputs_of(o.event)
+                .filter(|&l| g.leg_addr[l] == seed)
+                .map(|l| g.leg_amt.get(l))
+                .sum();
+            let s = sent.entry(a).or_default();
+            *s = s
+                .checked_add(Amount::new(amt))
+                .unwrap_or(Amount::new(u128::MAX));
+        }
+        let reached = hops.first_entry.iter().filter(|&&e| e != NONE).count() as u64 - 1;
+        // Per cluster: the member with fewest hops (then earliest arrival,
+        // then smallest node id), and the earliest arrival of any member.
+        let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
+        let mut earliest: Vec<Option<(u32, u32)>> = vec![None; clusters.len()];
+        let mut members: Vec<(&u32, &Vec<u32>)> = self.membership.iter().collect();
+        members.sort_unstable();
+        for (&n, cs) in members {
+            let Some(d) = hops.dist(n) else { continue };
+            let r = hops.ready[n as usize].load(Ordering::Relaxed);
+            for &c in cs {
+                let key = (d, r, n);
+                let b = &mut best[c as usize];
+                if b.is_none_or(|x| key < x) {
+                    *b = Some(key);
+                }
+                if n != seed {
+                    let ea = &mut earliest[c as usize];
+                    if ea.is_none_or(|x| (r, n) < x) {
+                        *ea = Some((r, n));
+                    }
+                }
+            }
+        }
+        let mut findings = Vec::new();
+        for (ci, c) in clusters.iter().enumerate() {
+            let Some((d, _, member)) = best[ci] else {
+                continue;
+            };
+            let first_arrival = earliest[ci].map(|(r, n)| {
+                let ev = r - 1;
+                let b = g.block_of(ev);
+                Arrival {
+                    chain: b.chain,
+                    height: b.height,
+                    time: b.time,
+                    time_utc: b.time.to_rfc3339(),
+                    tx: g.txid_of(ev),
+                    member: g.addresses()[n as usize],
+                }
+            });
+            let mut value = ValueMap::new();
+            if let Some(per_asset) = values.per_cluster.get(&(ci as u32)) {
+                for (asset, t) in per_asset {
+                    let m: BTreeMap<Model, Amount> = self
+                        .models
+                        .iter()
+                        .map(|&model| (model, Amount::new(t.get(model))))
+                        .collect();
+                    if m.values().any(|a| !a.is_zero()) {
+                        value.insert(*asset, m);
+                    }
+                }
+            }
+            findings.push(Finding {
+                seed: seed_addr,
+                cluster: c.name.clone(),
+                min_hops: d,
+                first_arrival,
+                value,
+                member: g.addresses()[member as usize],
+                path: self.path(&hops, member),
+            });
+        }
+        SeedResult {
+            summary: SeedSummary {
+                seed: seed_addr,
+                in_graph: true,
+                sent,
+                reached,
+            },
+            findings,
+            stats: TraceStats {
+                edges_scanned: hops.edges_scanned,
+                events_valued: values.events,
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------------------
+// Value models
+// ------------------------------------------------------------------------
+
+/// Tainted amounts under each model (poison is always computed: it decides
+/// which addresses the pass must follow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Taint {
+    poison: u128,
+    haircut: u128,
+    fifo: u128,
+}
+
+impl Taint {
+    fn get(&self, m: Model) -> u128 {
+        match m {
+            Model::Poison => self.poison,
+            Model::Haircut => self.haircut,
+            Model::Fifo => self.fifo,
+        }
+    }
+    fn add(&mut self, o: &Taint) {
+        self.poison = self.poison.saturating_add(o.poison);
+        self.haircut = self.haircut.saturating_add(o.haircut);
+        self.fifo = self.fifo.saturating_add(o.fifo);
+    }
+}
+
+/// The holdings of one tainted address in one asset.
+#[derive(Debug, Default)]
+struct Holding {
+    balance: u128,
+    haircut: u128,
+    poisoned: bool,
+    /// FIFO lots (amount, tainted), oldest first; amounts sum to `balance`.
+    lots: VecDeque<(u128, bool)>,
+}
+
+impl Holding {
+    /// Takes `y` out; FIFO pieces are appended to `pieces`.
+    fn debit(&mut self, y: u128, fifo: bool, pieces: &mut Vec<(u128, bool)>) -> Taint {
+        if y > self.balance {
+            // Cannot happen once opening balances are known; treated as an
+            // unseen clean opening just in case (conservative for taint).
+            let short = y - self.balance;
+            self.balance = y;
+            if fifo {
+                self.lots.push_front((short, false));
+            }
+        }
+        let h = if self.balance == 0 {
+            0
+        } else {
+            mul_div_floor(y, self.haircut, self.balance)
+        };
+        self.balance -= y;
+        self.haircut -= h;
+        let mut f = 0u128;
+        if fifo {
+            let mut need = y;
+            while need > 0 {
+                let Some(front) = self.lots.front_mut() else {
+                    break;
+                };
+                let take = front.0.min(need);
+                push_lot(pieces, take, front.1);
+                if front.1 {
+                    f += take;
+                }
+                front.0 -= take;
+                need -= take;
+                if front.0 == 0 {
+                    self.lots.pop_front();
+                }
+            }
+        }
+        Taint {
+            poison: if self.poisoned { y } else { 0 },
+            haircut: h,
+            fifo: f,
+        }
+    }
+
+    fn credit(&mut self, y: u128, t: &Taint, pieces: &[(u128, bool)]) {
+        self.balance = self.balance.saturating_add(y);
+        self.haircut = self.haircut.saturating_add(t.haircut);
+        self.poisoned |= t.poison > 0;
+        for &(a, b) in pieces {
+            match self.lots.back_mut() {
+                Some(last) if last.1 == b => last.0 += a,
+                _ => self.lots.push_back((a, b)),
+            }
+        }
+    }
+}
+
+fn push_lot(v: &mut Vec<(u128, bool)>, a: u128, b: bool) {
+    if a == 0 {
+        return;
+    }
+    match v.last_mut() {
+        Some(last) if last.1 == b => last.0 += a,
+        _ => v.push((a, b)),
+    }
+}
+
+struct Values {
+    per_cluster: FxHashMap<u32, BTreeMap<Asset, Taint>>,
+    events: u64,
+}
+
+impl Ctx<'_> {
+    fn propagates(&self, n: u32, seed: u32, hops: &Hops) -> bool {
+        !self.absorbs(n, seed) && hops.dist(n).is_some_and(|d| d < self.cfg.max_hops)
+    }
+
+    /// The clean holding of `n` in `asset` just before event `e`, with the
+    /// unseen opening balance (largest overdraft over the whole history).
+    fn opening_holding(&self, n: u32, asset: u32, e: u32, fifo: bool) -> Holding {
+        let g = self.g;
+        let (ins, outs) = (g.in_events(n), g.out_edges(n));
+        let (mut i, mut j) = (0, 0);
+        let (mut bal, mut opening, mut bal_before_e, mut opening_before_e) =
+            (0u128, 0u128, None, 0u128);
+        loop {
+            let next_in = ins.get(i).copied().unwrap_or(NONE);
+            let next_out = outs.get(j).map_or(NONE, |o| o.event);
+            let f = next_in.min(next_out);
+            if f == NONE {
+                break;
+            }
+            if f == next_in {
+                i += 1;
+            }
+            if f == next_out {
+                j += 1;
+            }
+            if f >= e && bal_before_e.is_none() {
+                bal_before_e = Some(bal);
+                opening_before_e = opening;
+            }
+            if g.ev_asset[f as usize] != asset {
+                continue;
+            }
+            let sum = |r: std::ops::Range<usize>| -> u128 {
+                r.filter(|&l| g.leg_addr[l] == n)
+                    .map(|l| g.leg_amt.get(l))
+                    .fold(0, u128::saturating_add)
+            };
+            let (out, inn) = (sum(g.inputs_of(f)), sum(g.outputs_of(f)));
+            if out > bal {
+                opening += out - bal;
+                bal = 0;
+            } else {
+                bal -= out;
+            }
+            bal = bal.saturating_add(inn);
+        }
+        let before = bal_before_e.unwrap_or(bal);
+        let balance = before + (opening - opening_before_e);
+        let mut h = Holding {
+            balance,
+            ..Holding::default()
+        };
+        if fifo && balance > 0 {
+            h.lots.push_back((balance, false));
+        }
+        h
+    }
+
+    fn values(&self, seed: u32, hops: &Hops, n_clusters: usize) -> Values {
+        let g = self.g;
+        let fifo = self.models.contains(&Model::Fifo);
+        let mut per_cluster: FxHashMap<u32, BTreeMap<Asset, Taint>> = FxHashMap::default();
+        if self.models.is_empty() || n_clusters == 0 {
+            return Values {
+                per_cluster,
+                events: 0,
+            };
+        }
+        let mut holdings: FxHashMap<(u32, u32), Holding> = FxHashMap::default();
+        let mut followed: FxHashSet<u32> = FxHashSet::default();
+        // Cursor entries: (event, node, next in-index, next out-index).
+        let mut heap: BinaryHeap<Reverse<(u32, u32, u32, u32)>> = BinaryHeap::new();
+        let push_cursor = |heap: &mut BinaryHeap<Reverse<(u32, u32, u32, u32)>>,
+                           n: u32,
+                           after: Option<u32>,
+                           seed_only_out: bool| {
+            let ins = g.in_events(n);
+            let outs = g.out_edges(n);
+            let (i, j) = match after {
+                None => (ins.len(), 0),
+                Some(e) => (
+                    if seed_only_out {
+                        ins.len()
+                    } else {
+                        ins.partition_point(|&x| x <= e)
+                    },
+                    outs.partition_point(|o| o.event <= e),
+                ),
+            };
+            let next = ins
+                .get(i)
+                .copied()
+                .unwrap_or(NONE)
+                .min(outs.get(j).map_or(NONE, |o| o.event));
+            if next != NONE {
+                heap.push(Reverse((next, n, i as u32, j as u32)));
+            }
+        };
+        push_cursor(&mut heap, seed, None, true);
+        followed.insert(seed);
+        let mut last = NONE;
+        let mut events = 0u64;
+        let mut in_taints: Vec<(u128, Taint)> = Vec::new();
+        let mut pieces: Vec<(u128, bool)> = Vec::new();
+        let mut piece_ends: Vec<usize> = Vec::new();
+        let mut out_pieces: Vec<(u128, bool)> = Vec::new();
+        let mut input_members: Vec<u32> = Vec::new();
+        while let Some(Reverse((e, n, i, j))) = heap.pop() {
+            // Advance this cursor.
+            {
+                let ins = g.in_events(n);
+                let outs = g.out_edges(n);
+                let (mut i, mut j) = (i as usize, j as usize);
+                if ins.get(i) == Some(&e) {
+                    i += 1;
+                }
+                if outs.get(j).map(|o| o.event) == Some(e) {
+                    j += 1;
+                }
+                if n == seed {
+                    i = ins.len();
+                }
+                let next = ins
+                    .get(i)
+                    .copied()
+                    .unwrap_or(NONE)
+                    .min(outs.get(j).map_or(NONE, |o| o.event));
+                if next != NONE {
+                    heap.push(Reverse((next, n, i as u32, j as u32)));
+                }
+            }
+            if e == last {
+                continue;
+            }
+            last = e;
+            events += 1;
+            let asset_ix = g.ev_asset[e as usize];
+            let ins = g.inputs_of(e);
+            let outs = g.outputs_of(e);
+            // Input side.
+            in_taints.clear();
+            pieces.clear();
+            piece_ends.clear();
+            input_members.clear();
+            let mut any_poison = false;
+            for l in ins.clone() {
+                let x = g.leg_addr[l];
+                let y = g.leg_amt.get(l);
+                let t = if x == seed {
+                    if fifo {
+                        push_lot(&mut pieces, y, true);
+                    }
+                    Taint {
+                        poison: y,
+                        haircut: y,
+                        fifo: y,
+                    }
+                } else if let Some(h) = holdings.get_mut(&(x, asset_ix)) {
+                    h.debit(y, fifo, &mut pieces)
+                } else {
+                    if fifo {
+                        push_lot(&mut pieces, y, false);
+                    }
+                    Taint::default()
+                };
+                any_poison |= t.poison > 0;
+                in_taints.push((y, t));
+                piece_ends.push(pieces.len());
+                if !self.cfg.stop_at_clusters {
+                    if let Some(cs) = self.membership.get(&x) {
+                        input_members.extend(cs);
+                    }
+                }
+            }
+            if !any_poison {
+                // Only clean inflows to followed addresses: update balances.
+                for l in outs {
+                    let v = g.leg_addr[l];
+                    if let Some(h) = holdings.get_mut(&(v, asset_ix)) {
+                        let y = g.leg_amt.get(l);
+                        h.credit(y, &Taint::default(), &[(y, false)]);
+                    }
+                }
+                continue;
+            }
+            // Output side.
+            let simple = ins.len() == 1 && outs.len() == 1;
+            let total_in: u128 = in_taints
+                .iter()
+                .map(|(y, _)| *y)
+                .fold(0, u128::saturating_add);
+            let mut hc_left: u128 = in_taints
+                .iter()
+                .map(|(_, t)| t.haircut)
+                .fold(0, u128::saturating_add);
+            let mut bal_left = total_in;
+            let mut fifo_q: VecDeque<(u128, bool)> = if simple || !fifo {
+                VecDeque::new()
+            } else {
+                pieces.iter().copied().collect()
+            };
+            for l in outs {
+                let v = g.leg_addr[l];
+                let o = g.leg_amt.get(l);
+                out_pieces.clear();
+                let t = if simple {
+                    out_pieces.extend_from_slice(&pieces);
+                    in_taints[0].1
+                } else {
+                    let h = if bal_left == 0 {
+                        0
+                    } else {
+                        mul_div_floor(o, hc_left, bal_left)
+                    };
+                    bal_left = bal_left.saturating_sub(o);
+                    hc_left -= h;
+                    let mut f = 0u128;
+                    if fifo {
+                        let mut need = o;
+                        while need > 0 {
+                            let Some(front) = fifo_q.front_mut() else {
+                                break;
+                            };
+                            let take = front.0.min(need);
+                            push_lot(&mut out_pieces, take, front.1);
+                            if front.1 {
+                                f += take;
+                            }
+                            front.0 -= take;
+                            need -= take;
+                            if front.0 == 0 {
+                                fifo_q.pop_front();
+                            }
+                        }
+                    }
+                    Taint {
+                        poison: o,
+                        haircut: h,
+                        fifo: f,
+                    }
+                };
+                // Count into clusters.
+                if let Some(cs) = self.membership.get(&v) {
+                    if v != seed {
+                        let asset = g.asset_of(e);
+                        for c in cs {
+                            if !input_members.contains(c) {
+                                per_cluster
+                                    .entry(*c)
+                                    .or_default()
+                                    .entry(asset)
+                                    .or_default()
+                                    .add(&t);
+                            }
+                        }
+                    }
+                }
+                if v == seed {
+                    continue;
+                }
+                if let Some(h) = holdings.get_mut(&(v, asset_ix)) {
+                    h.credit(o, &t, &out_pieces);
+                } else if t.poison > 0 && self.propagates(v, seed, hops) {
+                    let mut h = self.opening_holding(v, asset_ix, e, fifo);
+                    h.credit(o, &t, &out_pieces);
+                    holdings.insert((v, asset_ix), h);
+                    if followed.insert(v) {
+                        push_cursor(&mut heap, v, Some(e), false);
+                    }
+                }
+            }
+        }
+        Values {
+            per_cluster,
+            events,
+        }
+    }
+}
