@@ -3,7 +3,10 @@
 
 pub mod error;
 pub mod graph;
+pub mod report;
 pub mod source;
+#[cfg(feature = "synthetic")]
+pub mod synthetic;
 pub mod trace;
 pub mod types;
 
@@ -11,6 +14,7 @@ pub use error::{Error, Result};
 pub use graph::{
     EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };
+pub use report::TraceReport;
 pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
     Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,

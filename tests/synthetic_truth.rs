@@ -1,0 +1,205 @@
+//! The tracer against the synthetic generator's ground truth, the value
+//! invariants, and thread-count independence.
+#![cfg(feature = "synthetic")]
+
+use std::collections::BTreeMap;
+
+use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
+use fundtrace::{Amount, Asset, FlowGraph, Model, TraceConfig, TraceOutcome, TraceReport, trace};
+
+fn case(transfers: u64, extra_seeds: usize) -> (SyntheticCase, FlowGraph) {
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers,
+        extra_seeds,
+        ..SyntheticConfig::default()
+    });
+    let g = c.graph().unwrap();
+    (c, g)
+}
+
+fn in_pool(threads: usize, f: impl FnOnce() -> TraceOutcome + Send) -> TraceOutcome {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+fn check_truth(c: &SyntheticCase, g: &FlowGraph, max_hops: u32) {
+    let cfg = TraceConfig {
+        max_hops,
+        ..TraceConfig::default()
+    };
+    let out = trace(g, &c.seeds, &c.clusters, &cfg).unwrap();
+    let expected = c.truth.expected(max_hops);
+    assert!(!expected.is_empty());
+    let got: BTreeMap<_, _> = out
+        .findings
+        .iter()
+        .map(|f| ((f.seed, f.cluster.clone()), f))
+        .collect();
+    for e in &expected {
+        let f = got.get(&(e.seed, e.cluster.clone())).unwrap_or_else(|| {
+            panic!("max_hops {max_hops}: {} -> {} not found", e.seed, e.cluster)
+        });
+        assert_eq!(f.min_hops, e.min_hops, "hops {} -> {}", e.seed, e.cluster);
+        assert_eq!(f.value, e.value, "value {} -> {}", e.seed, e.cluster);
+        // The evidence path is as long as the hop count and starts at the seed.
+        assert_eq!(f.path.len() as u32, f.min_hops);
+        assert_eq!(f.path[0].from, f.seed);
+        assert_eq!(f.path.last().unwrap().to, f.member);
+        for w in f.path.windows(2) {
+            assert_eq!(w[0].to, w[1].from);
+            assert!(w[0].height <= w[1].height, "time order along the path");
+        }
+    }
+    // Nothing beyond the truth.
+    assert_eq!(out.findings.len(), expected.len(), "max_hops {max_hops}");
+    // What each seed sent.
+    for s in &out.seeds {
+        assert_eq!(&s.sent, &c.truth.sent[&s.seed], "sent by {}", s.seed);
+    }
+}
+
+#[test]
+fn findings_equal_ground_truth() {
+    let (c, g) = case(200_000, 2);
+    assert_eq!(c.seeds.len(), 6);
+    check_truth(&c, &g, 10);
+    check_truth(&c, &g, 3);
+    check_truth(&c, &g, 1);
+    // The case exercises every model difference: haircut below poison (mixing,
+    // clean-plus-tainted wallets) and FIFO different from haircut.
+    let all = c.truth.expected(10);
+    let vals = || all.iter().flat_map(|e| e.value.values());
+    assert!(vals().any(|m| m[&Model::Haircut] < m[&Model::Poison]));
+    assert!(vals().any(|m| m[&Model::Fifo] != m[&Model::Haircut]));
+    assert!(all.iter().any(|e| {
+        e.value
+            .contains_key(&Asset::Erc20(fundtrace::synthetic::USDT))
+    }));
+    assert!(c.truth.deposits.iter().any(|d| d.hops >= 5));
+}
+
+#[test]
+fn default_case_seeds_are_kim_sang_man() {
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers: 20_000,
+        ..SyntheticConfig::default()
+    });
+    let seeds: Vec<String> = c.seeds.iter().map(|s| s.plain()).collect();
+    assert_eq!(seeds, fundtrace::synthetic::KIM_SANG_MAN);
+    // Every seed reaches at least one exchange.
+    let g = c.graph().unwrap();
+    let out = trace(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
+    for s in &c.seeds {
+        assert!(out.findings.iter().any(|f| f.seed == *s), "{s}");
+    }
+}
+
+#[test]
+fn value_invariants_hold() {
+    let (c, g) = case(100_000, 2);
+    let out = trace(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
+    let mut into: BTreeMap<(fundtrace::Address, Asset), (u128, u128)> = BTreeMap::new();
+    for f in &out.findings {
+        for (asset, m) in &f.value {
+            let p = m[&Model::Poison].get();
+            let h = m[&Model::Haircut].get();
+            let ff = m[&Model::Fifo].get();
+            assert!(
+                h <= p,
+                "haircut {h} > poison {p} for {} -> {}",
+                f.seed,
+                f.cluster
+            );
+            assert!(
+                ff <= p,
+                "fifo {ff} > poison {p} for {} -> {}",
+                f.seed,
+                f.cluster
+            );
+            let e = into.entry((f.seed, *asset)).or_default();
+            e.0 += h;
+            e.1 += ff;
+        }
+    }
+    for ((seed, asset), (h, ff)) in into {
+        let sent = out.seeds.iter().find(|s| s.seed == seed).unwrap().sent[&asset].get();
+        assert!(
+            h <= sent && ff <= sent,
+            "{seed} {asset}: haircut {h} fifo {ff} sent {sent}"
+        );
+    }
+}
+
+#[test]
+fn one_and_two_threads_agree_exactly() {
+    let (c, g) = case(150_000, 2);
+    for cfg in [
+        TraceConfig::default(),
+        TraceConfig {
+            time_respecting: false,
+            ..TraceConfig::default()
+        },
+        TraceConfig {
+            stop_at_clusters: false,
+            max_hops: 4,
+            ..TraceConfig::default()
+        },
+    ] {
+        let one = in_pool(1, || trace(&g, &c.seeds, &c.clusters, &cfg).unwrap());
+        let two = in_pool(2, || trace(&g, &c.seeds, &c.clusters, &cfg).unwrap());
+        let j1 = TraceReport::new(&g, &c.seeds, &c.clusters, &cfg, one.clone())
+            .to_json()
+            .unwrap();
+        let j2 = TraceReport::new(&g, &c.seeds, &c.clusters, &cfg, two.clone())
+            .to_json()
+            .unwrap();
+        assert_eq!(j1, j2);
+        assert_eq!(one.stats, two.stats);
+    }
+}
+
+/// Background hubs have frontiers large enough for the parallel expansion
+/// path; the result must still equal the single-threaded one.
+#[test]
+fn large_frontiers_agree_across_threads() {
+    let (c, g) = case(150_000, 0);
+    // The busiest addresses by outgoing events.
+    let mut hubs: Vec<_> = g
+        .addresses()
+        .iter()
+        .map(|a| (g.outgoing(g.node(a).unwrap()).count(), *a))
+        .collect();
+    hubs.sort_unstable_by(|a, b| b.cmp(a));
+    let seeds: Vec<_> = hubs.iter().take(3).map(|h| h.1).collect();
+    let cfg = TraceConfig {
+        stop_at_clusters: false,
+        max_hops: 6,
+        ..TraceConfig::default()
+    };
+    let one = in_pool(1, || trace(&g, &seeds, &c.clusters, &cfg).unwrap());
+    let two = in_pool(2, || trace(&g, &seeds, &c.clusters, &cfg).unwrap());
+    assert!(
+        one.seeds.iter().any(|s| s.reached > 5_000),
+        "{:?}",
+        one.seeds.iter().map(|s| s.reached).collect::<Vec<_>>()
+    );
+    assert_eq!(one, two);
+    // Time-respecting hop counts are never below plain reachability ones.
+    let plain = TraceConfig {
+        time_respecting: false,
+        ..cfg.clone()
+    };
+    let p = trace(&g, &seeds, &c.clusters, &plain).unwrap();
+    for f in &one.findings {
+        let q = p
+            .findings
+            .iter()
+            .find(|x| x.seed == f.seed && x.cluster == f.cluster)
+            .unwrap();
+        assert!(q.min_hops <= f.min_hops);
+    }
+    let _ = Amount::ZERO;
+}
