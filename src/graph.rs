@@ -28,6 +28,10 @@
 //! whose UTXO transactions are hyperedges. [`FlowGraph`] instead implements
 //! petgraph's visit traits, so `petgraph::visit::Bfs` and friends run on it
 //! directly, and [`FlowGraph::to_petgraph`] exports a `DiGraph`.
+// Index casts: the builder refuses graphs with 2^32 - 1 or more addresses,
+// events or legs (`Error::Capacity`), so u32/usize index casts cannot
+// truncate. Amounts are never cast.
+#![allow(clippy::cast_possible_truncation)]
 
 use std::collections::BTreeMap;
 
@@ -500,7 +504,7 @@ impl GraphBuilder {
         // list comes out sorted by event id.
         let mut out_off = vec![0u32; n_addr + 1];
         let mut in_off = vec![0u32; n_addr + 1];
-        let each_event = |f: &mut dyn FnMut(u32, &[u32], &[u32])| {
+        let each_event = |f: LegVisitor<'_>| {
             for e in 0..n_events {
                 let (s, m, t) = (
                     ev_leg[e] as usize,
@@ -589,6 +593,8 @@ impl GraphBuilder {
             && legs(a) == legs(b)
     }
 }
+
+type LegVisitor<'a> = &'a mut dyn FnMut(u32, &[u32], &[u32]);
 
 fn describe_key(key: u128) -> String {
     let chain = if (key >> 104) == 0 {

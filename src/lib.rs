@@ -4,6 +4,7 @@
 pub mod error;
 pub mod graph;
 pub mod report;
+pub mod seeds;
 pub mod source;
 #[cfg(feature = "synthetic")]
 pub mod synthetic;

@@ -242,7 +242,7 @@ impl TraceReport {
                 }
             }
         }
-        format!("{:?}", Dot::with_config(&g, &[Config::GraphContentOnly]))
+        format!("{}", Dot::with_config(&g, &[Config::GraphContentOnly]))
             .lines()
             .fold(String::from("digraph evidence {\n    rankdir=LR;\n    node [shape=box, fontname=monospace];\n"), |mut s, l| {
                 s.push_str(l);

@@ -57,6 +57,10 @@
 //! # Determinism
 //! Results do not depend on the number of threads: frontier relaxations use
 //! atomic minimums, ties are broken by sorting, and outputs are sorted.
+// Index casts: the builder refuses graphs with 2^32 - 1 or more addresses,
+// events or legs (`Error::Capacity`), so u32/usize index casts cannot
+// truncate. Amounts are never cast.
+#![allow(clippy::cast_possible_truncation)]
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -261,8 +265,9 @@ pub struct TraceOutcome {
 /// same for any number of threads.
 ///
 /// # Errors
-/// [`Error::Config`] if no model is requested twice… or for other invalid
-/// parameters; seeds absent from the graph are not errors but warnings.
+/// [`Error::Config`] if two clusters share a name (findings name clusters).
+/// Seeds or cluster members absent from the graph are not errors: they are
+/// reported as warnings.
 ///
 /// # Complexity
 /// Per seed, O(Σ over layers of the out-degree of improved addresses) for
@@ -275,7 +280,8 @@ pub struct TraceOutcome {
 /// let seed = "1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ".parse()?;
 /// let out = trace(&g, &[seed], &[Cluster::new("x", vec![])], &TraceConfig::default())?;
 /// assert!(out.findings.is_empty());
-/// assert_eq!(out.warnings.len(), 1); // the seed is not in the graph
+/// // The seed is not in the graph, and the cluster has no member in it.
+/// assert_eq!(out.warnings.len(), 2);
 /// # Ok::<(), fundtrace::Error>(())
 /// ```
 pub fn trace(
@@ -284,6 +290,11 @@ pub fn trace(
     clusters: &[Cluster],
     config: &TraceConfig,
 ) -> Result<TraceOutcome> {
+    let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
+    }
     let mut models = config.models.clone();
     models.sort();
     models.dedup();

@@ -447,6 +447,16 @@ fn bad_input_never_panics() {
     let o = trace(&g, &[eth(1)], &[Cluster::new("X", vec![eth(2)])], &none).unwrap();
     assert_eq!(o.findings[0].min_hops, 1);
     assert!(o.findings[0].value.is_empty());
+    // Two clusters with one name are refused.
+    let two = [
+        Cluster::new("X", vec![eth(2)]),
+        Cluster::new("X", vec![eth(3)]),
+    ];
+    let err = trace(&g, &[eth(1)], &two, &TraceConfig::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("two clusters are named \"X\""),
+        "{err}"
+    );
     // A record mixing chains is refused with its transaction named.
     let bad = xfer(1, 0, 0, eth(1), btc(2), 5);
     let err = FlowGraph::from_records("mixed", vec![bad]).unwrap_err();

@@ -45,7 +45,7 @@ fn check_truth(c: &SyntheticCase, g: &FlowGraph, max_hops: u32) {
         assert_eq!(f.min_hops, e.min_hops, "hops {} -> {}", e.seed, e.cluster);
         assert_eq!(f.value, e.value, "value {} -> {}", e.seed, e.cluster);
         // The evidence path is as long as the hop count and starts at the seed.
-        assert_eq!(f.path.len() as u32, f.min_hops);
+        assert_eq!(f.path.len(), f.min_hops as usize);
         assert_eq!(f.path[0].from, f.seed);
         assert_eq!(f.path.last().unwrap().to, f.member);
         for w in f.path.windows(2) {

@@ -1,0 +1,150 @@
+//! Runs the example programs as an investigator would.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/examples/<name>`: cargo builds examples before tests.
+fn example(name: &str) -> Command {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop(); // deps/
+    dir.pop(); // <profile>/
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} not built", path.display());
+    Command::new(path)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fundtrace-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn trace_default_case_is_thread_independent() {
+    let (j1, j2, csv, dot) = (tmp("t1.json"), tmp("t2.json"), tmp("t.csv"), tmp("t.dot"));
+    let out = example("trace")
+        .args(["--threads", "1", "--json"])
+        .arg(&j1)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--dot")
+        .arg(&dot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    for seed in ["1D6gG9iK", "1FCNgfZW", "0x97b104", "0xb6f5ec"] {
+        assert!(table.contains(seed), "{seed} missing from\n{table}");
+    }
+    assert!(table.contains("strongest finding"));
+    let out = example("trace")
+        .args(["--threads", "2", "--quiet", "--json"])
+        .arg(&j2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (a, b) = (std::fs::read(&j1).unwrap(), std::fs::read(&j2).unwrap());
+    assert!(a == b, "JSON differs between 1 and 2 threads");
+    let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    for key in ["crate_version", "parameters", "sources", "seeds"] {
+        assert!(v["meta"][key] != serde_json::Value::Null, "meta.{key}");
+    }
+    let f = &v["findings"][0];
+    for key in [
+        "seed",
+        "cluster",
+        "min_hops",
+        "first_arrival",
+        "value",
+        "path",
+    ] {
+        assert!(f[key] != serde_json::Value::Null, "findings[0].{key}");
+    }
+    assert!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .starts_with("seed,cluster,min_hops")
+    );
+    assert!(
+        std::fs::read_to_string(&dot)
+            .unwrap()
+            .starts_with("digraph evidence {")
+    );
+}
+
+#[test]
+fn trace_flags() {
+    let seeds = tmp("seeds.txt");
+    std::fs::write(&seeds, "# one seed\n1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ\n").unwrap();
+    let j = tmp("flags.json");
+    let out = example("trace")
+        .args(["--synthetic", "20000", "--seeds"])
+        .arg(&seeds)
+        .args([
+            "--model",
+            "haircut",
+            "--max-hops",
+            "3",
+            "--no-time-order",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&j)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    assert_eq!(
+        v["meta"]["parameters"]["models"],
+        serde_json::json!(["haircut"])
+    );
+    assert_eq!(v["meta"]["parameters"]["time_respecting"], false);
+    assert_eq!(v["meta"]["seeds"].as_array().unwrap().len(), 1);
+    for f in v["findings"].as_array().unwrap() {
+        assert!(f["min_hops"].as_u64().unwrap() <= 3);
+    }
+    // A cluster given on the command line.
+    let out = example("trace")
+        .args([
+            "--synthetic",
+            "20000",
+            "--seed",
+            "1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ",
+        ])
+        .args([
+            "--cluster",
+            "binance-hot=34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn trace_rejects_bad_arguments_clearly() {
+    for (args, needle) in [
+        (vec!["--seed", "0xZZ"], "0xZZ"),
+        (vec!["--cluster", "nobody"], "NAME=ADDR"),
+        (vec!["--model", "lifo"], "lifo"),
+        (vec!["--threads", "0"], "--threads"),
+        (vec!["--max-hops", "x"], "--max-hops"),
+        (vec!["--seeds", "/nonexistent/seeds.txt"], "seeds.txt"),
+        (vec!["--frobnicate"], "frobnicate"),
+    ] {
+        let out = example("trace").args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = example("trace").arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-hops"));
+}
