@@ -1,4 +1,44 @@
-//! fundtrace follows money on public blockchains.
+//! fundtrace follows money on public blockchains: from seed addresses to the
+//! exchange clusters the money reached, with the hop distance, the first
+//! arrival, the value under a stated attribution model, and the transactions
+//! that prove it.
+//!
+//! # Map
+//! * [`types`]: chain-qualified [`Address`], [`TxId`], [`Asset`], checked
+//!   [`Amount`], block and position in block.
+//! * [`source`]: what chain adapters yield ([`Record`]: [`Transfer`] and
+//!   [`UtxoTx`]) and the one trait they implement, [`Source`];
+//!   [`MemorySource`] for records in hand.
+//! * [`graph`]: [`GraphBuilder`] takes any number of sources;
+//!   [`GraphBuilder::freeze`] gives the read-only, time-ordered
+//!   [`FlowGraph`] (which also implements petgraph's visit traits).
+//! * [`trace()`]: seeds × clusters → [`Finding`]s, configured by
+//!   [`TraceConfig`]; the value models are defined in [`mod@trace`].
+//! * [`report`]: [`TraceReport`] as JSON, CSV and Graphviz DOT.
+//! * [`seeds`]: address lists.
+//! * `synthetic` (feature `synthetic`, on by default): deterministic cases
+//!   with ground truth.
+//! * [`Error`]: the one error type.
+//!
+//! # Example
+//! ```
+//! use fundtrace::{trace, Cluster, FlowGraph, Record, TraceConfig};
+//! # use fundtrace::*;
+//! # let t = |from: &str, to: &str, h: u64| Record::Transfer(Transfer {
+//! #     tx: TxId::new(Chain::Ethereum, [h as u8; 32]),
+//! #     block: BlockRef { chain: Chain::Ethereum, height: BlockHeight(h), time: Timestamp(h) },
+//! #     position: Position::default(), asset: Asset::Eth,
+//! #     from: from.parse().unwrap(), to: to.parse().unwrap(), amount: Amount::new(5) });
+//! let seed = "0x97b1043abd9e6fc31681635166d430a458d14f9c";
+//! let middle = "0x00000000000000000000000000000000000000aa";
+//! let exchange = "0xbe0eb53f46cd790cd13851d5eff43d12404d33e8";
+//! let records: Vec<Record> = vec![t(seed, middle, 1), t(middle, exchange, 2)];
+//! let graph = FlowGraph::from_records("example", records)?;
+//! let cluster = Cluster::new("binance", vec![exchange.parse()?]);
+//! let out = trace(&graph, &[seed.parse()?], &[cluster], &TraceConfig::default())?;
+//! assert_eq!(out.findings[0].min_hops, 2);
+//! # Ok::<(), fundtrace::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -18,10 +58,15 @@ pub use graph::{
 pub use report::TraceReport;
 pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
-    Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,
-    trace,
+    trace, Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome,
+    TraceStats,
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,
     Position, Special, Timestamp, TxId,
 };
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
