@@ -58,8 +58,8 @@ pub use graph::{
 pub use report::TraceReport;
 pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
-    trace, Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome,
-    TraceStats,
+    Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,
+    trace,
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,

@@ -64,7 +64,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -316,11 +316,18 @@ pub fn trace(
             }
         }
     }
+    let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
+    if config.stop_at_clusters {
+        for &n in membership.keys() {
+            absorbing[n as usize / 64] |= 1 << (n % 64);
+        }
+    }
     let ctx = Ctx {
         g: graph,
         cfg: config,
         models: &models,
         membership: &membership,
+        absorbing,
     };
     let results: Vec<SeedResult> = distinct
         .par_iter()
@@ -372,6 +379,8 @@ struct Ctx<'a> {
     cfg: &'a TraceConfig,
     models: &'a [Model],
     membership: &'a FxHashMap<u32, Vec<u32>>,
+    /// Bit per node: a member that absorbs taint (with `stop_at_clusters`).
+    absorbing: Vec<u64>,
 }
 
 struct SeedResult {
@@ -391,18 +400,11 @@ struct Entry {
     pred: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Cand {
-    v: u32,
-    ready: u32,
-    u: u32,
-    old: u32,
-}
-
 pub(crate) struct Hops {
-    /// Per node: the first event it may send in (arrival event + 1); 0 for
-    /// the seed; `NONE` if unreached.
-    ready: Vec<AtomicU32>,
+    /// Per node, packed: first event it may send in (arrival event + 1; 0 for
+    /// the seed) in the high half; in the low half 0 once settled, or
+    /// predecessor + 1 while a layer is being relaxed. `u64::MAX`: unreached.
+    best: Vec<AtomicU64>,
     /// Per node: index of its first (fewest-hop) entry, `NONE` if unreached.
     first_entry: Vec<u32>,
     entries: Vec<Entry>,
@@ -414,20 +416,39 @@ impl Hops {
         let e = self.first_entry[n as usize];
         (e != NONE).then(|| self.entries[e as usize].layer)
     }
+
+    fn ready(&self, n: u32) -> u32 {
+        (self.best[n as usize].load(Ordering::Relaxed) >> 32) as u32
+    }
 }
 
+/// Frontiers at least this long are expanded in parallel, in chunks of half
+/// this size.
 const PAR_FRONTIER: usize = 2048;
 
 impl Ctx<'_> {
     fn absorbs(&self, n: u32, seed: u32) -> bool {
-        self.cfg.stop_at_clusters && n != seed && self.membership.contains_key(&n)
+        n != seed
+            && self
+                .absorbing
+                .get(n as usize / 64)
+                .is_some_and(|w| w & (1 << (n % 64)) != 0)
     }
 
     /// Layered earliest-arrival search from `seed`.
+    ///
+    /// Each layer relaxes the out-edges of the nodes improved in the layer
+    /// before, with an atomic minimum on a packed (arrival, predecessor + 1)
+    /// word: the smallest arrival wins, and among equal arrivals the smallest
+    /// predecessor, whatever the order of the relaxations. A node settled in
+    /// an earlier layer has predecessor field 0, so a tie never displaces
+    /// it. The thread whose minimum first lowers a settled or unreached word
+    /// records the node as improved, so each improved node is listed once;
+    /// the list is sorted before it becomes the next frontier.
     pub(crate) fn hops(&self, seed: u32) -> Hops {
         let g = self.g;
         let n = g.address_count();
-        let ready: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(NONE)).collect();
+        let best: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(u64::MAX)).collect();
         let mut first_entry = vec![NONE; n];
         let mut cur_entry = vec![NONE; n];
         let mut entries = vec![Entry {
@@ -436,7 +457,7 @@ impl Ctx<'_> {
             event: NONE,
             pred: NONE,
         }];
-        ready[seed as usize].store(0, Ordering::Relaxed);
+        best[seed as usize].store(0, Ordering::Relaxed);
         first_entry[seed as usize] = 0;
         cur_entry[seed as usize] = 0;
         let mut frontier: Vec<(u32, u32)> = vec![(seed, 0)];
@@ -446,107 +467,91 @@ impl Ctx<'_> {
         while !frontier.is_empty() && layer < self.cfg.max_hops {
             layer += 1;
             let fe = &first_entry;
-            let expand = |chunk: &[(u32, u32)]| -> (Vec<Cand>, u64) {
-                let mut cands = Vec::new();
+            let best = &best;
+            let expand = |chunk: &[(u32, u32)]| -> (Vec<u32>, u64) {
+                let mut touched = Vec::new();
                 let mut count = 0u64;
                 for &(u, r) in chunk {
                     if self.absorbs(u, seed) {
                         continue;
                     }
+                    let pred = u64::from(u) + 1;
+                    let mut relax = |v: u32, nr: u32| {
+                        if v == u || (!time && fe[v as usize] != NONE) {
+                            return;
+                        }
+                        let cand = (u64::from(nr) << 32) | pred;
+                        let slot = &best[v as usize];
+                        if cand < slot.load(Ordering::Relaxed) {
+                            let prev = slot.fetch_min(cand, Ordering::Relaxed);
+                            if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
+                                touched.push(v);
+                            }
+                        }
+                    };
                     let edges = g.out_edges(u);
                     let start = if time {
                         edges.partition_point(|o| o.event < r)
                     } else {
                         0
                     };
-                    let mut relax = |v: u32, nr: u32| {
-                        if v == u || (!time && fe[v as usize] != NONE) {
-                            return;
-                        }
-                        let old = ready[v as usize].fetch_min(nr, Ordering::Relaxed);
-                        if nr <= old {
-                            cands.push(Cand {
-                                v,
-                                ready: nr,
-                                u,
-                                old,
-                            });
-                        }
-                    };
                     for o in &edges[start..] {
                         count += 1;
-                        let nr = o.event + 1;
                         if o.target != NONE {
-                            relax(o.target, nr);
+                            relax(o.target, o.event + 1);
                         } else {
                             for leg in g.outputs_of(o.event) {
-                                relax(g.leg_addr[leg], nr);
+                                relax(g.leg_addr[leg], o.event + 1);
                             }
                         }
                     }
                 }
-                (cands, count)
+                (touched, count)
             };
-            let mut cands: Vec<Cand> = if frontier.len() >= PAR_FRONTIER {
-                let parts: Vec<(Vec<Cand>, u64)> =
+            let mut touched: Vec<u32> = if frontier.len() >= PAR_FRONTIER {
+                let parts: Vec<(Vec<u32>, u64)> =
                     frontier.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
                 let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-                for (c, k) in parts {
+                for (t, k) in parts {
                     scanned += k;
-                    all.extend(c);
+                    all.extend(t);
                 }
                 all
             } else {
-                let (c, k) = expand(&frontier);
+                let (t, k) = expand(&frontier);
                 scanned += k;
-                c
+                t
             };
-            if cands.len() >= PAR_FRONTIER {
-                cands.par_sort_unstable();
+            if touched.len() >= PAR_FRONTIER {
+                touched.par_sort_unstable();
             } else {
-                cands.sort_unstable();
+                touched.sort_unstable();
             }
-            let mut next = Vec::new();
-            let mut new_entries: Vec<Entry> = Vec::new();
-            let mut i = 0;
-            while i < cands.len() {
-                let v = cands[i].v;
-                let mut j = i;
-                let mut max_old = 0;
-                while j < cands.len() && cands[j].v == v {
-                    max_old = max_old.max(cands[j].old);
-                    j += 1;
-                }
-                let fin = ready[v as usize].load(Ordering::Relaxed);
-                // Improved in this layer iff the final value is below what
-                // it was before the layer (the largest `old` seen).
-                if fin < max_old {
-                    // Sorted by (v, ready, u): the first candidate has the
-                    // final arrival and the smallest predecessor.
-                    let c = cands[i];
-                    debug_assert_eq!(c.ready, fin);
-                    new_entries.push(Entry {
-                        node: v,
-                        layer,
-                        event: fin - 1,
-                        pred: cur_entry[c.u as usize],
-                    });
-                    next.push((v, fin));
-                }
-                i = j;
+            let mut next = Vec::with_capacity(touched.len());
+            for &v in &touched {
+                let packed = best[v as usize].load(Ordering::Relaxed);
+                let ready = (packed >> 32) as u32;
+                let u = (packed & 0xffff_ffff) as u32 - 1;
+                entries.push(Entry {
+                    node: v,
+                    layer,
+                    event: ready - 1,
+                    pred: cur_entry[u as usize],
+                });
+                next.push((v, ready));
             }
-            for e in new_entries {
-                let idx = entries.len() as u32;
-                if first_entry[e.node as usize] == NONE {
-                    first_entry[e.node as usize] = idx;
+            for (i, &(v, ready)) in next.iter().enumerate() {
+                let idx = (entries.len() - next.len() + i) as u32;
+                if first_entry[v as usize] == NONE {
+                    first_entry[v as usize] = idx;
                 }
-                cur_entry[e.node as usize] = idx;
-                entries.push(e);
+                cur_entry[v as usize] = idx;
+                best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
             }
             frontier = next;
         }
         Hops {
-            ready,
+            best,
             first_entry,
             entries,
             edges_scanned: scanned,
@@ -610,7 +615,7 @@ impl Ctx<'_> {
         members.sort_unstable();
         for (&n, cs) in members {
             let Some(d) = hops.dist(n) else { continue };
-            let r = hops.ready[n as usize].load(Ordering::Relaxed);
+            let r = hops.ready(n);
             for &c in cs {
                 let key = (d, r, n);
                 let b = &mut best[c as usize];

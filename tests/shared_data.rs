@@ -15,7 +15,10 @@ fn data_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("shared data folder {} is missing (set FUNDTRACE_DATA)", dir.display());
+        panic!(
+            "shared data folder {} is missing (set FUNDTRACE_DATA)",
+            dir.display()
+        );
     }
     eprintln!("skipping: shared data folder {} not found", dir.display());
     None
@@ -33,8 +36,14 @@ fn kim_sang_man_addresses_match_ofac_records() {
     let row = read(&dir, "ofac/sdn_csv_2023-05-23_kim_sang_man_43377_row.csv");
     assert!(row.starts_with("43377,"));
     for a in KIM_SANG_MAN {
-        assert!(table.to_lowercase().contains(&a.to_lowercase()), "{a} not in the OFAC table");
-        assert!(row.to_lowercase().contains(&a.to_lowercase()), "{a} not in the SDN.CSV row");
+        assert!(
+            table.to_lowercase().contains(&a.to_lowercase()),
+            "{a} not in the OFAC table"
+        );
+        assert!(
+            row.to_lowercase().contains(&a.to_lowercase()),
+            "{a} not in the SDN.CSV row"
+        );
         fundtrace::Address::parse(a).unwrap();
     }
 }
@@ -44,12 +53,24 @@ fn exchange_anchors_come_from_the_label_files() {
     let Some(dir) = data_dir() else { return };
     let mut labels = String::new();
     for f in ["binance", "bitfinexcom", "kucoin", "okx", "huobi", "bybit"] {
-        labels.push_str(&read(&dir, &format!("labels/graphsense/exchange-wallets-{f}.yaml")));
+        labels.push_str(&read(
+            &dir,
+            &format!("labels/graphsense/exchange-wallets-{f}.yaml"),
+        ));
     }
-    labels.push_str(&read(&dir, "labels/etherscan/brianleect_etherscan_exchange_labels_2023-06.csv"));
+    labels.push_str(&read(
+        &dir,
+        "labels/etherscan/brianleect_etherscan_exchange_labels_2023-06.csv",
+    ));
     let labels = labels.to_lowercase();
     for (name, btc, eth) in EXCHANGES {
-        assert!(labels.contains(&btc.to_lowercase()), "{name} bitcoin anchor {btc} not in the labels");
-        assert!(labels.contains(&eth.to_lowercase()), "{name} ethereum anchor {eth} not in the labels");
+        assert!(
+            labels.contains(&btc.to_lowercase()),
+            "{name} bitcoin anchor {btc} not in the labels"
+        );
+        assert!(
+            labels.contains(&eth.to_lowercase()),
+            "{name} ethereum anchor {eth} not in the labels"
+        );
     }
 }
