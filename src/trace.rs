@@ -792,14 +792,28 @@ fn push_lot(v: &mut Vec<(u128, bool)>, a: u128, b: bool) {
     }
 }
 
+/// The next event a followed address must see: its next inflow or outflow,
+/// but nothing after its last outflow (later inflows change no outflow).
+fn next_relevant(ins: &[u32], outs: &[crate::graph::OutEdge], i: usize, j: usize) -> u32 {
+    match outs.get(j) {
+        None => NONE,
+        Some(o) => ins.get(i).copied().unwrap_or(NONE).min(o.event),
+    }
+}
+
 struct Values {
     per_cluster: FxHashMap<u32, BTreeMap<Asset, Taint>>,
     events: u64,
 }
 
 impl Ctx<'_> {
+    /// Whether taint received by `n` can leave it again: `n` is no absorbing
+    /// member, is fewer than `max_hops` hops away, and sends at all (a sink
+    /// such as `fees` needs no bookkeeping).
     fn propagates(&self, n: u32, seed: u32, hops: &Hops) -> bool {
-        !self.absorbs(n, seed) && hops.dist(n).is_some_and(|d| d < self.cfg.max_hops)
+        !self.absorbs(n, seed)
+            && !self.g.out_edges(n).is_empty()
+            && hops.dist(n).is_some_and(|d| d < self.cfg.max_hops)
     }
 
     /// The clean holding of `n` in `asset` just before event `e`, with the
@@ -887,11 +901,7 @@ impl Ctx<'_> {
                     outs.partition_point(|o| o.event <= e),
                 ),
             };
-            let next = ins
-                .get(i)
-                .copied()
-                .unwrap_or(NONE)
-                .min(outs.get(j).map_or(NONE, |o| o.event));
+            let next = next_relevant(ins, outs, i, j);
             if next != NONE {
                 heap.push(Reverse((next, n, i as u32, j as u32)));
             }
@@ -920,11 +930,7 @@ impl Ctx<'_> {
                 if n == seed {
                     i = ins.len();
                 }
-                let next = ins
-                    .get(i)
-                    .copied()
-                    .unwrap_or(NONE)
-                    .min(outs.get(j).map_or(NONE, |o| o.event));
+                let next = next_relevant(ins, outs, i, j);
                 if next != NONE {
                     heap.push(Reverse((next, n, i as u32, j as u32)));
                 }
