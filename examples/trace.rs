@@ -33,6 +33,10 @@ DATA
   --synthetic N          generate a synthetic case of about N transfers
                          (default case: 200000)
   --synthetic-seed N     random seed of the synthetic case (default 43377)
+  --btc-blocks PATH      Bitcoin Core blk*.dat file or blocks/ directory
+                         (repeatable; feature `bitcoin`)
+  --btc-network NAME     mainnet, testnet, testnet4, signet, regtest (default mainnet)
+  --btc-height FROM..TO  only blocks in this height range (either end may be empty)
 
 SEEDS AND TARGETS
   --seed ADDR            a seed address (repeatable; default: the case's seeds)
@@ -59,6 +63,8 @@ OUTPUT
 #[derive(Debug)]
 enum Input {
     Synthetic(SyntheticConfig),
+    #[cfg(feature = "bitcoin")]
+    BitcoinBlocks(Vec<PathBuf>),
 }
 
 #[derive(Debug)]
@@ -72,6 +78,8 @@ struct Args {
     csv: Option<PathBuf>,
     dot: Option<PathBuf>,
     quiet: bool,
+    #[cfg(feature = "bitcoin")]
+    btc: Btc,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -79,6 +87,10 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut p = lexopt::Parser::from_env();
     let mut synthetic = SyntheticConfig::default();
     let mut synthetic_set = false;
+    #[cfg(feature = "bitcoin")]
+    let mut btc_blocks: Vec<PathBuf> = Vec::new();
+    #[cfg(feature = "bitcoin")]
+    let mut btc = Btc::default();
     let mut models: Vec<Model> = Vec::new();
     let mut a = Args {
         inputs: Vec::new(),
@@ -90,6 +102,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         csv: None,
         dot: None,
         quiet: false,
+        #[cfg(feature = "bitcoin")]
+        btc: Btc::default(),
     };
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value()
@@ -111,6 +125,18 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("synthetic-seed") => {
                 synthetic.seed = num(text(&mut p)?, "--synthetic-seed")?;
                 synthetic_set = true;
+            }
+            #[cfg(feature = "bitcoin")]
+            Long("btc-blocks") => btc_blocks.push(text(&mut p)?.into()),
+            #[cfg(feature = "bitcoin")]
+            Long("btc-network") => {
+                btc.network = fundtrace::sources::bitcoin::parse_network(&text(&mut p)?)
+                    .map_err(|e| format!("--btc-network: {e}"))?;
+            }
+            #[cfg(feature = "bitcoin")]
+            Long("btc-height") => {
+                btc.heights =
+                    Some(parse_range(&text(&mut p)?).map_err(|e| format!("--btc-height: {e}"))?)
             }
             Long("seed") => {
                 let s = text(&mut p)?;
@@ -166,10 +192,53 @@ fn parse_args() -> Result<Option<Args>, String> {
     if !models.is_empty() {
         a.config.models = models;
     }
+    #[cfg(feature = "bitcoin")]
+    if !btc_blocks.is_empty() {
+        a.inputs.push(Input::BitcoinBlocks(btc_blocks));
+        a.btc = btc;
+    }
     if a.inputs.is_empty() || synthetic_set {
         a.inputs.push(Input::Synthetic(synthetic));
     }
     Ok(Some(a))
+}
+
+/// Bitcoin options shared by the Bitcoin inputs.
+#[cfg(feature = "bitcoin")]
+#[derive(Debug, Clone)]
+struct Btc {
+    network: bitcoin::Network,
+    heights: Option<std::ops::RangeInclusive<u64>>,
+}
+
+#[cfg(feature = "bitcoin")]
+impl Default for Btc {
+    fn default() -> Self {
+        Btc {
+            network: bitcoin::Network::Bitcoin,
+            heights: None,
+        }
+    }
+}
+
+/// `FROM..TO`, `FROM..` or `..TO` (inclusive).
+#[cfg(feature = "bitcoin")]
+fn parse_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or(format!("{s:?}: expected FROM..TO"))?;
+    let num = |x: &str, d: u64| {
+        if x.is_empty() {
+            Ok(d)
+        } else {
+            x.parse::<u64>().map_err(|e| format!("{s:?}: {e}"))
+        }
+    };
+    let (from, to) = (num(a, 0)?, num(b, u64::MAX)?);
+    if from > to {
+        return Err(format!("{s:?}: empty range"));
+    }
+    Ok(from..=to)
 }
 
 /// Counts records and reports progress on stderr about once a second.
@@ -198,6 +267,12 @@ impl Source for Progress<'_> {
         }
         Ok(r)
     }
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings()
+    }
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.inner.counters()
+    }
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -225,7 +300,45 @@ fn run(args: Args) -> Result<(), String> {
                 case_seeds.extend(case.seeds.iter().copied());
                 case_clusters.extend(case.clusters.iter().cloned());
             }
+            #[cfg(feature = "bitcoin")]
+            Input::BitcoinBlocks(paths) => {
+                use fundtrace::sources::bitcoin::{BlkOptions, BlkSource};
+                let mut opts = BlkOptions::new(args.btc.network);
+                opts.heights = args.btc.heights.clone();
+                eprintln!(
+                    "indexing Bitcoin block files: {}",
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut src = BlkSource::open(paths, opts).map_err(|e| e.to_string())?;
+                eprintln!(
+                    "  best chain: {} blocks from height {}",
+                    src.chain_len(),
+                    src.first_height()
+                );
+                let mut prog = Progress {
+                    inner: &mut src,
+                    n: 0,
+                    last: Instant::now(),
+                    start: Instant::now(),
+                };
+                let stats = builder.load(&mut prog).map_err(|e| e.to_string())?;
+                eprintln!("  loaded {} records", stats.records);
+                for w in Source::warnings(&src) {
+                    eprintln!("warning: {w}");
+                }
+            }
         }
+    }
+    let synthetic_only = args.inputs.iter().all(|i| matches!(i, Input::Synthetic(_)));
+    if !synthetic_only
+        && (args.seeds.is_empty() || args.clusters.is_empty())
+        && case_seeds.is_empty()
+    {
+        return Err("with real data, give --seed/--seeds and --cluster".into());
     }
     let graph: FlowGraph = builder.freeze().map_err(|e| e.to_string())?;
     let mem = graph.memory_use();

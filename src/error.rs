@@ -74,6 +74,16 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// Bytes in a file that are not what the format requires.
+    #[error("corrupt data in {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// Invalid trace parameters.
     #[error("invalid trace configuration: {0}")]
     Config(String),

@@ -42,7 +42,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::source::{Record, Source};
+use crate::sources::{Record, Source};
 use crate::types::{
     Address, Amount, Asset, AssetInfo, BlockHeight, BlockRef, Chain, Position, Special, Timestamp,
     TxId,
@@ -83,6 +83,12 @@ pub struct SourceSummary {
     pub records: u64,
     /// Per chain, the lowest and highest block height seen.
     pub blocks: BTreeMap<Chain, (BlockHeight, BlockHeight)>,
+    /// What the source counted (see [`Source::counters`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
+    /// Problems that did not stop reading (see [`Source::warnings`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Counts kept while loading, reported so nothing is dropped silently.
@@ -158,6 +164,8 @@ impl GraphBuilder {
             name: source.name(),
             records: 0,
             blocks: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         let result = (|| {
             while let Some(rec) = source.next_record()? {
@@ -174,6 +182,8 @@ impl GraphBuilder {
             }
             Ok(())
         })();
+        summary.counters = source.counters();
+        summary.warnings = source.warnings();
         self.sources.push(summary);
         result?;
         let s = self.stats;
@@ -759,7 +769,7 @@ impl FlowGraph {
     /// As [`GraphBuilder::add`] and [`GraphBuilder::freeze`].
     pub fn from_records(name: &str, records: Vec<Record>) -> Result<FlowGraph> {
         let mut b = GraphBuilder::new();
-        b.load(&mut crate::source::MemorySource::new(name, records))?;
+        b.load(&mut crate::sources::MemorySource::new(name, records))?;
         b.freeze()
     }
 

@@ -6,7 +6,7 @@
 //! # Map
 //! * [`types`]: chain-qualified [`Address`], [`TxId`], [`Asset`], checked
 //!   [`Amount`], block and position in block.
-//! * [`source`]: what chain adapters yield ([`Record`]: [`Transfer`] and
+//! * [`sources`]: what chain adapters yield ([`Record`]: [`Transfer`] and
 //!   [`UtxoTx`]) and the one trait they implement, [`Source`];
 //!   [`MemorySource`] for records in hand.
 //! * [`graph`]: [`GraphBuilder`] takes any number of sources;
@@ -45,7 +45,7 @@ pub mod error;
 pub mod graph;
 pub mod report;
 pub mod seeds;
-pub mod source;
+pub mod sources;
 #[cfg(feature = "synthetic")]
 pub mod synthetic;
 pub mod trace;
@@ -56,7 +56,7 @@ pub use graph::{
     EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };
 pub use report::TraceReport;
-pub use source::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
+pub use sources::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
     Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,
     trace,

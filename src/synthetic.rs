@@ -41,7 +41,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::graph::{FlowGraph, GraphBuilder};
-use crate::source::{Leg, Record, Source, Transfer, UtxoTx};
+use crate::sources::{Leg, Record, Source, Transfer, UtxoTx};
 use crate::trace::{Cluster, Model, ValueMap};
 use crate::types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,

@@ -148,3 +148,71 @@ fn trace_rejects_bad_arguments_clearly() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-hops"));
 }
+
+/// The Bitcoin adapter's acceptance run: the block 9 coinbase reaches Hal
+/// Finney at 1 hop with 10 BTC (tx f4184fc5…, block 170).
+#[cfg(feature = "bitcoin")]
+#[test]
+fn trace_bitcoin_blocks_1_to_255() {
+    let dir = std::env::var_os("FUNDTRACE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "shared data missing"
+        );
+        return;
+    }
+    let file = dir.join("chain/bitcoin/blk_files/mainnet_blocks_1_to_255_blkframed.dat");
+    let j = tmp("hal.json");
+    let out = example("trace")
+        .arg("--btc-blocks")
+        .arg(&file)
+        .args([
+            "--seed",
+            "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S",
+            "--cluster",
+            "hal=1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3",
+            "--json",
+        ])
+        .arg(&j)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["cluster"], "hal");
+    assert_eq!(f["min_hops"], 1);
+    assert_eq!(f["value"]["BTC"]["poison"], "1000000000");
+    assert_eq!(f["value"]["BTC"]["haircut"], "1000000000");
+    assert_eq!(
+        f["path"][0]["tx"],
+        "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16"
+    );
+    assert_eq!(f["first_arrival"]["height"], 170);
+    assert_eq!(
+        v["meta"]["sources"][0]["counters"]["inputs_with_unknown_prevout"],
+        0
+    );
+    // Real data without seeds or clusters is refused clearly.
+    let out = example("trace")
+        .arg("--btc-blocks")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
+    // A bad height range.
+    let out = example("trace")
+        .arg("--btc-blocks")
+        .arg(&file)
+        .args(["--btc-height", "9..1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty range"));
+}

@@ -8,6 +8,13 @@
 //!
 //! Adapters keep their I/O apart from their conversion: the conversion from a
 //! chain's own data to records is a pure function, tested offline.
+//!
+//! Adapters: [`bitcoin`] (feature `bitcoin`).
+
+#[cfg(feature = "bitcoin")]
+pub mod bitcoin;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -172,6 +179,18 @@ pub trait Source {
     /// # Errors
     /// Whatever the adapter met: I/O, malformed data, a node's error.
     fn next_record(&mut self) -> Result<Option<Record>>;
+
+    /// Problems that did not stop reading (a truncated last record, blocks
+    /// off the best chain), for the report. Asked once, after the last record.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What the source counted (blocks, inputs with unknown previous
+    /// outputs, …), for the report. Asked once, after the last record.
+    fn counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
 }
 
 /// A source over records held in memory; for tests, generated cases and

@@ -1,0 +1,44 @@
+//! The Bitcoin adapter (feature `bitcoin`): decoded blocks to records.
+//!
+//! All consensus decoding, hashing and script classification comes from the
+//! `bitcoin` crate. [`convert`] is the pure part (blocks and scripts to
+//! records and addresses) and is tested offline; [`blk`] reads Bitcoin Core
+//! block files; [`utxostore`] supplies previous outputs for a range that
+//! starts mid-chain.
+//!
+//! Each transaction becomes one [`UtxoTx`](crate::UtxoTx): inputs carry the
+//! address and value of the output they spend, coinbase inputs come from the
+//! `coinbase` pseudo-address, the fee (inputs minus outputs) goes to `fees`.
+
+pub mod blk;
+pub mod convert;
+pub mod utxostore;
+
+pub use blk::{BlkOptions, BlkSource, decode_block};
+pub use convert::{
+    BlockSummary, Prevout, PrevoutProvider, UtxoIndex, convert_block, script_address, txid_of,
+};
+pub use utxostore::UtxoStore;
+
+/// Parses a network name: `mainnet` (or `bitcoin`), `testnet` (or
+/// `testnet3`), `testnet4`, `signet`, `regtest`.
+///
+/// # Errors
+/// [`Error::Parse`](crate::Error::Parse) for other names.
+pub fn parse_network(name: &str) -> crate::Result<::bitcoin::Network> {
+    use ::bitcoin::Network;
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "mainnet" | "main" | "bitcoin" => Network::Bitcoin,
+        "testnet" | "testnet3" | "test" => Network::Testnet,
+        "testnet4" => Network::Testnet4,
+        "signet" => Network::Signet,
+        "regtest" => Network::Regtest,
+        _ => {
+            return Err(crate::Error::Parse {
+                what: "bitcoin network",
+                input: name.to_owned(),
+                reason: "expected mainnet, testnet, testnet4, signet or regtest".into(),
+            });
+        }
+    })
+}
