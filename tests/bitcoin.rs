@@ -453,3 +453,108 @@ fn corrupt_block_files_give_clear_errors() {
     let _ = bitcoin::BlockHash::all_zeros();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Bitcoin Core `getblock … 2` answers recorded by bitcoin-etl, converted
+/// and compared field by field with bitcoin-etl's own expected export.
+#[test]
+fn core_getblock_json_matches_bitcoin_etl() {
+    use fundtrace::sources::bitcoin::CoreFileSource;
+    use std::collections::BTreeMap;
+    let Some(d) = data() else { return };
+    let mut compared = 0;
+    for folder in [
+        "block_0",
+        "block_1",
+        "block_with_transactions",
+        "block_without_transactions",
+        "stream_50001_50002",
+    ] {
+        let dir = d.join("bitcoin-etl").join(folder);
+        let mut src = CoreFileSource::open(&[dir.clone()], BitcoinNetwork::Mainnet).unwrap();
+        let mut recs: BTreeMap<String, fundtrace::UtxoTx> = BTreeMap::new();
+        while let Some(r) = src.next_record().unwrap() {
+            if let Record::Utxo(u) = r {
+                recs.insert(u.tx.to_string(), u);
+            }
+        }
+        let blocks = std::fs::read_to_string(dir.join("expected_blocks.json")).unwrap();
+        for line in blocks.lines().filter(|l| !l.trim().is_empty()) {
+            let b: serde_json::Value = serde_json::from_str(line).unwrap();
+            let n = recs
+                .values()
+                .filter(|u| u.block.height.0 == b["number"].as_u64().unwrap())
+                .count();
+            assert_eq!(
+                n as u64,
+                b["transaction_count"].as_u64().unwrap(),
+                "{folder} block {}",
+                b["number"]
+            );
+        }
+        let mut unknown_expected = 0;
+        let text = std::fs::read_to_string(dir.join("expected_transactions.json")).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let t: serde_json::Value = serde_json::from_str(line).unwrap();
+            let hash = t["hash"].as_str().unwrap();
+            let u = recs
+                .get(hash)
+                .unwrap_or_else(|| panic!("{folder}: tx {hash} missing"));
+            assert_eq!(u.block.height.0, t["block_number"].as_u64().unwrap());
+            assert_eq!(u.index as u64, t["index"].as_u64().unwrap(), "{hash}");
+            let outs = t["outputs"].as_array().unwrap();
+            assert_eq!(u.outputs.len(), outs.len(), "{hash}");
+            for (leg, o) in u.outputs.iter().zip(outs) {
+                assert_eq!(
+                    leg.amount.get(),
+                    o["value"].as_u64().unwrap() as u128,
+                    "{hash}"
+                );
+                assert_eq!(
+                    leg.address.plain(),
+                    o["addresses"][0].as_str().unwrap(),
+                    "{hash}"
+                );
+            }
+            let ins = t["inputs"].as_array().unwrap();
+            if t["is_coinbase"].as_bool().unwrap() {
+                assert_eq!(u.inputs.len(), 1);
+                assert_eq!(u.inputs[0].address.to_string(), "bitcoin:coinbase");
+            } else if ins.iter().all(|i| i["value"].is_u64()) {
+                assert_eq!(u.inputs.len(), ins.len(), "{hash}");
+                for (leg, i) in u.inputs.iter().zip(ins) {
+                    assert_eq!(
+                        leg.amount.get(),
+                        i["value"].as_u64().unwrap() as u128,
+                        "{hash}"
+                    );
+                    assert_eq!(
+                        leg.address.plain(),
+                        i["addresses"][0].as_str().unwrap(),
+                        "{hash}"
+                    );
+                }
+                let fee = u.fee().unwrap().get();
+                assert_eq!(fee, t["fee"].as_u64().unwrap() as u128, "{hash}");
+                let sum_in: u128 = u.inputs.iter().map(|l| l.amount.get()).sum();
+                assert_eq!(sum_in, t["input_value"].as_u64().unwrap() as u128, "{hash}");
+            } else {
+                // bitcoin-etl could not value these inputs either.
+                assert!(u.inputs.is_empty(), "{hash}");
+                unknown_expected += ins.len() as u64;
+            }
+            let sum_out: u128 = u.outputs.iter().map(|l| l.amount.get()).sum();
+            assert_eq!(
+                sum_out,
+                t["output_value"].as_u64().unwrap() as u128,
+                "{hash}"
+            );
+            compared += 1;
+        }
+        assert_eq!(
+            src.counters()["inputs_with_unknown_prevout"],
+            unknown_expected,
+            "{folder}"
+        );
+    }
+    assert_eq!(compared, 1 + 1 + 4 + 1 + 4);
+}

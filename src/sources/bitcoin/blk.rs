@@ -499,15 +499,7 @@ impl Source for BlkSource {
             let s = convert_block(&block, height, self.net, &mut self.utxos, &mut recs)?;
             if self.heights.as_ref().is_none_or(|r| r.contains(&height)) {
                 self.blocks += 1;
-                let t = &mut self.totals;
-                t.txs += s.txs;
-                t.inputs += s.inputs;
-                t.outputs += s.outputs;
-                t.unknown_inputs += s.unknown_inputs;
-                t.unknown_fee_txs += s.unknown_fee_txs;
-                t.fees += s.fees;
-                t.coinbase_value += s.coinbase_value;
-                t.height = height;
+                self.totals.add(&s);
                 self.buf.extend(recs);
             }
         }
@@ -518,20 +510,9 @@ impl Source for BlkSource {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        let t = &self.totals;
-        [
-            ("blocks", self.blocks),
-            ("blocks_off_best_chain", self.off_chain),
-            ("transactions", t.txs),
-            ("inputs", t.inputs),
-            ("outputs", t.outputs),
-            ("inputs_with_unknown_prevout", t.unknown_inputs),
-            ("transactions_with_unknown_fee", t.unknown_fee_txs),
-            ("fees_sat", t.fees),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        let mut c = self.totals.counters(self.blocks);
+        c.insert("blocks_off_best_chain".into(), self.off_chain);
+        c
     }
 }
 

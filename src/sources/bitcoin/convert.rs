@@ -118,6 +118,12 @@ impl UtxoIndex {
         self.map.is_empty()
     }
 
+    /// Adds an output that a source knows from elsewhere (the `prevout`
+    /// fields of `getblock` verbosity 3, a `getrawtransaction` answer).
+    pub fn insert(&mut self, outpoint: OutPoint, prevout: Prevout) {
+        self.map.insert(outpoint, prevout);
+    }
+
     fn spend(&mut self, o: &OutPoint) -> Result<Option<Prevout>> {
         if let Some(p) = self.map.remove(o) {
             return Ok(Some(p));
@@ -150,6 +156,36 @@ pub struct BlockSummary {
     pub coinbase_value: u64,
 }
 
+impl BlockSummary {
+    /// Adds another block's counts (the height becomes the other's).
+    pub fn add(&mut self, o: &BlockSummary) {
+        self.height = o.height;
+        self.txs += o.txs;
+        self.inputs += o.inputs;
+        self.outputs += o.outputs;
+        self.unknown_inputs += o.unknown_inputs;
+        self.unknown_fee_txs += o.unknown_fee_txs;
+        self.fees += o.fees;
+        self.coinbase_value += o.coinbase_value;
+    }
+
+    /// The counts as source counters for reports, with `blocks` blocks.
+    pub fn counters(&self, blocks: u64) -> std::collections::BTreeMap<String, u64> {
+        [
+            ("blocks", blocks),
+            ("transactions", self.txs),
+            ("inputs", self.inputs),
+            ("outputs", self.outputs),
+            ("inputs_with_unknown_prevout", self.unknown_inputs),
+            ("transactions_with_unknown_fee", self.unknown_fee_txs),
+            ("fees_sat", self.fees),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
 /// Converts a block into one [`UtxoTx`] record per transaction, in block
 /// order, appending to `out`.
 ///
@@ -168,18 +204,42 @@ pub fn convert_block(
     utxos: &mut UtxoIndex,
     out: &mut Vec<Record>,
 ) -> Result<BlockSummary> {
+    convert_transactions(
+        block.txdata.iter(),
+        height,
+        u64::from(block.header.time),
+        net,
+        utxos,
+        out,
+    )
+}
+
+/// The per-transaction part of [`convert_block`], for sources that have the
+/// transactions of a block but not the block itself (Bitcoin Core's
+/// `getblock` JSON). `txs` must be the whole block, in block order.
+///
+/// # Errors
+/// Only a prevout provider's failure.
+pub fn convert_transactions<'a>(
+    txs: impl ExactSizeIterator<Item = &'a ::bitcoin::Transaction>,
+    height: u64,
+    time: u64,
+    net: BitcoinNetwork,
+    utxos: &mut UtxoIndex,
+    out: &mut Vec<Record>,
+) -> Result<BlockSummary> {
     let bref = BlockRef {
         chain: Chain::Bitcoin,
         height: BlockHeight(height),
-        time: Timestamp(u64::from(block.header.time)),
+        time: Timestamp(time),
     };
     let mut s = BlockSummary {
         height,
-        txs: block.txdata.len() as u64,
+        txs: txs.len() as u64,
         ..BlockSummary::default()
     };
     let coinbase = Address::special(Chain::Bitcoin, Special::Coinbase);
-    for (index, tx) in block.txdata.iter().enumerate() {
+    for (index, tx) in txs.enumerate() {
         let txid = tx.compute_txid();
         let mut outputs = Vec::with_capacity(tx.output.len());
         let mut sum_out: u64 = 0;

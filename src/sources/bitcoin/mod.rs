@@ -12,12 +12,15 @@
 
 pub mod blk;
 pub mod convert;
+pub mod core_json;
 pub mod utxostore;
 
 pub use blk::{BlkOptions, BlkSource, decode_block};
 pub use convert::{
-    BlockSummary, Prevout, PrevoutProvider, UtxoIndex, convert_block, script_address, txid_of,
+    BlockSummary, Prevout, PrevoutProvider, UtxoIndex, convert_block, convert_transactions,
+    script_address, txid_of,
 };
+pub use core_json::{CoreFileSource, parse_getblock, parse_getrawtransaction};
 pub use utxostore::UtxoStore;
 
 /// Parses a network name: `mainnet` (or `bitcoin`), `testnet` (or
