@@ -154,12 +154,12 @@ fn decode_entry(e: &[u8]) -> std::result::Result<(u64, ScriptBuf), String> {
         }
         2 | 3 => {
             s.push(0x21);
-            s.push(code as u8);
+            s.push(if code == 2 { 0x02 } else { 0x03 }); // the key's parity prefix
             s.extend(take(at, 32)?);
             s.push(0xac);
         }
         4 | 5 => {
-            let mut compressed = vec![code as u8 - 2];
+            let mut compressed = vec![if code == 4 { 0x02 } else { 0x03 }];
             compressed.extend(take(at, 32)?);
             let key = ::bitcoin::secp256k1::PublicKey::from_slice(&compressed)
                 .map_err(|err| format!("uncompressed key not on the curve: {err}"))?;
