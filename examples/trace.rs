@@ -36,7 +36,14 @@ DATA
   --btc-blocks PATH      Bitcoin Core blk*.dat file or blocks/ directory
                          (repeatable; feature `bitcoin`)
   --btc-network NAME     mainnet, testnet, testnet4, signet, regtest (default mainnet)
-  --btc-height FROM..TO  only blocks in this height range (either end may be empty)
+  --btc-height FROM..TO  only blocks in this height range (either end may be empty;
+                         required with --btc-rpc)
+  --btc-json PATH        recorded Bitcoin Core getblock/getrawtransaction answers
+                         (a JSON file or a folder of them; repeatable)
+  --btc-rpc URL          a live Bitcoin Core node (http://user:pass@host:port)
+  --btc-cookie FILE      Bitcoin Core's .cookie file for --btc-rpc
+  --esplora URL          an Esplora API (http://host:port/api), with --btc-tx
+  --btc-tx TXID          a transaction to fetch from --esplora (repeatable)
 
 SEEDS AND TARGETS
   --seed ADDR            a seed address (repeatable; default: the case's seeds)
@@ -65,6 +72,12 @@ enum Input {
     Synthetic(SyntheticConfig),
     #[cfg(feature = "bitcoin")]
     BitcoinBlocks(Vec<PathBuf>),
+    #[cfg(feature = "bitcoin")]
+    BitcoinJson(Vec<PathBuf>),
+    #[cfg(feature = "bitcoin")]
+    BitcoinRpc(String),
+    #[cfg(feature = "bitcoin")]
+    Esplora(String),
 }
 
 #[derive(Debug)]
@@ -128,6 +141,16 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             #[cfg(feature = "bitcoin")]
             Long("btc-blocks") => btc_blocks.push(text(&mut p)?.into()),
+            #[cfg(feature = "bitcoin")]
+            Long("btc-json") => btc.json.push(text(&mut p)?.into()),
+            #[cfg(feature = "bitcoin")]
+            Long("btc-rpc") => btc.rpc = Some(text(&mut p)?),
+            #[cfg(feature = "bitcoin")]
+            Long("btc-cookie") => btc.cookie = Some(text(&mut p)?.into()),
+            #[cfg(feature = "bitcoin")]
+            Long("esplora") => btc.esplora = Some(text(&mut p)?),
+            #[cfg(feature = "bitcoin")]
+            Long("btc-tx") => btc.txs.push(text(&mut p)?),
             #[cfg(feature = "bitcoin")]
             Long("btc-network") => {
                 btc.network = fundtrace::sources::bitcoin::parse_network(&text(&mut p)?)
@@ -193,8 +216,25 @@ fn parse_args() -> Result<Option<Args>, String> {
         a.config.models = models;
     }
     #[cfg(feature = "bitcoin")]
-    if !btc_blocks.is_empty() {
-        a.inputs.push(Input::BitcoinBlocks(btc_blocks));
+    {
+        if !btc_blocks.is_empty() {
+            a.inputs.push(Input::BitcoinBlocks(btc_blocks));
+        }
+        if !btc.json.is_empty() {
+            a.inputs.push(Input::BitcoinJson(btc.json.clone()));
+        }
+        if let Some(url) = &btc.rpc {
+            if btc.heights.is_none() {
+                return Err("--btc-rpc needs --btc-height FROM..TO".into());
+            }
+            a.inputs.push(Input::BitcoinRpc(url.clone()));
+        }
+        if let Some(url) = &btc.esplora {
+            if btc.txs.is_empty() {
+                return Err("--esplora needs at least one --btc-tx TXID".into());
+            }
+            a.inputs.push(Input::Esplora(url.clone()));
+        }
         a.btc = btc;
     }
     if a.inputs.is_empty() || synthetic_set {
@@ -209,6 +249,11 @@ fn parse_args() -> Result<Option<Args>, String> {
 struct Btc {
     network: bitcoin::Network,
     heights: Option<std::ops::RangeInclusive<u64>>,
+    json: Vec<PathBuf>,
+    rpc: Option<String>,
+    cookie: Option<PathBuf>,
+    esplora: Option<String>,
+    txs: Vec<String>,
 }
 
 #[cfg(feature = "bitcoin")]
@@ -217,6 +262,11 @@ impl Default for Btc {
         Btc {
             network: bitcoin::Network::Bitcoin,
             heights: None,
+            json: Vec::new(),
+            rpc: None,
+            cookie: None,
+            esplora: None,
+            txs: Vec::new(),
         }
     }
 }
@@ -330,6 +380,61 @@ fn run(args: Args) -> Result<(), String> {
                 for w in Source::warnings(&src) {
                     eprintln!("warning: {w}");
                 }
+            }
+            #[cfg(feature = "bitcoin")]
+            Input::BitcoinJson(paths) => {
+                use fundtrace::sources::bitcoin::{CoreFileSource, convert::network_of};
+                let mut src = CoreFileSource::open(paths, network_of(args.btc.network))
+                    .map_err(|e| e.to_string())?;
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
+                eprintln!(
+                    "  loaded {} records from recorded Bitcoin Core answers",
+                    stats.records
+                );
+            }
+            #[cfg(feature = "bitcoin")]
+            Input::BitcoinRpc(url) => {
+                use fundtrace::sources::bitcoin::{
+                    CoreRpc, CoreRpcSource, HttpOptions, convert::network_of,
+                };
+                let mut rpc =
+                    CoreRpc::new(url, network_of(args.btc.network), HttpOptions::default());
+                if let Some(c) = &args.btc.cookie {
+                    rpc = rpc.with_cookie(c).map_err(|e| e.to_string())?;
+                }
+                let range = args.btc.heights.clone().expect("checked when parsing");
+                eprintln!(
+                    "reading blocks {}..={} from {url}",
+                    range.start(),
+                    range.end()
+                );
+                let mut src = CoreRpcSource::new(rpc, range);
+                let mut prog = Progress {
+                    inner: &mut src,
+                    n: 0,
+                    last: Instant::now(),
+                    start: Instant::now(),
+                };
+                let stats = builder.load(&mut prog).map_err(|e| e.to_string())?;
+                eprintln!("  loaded {} records", stats.records);
+            }
+            #[cfg(feature = "bitcoin")]
+            Input::Esplora(url) => {
+                use fundtrace::sources::bitcoin::{Esplora, HttpOptions, convert::network_of};
+                let e = Esplora::new(url, network_of(args.btc.network), HttpOptions::default());
+                let (recs, pending) = e.records(&args.btc.txs).map_err(|e| e.to_string())?;
+                for p in pending {
+                    eprintln!(
+                        "warning: {p} is unconfirmed and has no place in time order; left out"
+                    );
+                }
+                let stats = builder
+                    .load(&mut fundtrace::MemorySource::new(
+                        format!("esplora:{url}"),
+                        recs,
+                    ))
+                    .map_err(|e| e.to_string())?;
+                eprintln!("  loaded {} records from {url}", stats.records);
             }
         }
     }

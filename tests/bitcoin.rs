@@ -558,3 +558,66 @@ fn core_getblock_json_matches_bitcoin_etl() {
     }
     assert_eq!(compared, 1 + 1 + 4 + 1 + 4);
 }
+
+/// mempool.space's Esplora answers: values, fees and addresses agree with the
+/// JSON's own fields (the parser refuses any disagreement), and the
+/// confirmed transaction becomes a record in block 836361.
+#[test]
+fn esplora_answers_agree_with_their_own_fields() {
+    use fundtrace::sources::bitcoin::parse_esplora;
+    let Some(d) = data() else { return };
+    let mut seen = 0;
+    for f in std::fs::read_dir(d.join("esplora")).unwrap() {
+        let p = f.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let raw = if raw.is_array() {
+            raw.as_array().unwrap().clone()
+        } else {
+            vec![raw]
+        };
+        let txs = parse_esplora(&text, &p.display().to_string(), BitcoinNetwork::Mainnet).unwrap();
+        assert_eq!(txs.len(), raw.len());
+        for (t, r) in txs.iter().zip(&raw) {
+            assert_eq!(t.txid.to_string(), r["txid"].as_str().unwrap());
+            assert_eq!(t.computed_fee(), r["fee"].as_u64(), "{}", t.txid);
+            for (o, ro) in t.outputs.iter().zip(r["vout"].as_array().unwrap()) {
+                assert_eq!(o.1, ro["value"].as_u64().unwrap());
+                match ro["scriptpubkey_address"].as_str() {
+                    Some(a) => assert_eq!(o.0.plain(), a),
+                    None => assert_eq!(ro["scriptpubkey_type"], "op_return", "{}", t.txid),
+                }
+            }
+            for ((_, p), ri) in t.inputs.iter().zip(r["vin"].as_array().unwrap()) {
+                let p = p.unwrap();
+                assert_eq!(p.value, ri["prevout"]["value"].as_u64().unwrap());
+                assert_eq!(
+                    p.address.plain(),
+                    ri["prevout"]["scriptpubkey_address"].as_str().unwrap()
+                );
+            }
+            match r["status"]["confirmed"].as_bool().unwrap() {
+                true => {
+                    let rec = t.to_record(0).unwrap();
+                    assert_eq!(
+                        rec.block.height.0,
+                        r["status"]["block_height"].as_u64().unwrap()
+                    );
+                    assert_eq!(
+                        rec.fee().unwrap().get(),
+                        u128::from(r["fee"].as_u64().unwrap())
+                    );
+                    // Both outputs are OP_RETURN: the value is burnt, and visible.
+                    assert!(
+                        rec.outputs
+                            .iter()
+                            .all(|o| o.address.to_string() == "bitcoin:burn")
+                    );
+                }
+                false => assert!(t.to_record(0).is_none()),
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5);
+}

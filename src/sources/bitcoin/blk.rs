@@ -114,7 +114,9 @@ fn scan_file<R: Read + Seek>(
         let left = file_len - off;
         let mut frame = [0u8; 8];
         let got = read_up_to(r, &mut frame).map_err(io)?;
-        if frame[..got.min(4)].iter().all(|&b| b == 0) && got >= 4.min(usize::try_from(left).unwrap_or(usize::MAX)) {
+        if frame[..got.min(4)].iter().all(|&b| b == 0)
+            && got >= 4.min(usize::try_from(left).unwrap_or(usize::MAX))
+        {
             // Zero padding of a preallocated file: the end of its data.
             return Ok(None);
         }

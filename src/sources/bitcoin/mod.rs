@@ -13,6 +13,8 @@
 pub mod blk;
 pub mod convert;
 pub mod core_json;
+pub mod esplora;
+pub mod live;
 pub mod utxostore;
 
 pub use blk::{BlkOptions, BlkSource, decode_block};
@@ -21,6 +23,8 @@ pub use convert::{
     script_address, txid_of,
 };
 pub use core_json::{CoreFileSource, parse_getblock, parse_getrawtransaction};
+pub use esplora::{EsploraTx, parse_esplora};
+pub use live::{CoreRpc, CoreRpcSource, Esplora, HttpOptions};
 pub use utxostore::UtxoStore;
 
 /// Parses a network name: `mainnet` (or `bitcoin`), `testnet` (or

@@ -1,0 +1,511 @@
+//! Live clients: Bitcoin Core JSON-RPC and Esplora REST, over plain HTTP.
+//!
+//! Both go through the same conversion as recorded files
+//! ([`core_json`](super::core_json), [`esplora`](super::esplora)). Requests
+//! have a timeout; timeouts, HTTP 429 and 5xx answers are retried with
+//! exponential backoff, and when retries run out the error names the URL and
+//! the request. Answers larger than [`HttpOptions::max_response`] are refused.
+//! TLS is not built in: reach remote nodes through a tunnel or a local proxy.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use ::bitcoin::{BlockHash, OutPoint, Transaction, Txid};
+use base64::Engine;
+
+use super::convert::{BlockSummary, Prevout, PrevoutProvider, UtxoIndex, script_address};
+use super::core_json::{CoreBlock, convert_core_block, parse_getblock, parse_getrawtransaction};
+use super::esplora::{EsploraTx, parse_esplora};
+use crate::error::{Error, Result};
+use crate::sources::{Record, Source};
+use crate::types::BitcoinNetwork;
+
+/// HTTP behaviour of the live clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Time allowed for one request, connection to last byte (default 30 s).
+    pub timeout: Duration,
+    /// Retries after a timeout, HTTP 429 or 5xx (default 3).
+    pub retries: u32,
+    /// Wait before the first retry, doubled each time (default 250 ms).
+    pub backoff: Duration,
+    /// Largest answer accepted, in bytes (default 64 MiB: a 4 MB block at
+    /// verbosity 3 is about 30 MB of JSON).
+    pub max_response: u64,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            backoff: Duration::from_millis(250),
+            max_response: 64 << 20,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Http {
+    agent: ureq::Agent,
+    opts: HttpOptions,
+}
+
+enum Answer {
+    Ok(String),
+    NotFound,
+    /// A non-retryable status with its body (Core sends RPC errors as 500
+    /// with a JSON body; those are answers, not transport failures).
+    Status(u16, String),
+}
+
+fn net_err(what: String) -> Error {
+    Error::Parse {
+        what: "http request",
+        input: what,
+        reason: String::new(),
+    }
+}
+
+impl Http {
+    fn new(opts: HttpOptions) -> Http {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(opts.timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Http { agent, opts }
+    }
+
+    /// Sends with retries. `body` None: GET, else POST of JSON.
+    fn request(
+        &self,
+        url: &str,
+        body: Option<&str>,
+        auth: Option<&str>,
+        what: &str,
+    ) -> Result<Answer> {
+        let mut wait = self.opts.backoff;
+        let mut attempt = 0;
+        loop {
+            let sent = match body {
+                None => {
+                    let mut r = self.agent.get(url);
+                    if let Some(a) = auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.call()
+                }
+                Some(b) => {
+                    let mut r = self.agent.post(url).content_type("application/json");
+                    if let Some(a) = auth {
+                        r = r.header("Authorization", a);
+                    }
+                    r.send(b)
+                }
+            };
+            let retry_reason = match sent {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp
+                        .body_mut()
+                        .with_config()
+                        .limit(self.opts.max_response)
+                        .read_to_string()
+                        .map_err(|e| Error::Parse {
+                            what: "http answer",
+                            input: format!("{what} at {url}"),
+                            reason: format!(
+                                "cannot read the body (limit {} bytes): {e}",
+                                self.opts.max_response
+                            ),
+                        })?;
+                    match status {
+                        200..=299 => return Ok(Answer::Ok(text)),
+                        404 => return Ok(Answer::NotFound),
+                        429 | 502..=504 => format!("http {status}"),
+                        500 if body.is_none() => format!("http {status}"),
+                        _ => return Ok(Answer::Status(status, text)),
+                    }
+                }
+                Err(ureq::Error::Timeout(_)) => "timed out".to_owned(),
+                Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    "timed out".to_owned()
+                }
+                Err(e) => {
+                    return Err(Error::Parse {
+                        what: "http request",
+                        input: format!("{what} at {url}"),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            attempt += 1;
+            if attempt > self.opts.retries {
+                return Err(Error::Parse {
+                    what: "http request",
+                    input: format!("{what} at {url}"),
+                    reason: format!("{retry_reason}; gave up after {attempt} attempts"),
+                });
+            }
+            std::thread::sleep(wait);
+            wait = wait.saturating_mul(2);
+        }
+    }
+}
+
+/// A Bitcoin Core JSON-RPC client.
+#[derive(Clone)]
+pub struct CoreRpc {
+    url: String,
+    auth: Option<String>,
+    http: Http,
+    net: BitcoinNetwork,
+}
+
+/// An error the node itself returned.
+fn rpc_error(method: &str, url: &str, err: &serde_json::Value) -> Error {
+    Error::Parse {
+        what: "bitcoin core rpc",
+        input: format!("{method} at {url}"),
+        reason: format!("the node answered with an error: {err}"),
+    }
+}
+
+impl CoreRpc {
+    /// A client for `url` (`http://127.0.0.1:8332`). Credentials may be in
+    /// the URL (`http://user:password@host:port`).
+    pub fn new(url: &str, net: BitcoinNetwork, opts: HttpOptions) -> CoreRpc {
+        let (url, auth) = match url.split_once("://").and_then(|(scheme, rest)| {
+            let (cred, host) = rest.split_once('@')?;
+            Some((format!("{scheme}://{host}"), cred.to_owned()))
+        }) {
+            Some((u, cred)) => (u, Some(basic(&cred))),
+            None => (url.to_owned(), None),
+        };
+        CoreRpc {
+            url,
+            auth,
+            http: Http::new(opts),
+            net,
+        }
+    }
+
+    /// Uses the credentials in Bitcoin Core's `.cookie` file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read.
+    pub fn with_cookie(mut self, cookie: &Path) -> Result<CoreRpc> {
+        let text = std::fs::read_to_string(cookie).map_err(|e| Error::io(cookie, e))?;
+        self.auth = Some(basic(text.trim()));
+        Ok(self)
+    }
+
+    /// Uses user and password.
+    pub fn with_user(mut self, user: &str, password: &str) -> CoreRpc {
+        self.auth = Some(basic(&format!("{user}:{password}")));
+        self
+    }
+
+    /// One call; the `result` as JSON text, or `Ok(None)` when the node
+    /// answers with an error whose code is in `not_found`.
+    fn call(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        not_found: &[i64],
+    ) -> Result<Option<String>> {
+        let body = serde_json::json!({"jsonrpc": "1.0", "id": "fundtrace", "method": method, "params": params}).to_string();
+        let what = format!("{method} {params}");
+        let text = match self
+            .http
+            .request(&self.url, Some(&body), self.auth.as_deref(), &what)?
+        {
+            Answer::Ok(t) => t,
+            Answer::Status(401 | 403, _) => {
+                return Err(Error::Parse {
+                    what: "bitcoin core rpc",
+                    input: self.url.clone(),
+                    reason: "authentication failed: check the user, password or cookie".into(),
+                });
+            }
+            Answer::Status(_, t) => t,
+            Answer::NotFound => {
+                return Err(net_err(format!(
+                    "{what} at {}: http 404 (not a bitcoin core rpc endpoint?)",
+                    self.url
+                )));
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct Env<'a> {
+            #[serde(borrow)]
+            result: Option<&'a serde_json::value::RawValue>,
+            error: Option<serde_json::Value>,
+        }
+        let env: Env<'_> = serde_json::from_str(&text).map_err(|e| Error::Parse {
+            what: "bitcoin core rpc",
+            input: format!("{what} at {}", self.url),
+            reason: format!("malformed answer: {e}"),
+        })?;
+        match env.error.filter(|e| !e.is_null()) {
+            Some(err)
+                if err
+                    .get("code")
+                    .and_then(|c| c.as_i64())
+                    .is_some_and(|c| not_found.contains(&c)) =>
+            {
+                Ok(None)
+            }
+            Some(err) => Err(rpc_error(method, &self.url, &err)),
+            None => Ok(Some(env.result.map_or("null", |r| r.get()).to_owned())),
+        }
+    }
+
+    /// `getblockhash`; `None` past the tip.
+    ///
+    /// # Errors
+    /// Transport failures, malformed answers, node errors.
+    pub fn block_hash(&self, height: u64) -> Result<Option<BlockHash>> {
+        let Some(t) = self.call("getblockhash", serde_json::json!([height]), &[-8])? else {
+            return Ok(None);
+        };
+        let s: String =
+            serde_json::from_str(&t).map_err(|e| net_err(format!("getblockhash {height}: {e}")))?;
+        s.parse()
+            .map(Some)
+            .map_err(|e| net_err(format!("getblockhash {height}: {e}")))
+    }
+
+    /// `getblock` at verbosity 3 (previous outputs included), or 2 on nodes
+    /// older than Bitcoin Core 23 that refuse 3.
+    ///
+    /// # Errors
+    /// Transport failures, malformed answers, node errors, the checks of
+    /// [`parse_getblock`].
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<CoreBlock>> {
+        let what = format!("getblock {hash}");
+        for verbosity in [3, 2] {
+            match self.call(
+                "getblock",
+                serde_json::json!([hash.to_string(), verbosity]),
+                &[-5],
+            ) {
+                Ok(Some(t)) => return parse_getblock(&t, &what, self.net).map(Some),
+                Ok(None) => return Ok(None),
+                Err(e) if verbosity == 3 && e.to_string().contains("-8") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// `getrawtransaction <txid> true`; `None` if the node does not know it
+    /// (without `-txindex` it only knows mempool and wallet transactions).
+    ///
+    /// # Errors
+    /// Transport failures, malformed answers, node errors.
+    pub fn raw_transaction(&self, txid: &Txid) -> Result<Option<Transaction>> {
+        let Some(t) = self.call(
+            "getrawtransaction",
+            serde_json::json!([txid.to_string(), true]),
+            &[-5],
+        )?
+        else {
+            return Ok(None);
+        };
+        parse_getrawtransaction(&t, &format!("getrawtransaction {txid}")).map(Some)
+    }
+}
+
+fn basic(cred: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(cred)
+    )
+}
+
+impl PrevoutProvider for CoreRpc {
+    fn prevout(&mut self, o: &OutPoint) -> Result<Option<Prevout>> {
+        let Some(tx) = self.raw_transaction(&o.txid)? else {
+            return Ok(None);
+        };
+        Ok(tx.output.get(o.vout as usize).map(|out| Prevout {
+            address: script_address(&out.script_pubkey, self.net),
+            value: out.value.to_sat(),
+        }))
+    }
+}
+
+/// Blocks from a live Bitcoin Core node as a [`Source`], a height range in
+/// order; a block is converted whole or not at all.
+pub struct CoreRpcSource {
+    rpc: CoreRpc,
+    next: u64,
+    end: u64,
+    utxos: UtxoIndex,
+    buf: std::collections::VecDeque<Record>,
+    totals: BlockSummary,
+    blocks: u64,
+}
+
+impl CoreRpcSource {
+    /// Reads blocks `heights` (the end is capped at the node's tip). Inputs
+    /// spending outputs before the range are looked up with
+    /// `getrawtransaction` unless the node gives them (verbosity 3).
+    pub fn new(rpc: CoreRpc, heights: RangeInclusive<u64>) -> CoreRpcSource {
+        let utxos = UtxoIndex::with_provider(Box::new(rpc.clone()));
+        CoreRpcSource {
+            rpc,
+            next: *heights.start(),
+            end: *heights.end(),
+            utxos,
+            buf: Default::default(),
+            totals: BlockSummary::default(),
+            blocks: 0,
+        }
+    }
+}
+
+impl Source for CoreRpcSource {
+    fn name(&self) -> String {
+        format!("bitcoin-core-rpc:{}", self.rpc.url)
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            if let Some(r) = self.buf.pop_front() {
+                return Ok(Some(r));
+            }
+            if self.next > self.end {
+                return Ok(None);
+            }
+            let h = self.next;
+            let Some(hash) = self.rpc.block_hash(h)? else {
+                return Ok(None);
+            };
+            let block = self.rpc.block(&hash)?.ok_or_else(|| {
+                net_err(format!(
+                    "getblock {hash} (height {h}): the node does not have it"
+                ))
+            })?;
+            if block.height != h {
+                return Err(net_err(format!(
+                    "getblock {hash}: the node says height {}, expected {h}",
+                    block.height
+                )));
+            }
+            let mut recs = Vec::new();
+            let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;
+            self.totals.add(&s);
+            self.blocks += 1;
+            self.next += 1;
+            self.buf.extend(recs);
+        }
+    }
+
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.totals.counters(self.blocks)
+    }
+}
+
+/// An Esplora REST client (`https://…/api` behind a tunnel, or a local
+/// electrs/mempool backend).
+#[derive(Clone)]
+pub struct Esplora {
+    base: String,
+    http: Http,
+    net: BitcoinNetwork,
+}
+
+impl Esplora {
+    /// A client for the API base URL (`http://127.0.0.1:3002/api`).
+    pub fn new(base: &str, net: BitcoinNetwork, opts: HttpOptions) -> Esplora {
+        Esplora {
+            base: base.trim_end_matches('/').to_owned(),
+            http: Http::new(opts),
+            net,
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Option<String>> {
+        let url = format!("{}{path}", self.base);
+        match self
+            .http
+            .request(&url, None, None, &format!("GET {path}"))?
+        {
+            Answer::Ok(t) => Ok(Some(t)),
+            Answer::NotFound => Ok(None),
+            Answer::Status(s, t) => Err(net_err(format!(
+                "GET {url}: http {s}: {}",
+                t.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    /// `/tx/:txid`; `None` if the server does not know it.
+    ///
+    /// # Errors
+    /// Transport failures and the checks of [`parse_esplora`].
+    pub fn tx(&self, txid: &str) -> Result<Option<EsploraTx>> {
+        let Some(t) = self.get(&format!("/tx/{txid}"))? else {
+            return Ok(None);
+        };
+        Ok(
+            parse_esplora(&t, &format!("{}/tx/{txid}", self.base), self.net)?
+                .into_iter()
+                .next(),
+        )
+    }
+
+    /// `/block/:hash/txids`: the block's transaction ids in order.
+    ///
+    /// # Errors
+    /// Transport failures, malformed answers.
+    pub fn block_txids(&self, hash: &str) -> Result<Option<Vec<String>>> {
+        let Some(t) = self.get(&format!("/block/{hash}/txids"))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| net_err(format!("{}/block/{hash}/txids: {e}", self.base)))
+    }
+
+    /// Fetches transactions and places each in its block (from the block's
+    /// txids) as a record; unconfirmed ones are returned apart.
+    ///
+    /// # Errors
+    /// Transport failures; a transaction or block the server does not know.
+    pub fn records(&self, txids: &[String]) -> Result<(Vec<Record>, Vec<String>)> {
+        let mut recs = Vec::new();
+        let mut unconfirmed = Vec::new();
+        let mut blocks: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for id in txids {
+            let tx = self
+                .tx(id)?
+                .ok_or_else(|| net_err(format!("{}/tx/{id}: not found", self.base)))?;
+            let Some(m) = &tx.mined else {
+                unconfirmed.push(id.clone());
+                continue;
+            };
+            if !blocks.contains_key(&m.hash) {
+                let list = self.block_txids(&m.hash)?.ok_or_else(|| {
+                    net_err(format!("{}/block/{}/txids: not found", self.base, m.hash))
+                })?;
+                blocks.insert(m.hash.clone(), list);
+            }
+            let index = blocks[&m.hash]
+                .iter()
+                .position(|t| t == id)
+                .ok_or_else(|| {
+                    net_err(format!("tx {id} is not in the txids of block {}", m.hash))
+                })?;
+            recs.extend(
+                tx.to_record(u32::try_from(index).unwrap_or(u32::MAX))
+                    .map(Record::Utxo),
+            );
+        }
+        Ok((recs, unconfirmed))
+    }
+}
