@@ -103,8 +103,12 @@ fn raw_blocks_decode_and_check() {
         let s = convert_block(&block, height, net, &mut UtxoIndex::new(), &mut recs).unwrap();
         assert_eq!(recs.len(), txs);
         assert_eq!(
-            s.outputs as usize,
-            block.txdata.iter().map(|t| t.output.len()).sum::<usize>()
+            s.outputs,
+            block
+                .txdata
+                .iter()
+                .map(|t| t.output.len() as u64)
+                .sum::<u64>()
         );
         // Inputs spending outputs of the same block are resolved; the rest are unknown.
         assert!(s.unknown_inputs <= s.inputs);
@@ -364,7 +368,11 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
             .collect();
         std::fs::write(dir.join(format!("blk{i:05}.dat")), enc).unwrap();
     }
-    let mut src = BlkSource::open(&[dir.clone()], BlkOptions::new(Network::Bitcoin)).unwrap();
+    let mut src = BlkSource::open(
+        std::slice::from_ref(&dir),
+        BlkOptions::new(Network::Bitcoin),
+    )
+    .unwrap();
     assert_eq!(src.chain_len(), 255);
     assert!(
         src.warnings()
@@ -377,7 +385,7 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
     // Height range: blocks 170..=181 only, with inputs still resolved.
     let mut opts = BlkOptions::new(Network::Bitcoin);
     opts.heights = Some(170..=181);
-    let mut src = BlkSource::open(&[dir.clone()], opts).unwrap();
+    let mut src = BlkSource::open(std::slice::from_ref(&dir), opts).unwrap();
     let recs = all_records(&mut src);
     assert!(
         recs.iter()
@@ -441,7 +449,7 @@ fn corrupt_block_files_give_clear_errors() {
     let mut block = fr[0][8..88].to_vec();
     block.extend([0xff, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00]);
     let mut rec = fr[0][..4].to_vec();
-    rec.extend((block.len() as u32).to_le_bytes());
+    rec.extend(u32::try_from(block.len()).unwrap().to_le_bytes());
     rec.extend(&block);
     let e = read_all(write("huge.dat", &rec)).unwrap_err().to_string();
     assert!(
@@ -470,7 +478,8 @@ fn core_getblock_json_matches_bitcoin_etl() {
         "stream_50001_50002",
     ] {
         let dir = d.join("bitcoin-etl").join(folder);
-        let mut src = CoreFileSource::open(&[dir.clone()], BitcoinNetwork::Mainnet).unwrap();
+        let mut src =
+            CoreFileSource::open(std::slice::from_ref(&dir), BitcoinNetwork::Mainnet).unwrap();
         let mut recs: BTreeMap<String, fundtrace::UtxoTx> = BTreeMap::new();
         while let Some(r) = src.next_record().unwrap() {
             if let Record::Utxo(u) = r {

@@ -73,8 +73,6 @@ impl Drop for Replay {
     }
 }
 
-use std::io::Read;
-
 fn quick() -> HttpOptions {
     HttpOptions {
         timeout: Duration::from_millis(800),
