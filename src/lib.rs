@@ -16,6 +16,10 @@
 //!   [`TraceConfig`]; the value models are defined in [`mod@trace`].
 //! * [`report`]: [`TraceReport`] as JSON, CSV and Graphviz DOT.
 //! * [`seeds`]: address lists.
+//! * [`ofac`]: OFAC SDN seeds from `SDN.CSV`, `sdn.xml` or `sdn_advanced.xml`
+//!   ([`ofac::load`], [`ofac::SdnList::seeds`]).
+//! * [`labels`]: exchange and threat labels ([`LabelSet`]) from GraphSense tag
+//!   packs, label CSVs, Etherscan exports and Forta lists.
 //! * `synthetic` (feature `synthetic`, on by default): deterministic cases
 //!   with ground truth.
 //! * [`Error`]: the one error type.
@@ -43,6 +47,8 @@
 
 pub mod error;
 pub mod graph;
+pub mod labels;
+pub mod ofac;
 pub mod report;
 pub mod seeds;
 pub mod sources;
@@ -55,6 +61,7 @@ pub use error::{Error, Result};
 pub use graph::{
     EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };
+pub use labels::{Category, Label, LabelSet};
 pub use report::TraceReport;
 pub use sources::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
