@@ -48,6 +48,12 @@ DATA
 SEEDS AND TARGETS
   --seed ADDR            a seed address (repeatable; default: the case's seeds)
   --seeds FILE           seed addresses, one per line
+  --sdn FILE             OFAC SDN list (SDN.CSV, sdn.xml or sdn_advanced.xml, detected);
+                         its addresses become seeds (all entries, or those of --entity)
+  --entity NUM|NAME      an SDN entry number or a name (repeatable)
+  --labels FILE          GraphSense tag pack, label CSV, Etherscan or Forta export
+                         (repeatable); its exchanges become clusters unless
+                         --cluster is given
   --cluster NAME=ADDR[,ADDR...]
                          a target cluster (repeatable; default: the case's exchanges)
 
@@ -105,6 +111,10 @@ fn parse_args() -> Result<Option<Args>, String> {
     #[cfg(feature = "bitcoin")]
     let mut btc = Btc::default();
     let mut models: Vec<Model> = Vec::new();
+    let mut sdn: Option<PathBuf> = None;
+    let mut entities: Vec<fundtrace::ofac::EntitySelector> = Vec::new();
+    let mut labels = fundtrace::LabelSet::new();
+    let mut labels_given = false;
     let mut a = Args {
         inputs: Vec::new(),
         seeds: Vec::new(),
@@ -161,6 +171,18 @@ fn parse_args() -> Result<Option<Args>, String> {
                 btc.heights =
                     Some(parse_range(&text(&mut p)?).map_err(|e| format!("--btc-height: {e}"))?)
             }
+            Long("sdn") => sdn = Some(PathBuf::from(text(&mut p)?)),
+            Long("entity") => entities.push(
+                text(&mut p)?
+                    .parse()
+                    .map_err(|e| format!("--entity: {e}"))?,
+            ),
+            Long("labels") => {
+                let path = PathBuf::from(text(&mut p)?);
+                labels
+                    .merge(fundtrace::LabelSet::load(&path).map_err(|e| format!("--labels: {e}"))?);
+                labels_given = true;
+            }
             Long("seed") => {
                 let s = text(&mut p)?;
                 a.seeds
@@ -214,6 +236,43 @@ fn parse_args() -> Result<Option<Args>, String> {
     }
     if !models.is_empty() {
         a.config.models = models;
+    }
+    if !entities.is_empty() && sdn.is_none() {
+        return Err("--entity needs --sdn FILE".into());
+    }
+    if let Some(path) = sdn {
+        let list = fundtrace::ofac::load(&path).map_err(|e| format!("--sdn: {e}"))?;
+        let list = if entities.is_empty() {
+            list
+        } else {
+            list.select(&entities)
+                .map_err(|e| format!("--entity: {e}"))?
+        };
+        for t in &list.truncated {
+            eprintln!(
+                "warning: SDN entry {} has cut-off remarks ({:?}); no fragment became a seed",
+                t.number.0, t.fragment
+            );
+        }
+        for s in &list.skipped {
+            eprintln!(
+                "note: SDN listing {} {:?} skipped: {:?}",
+                s.listing.tag, s.listing.raw, s.reason
+            );
+        }
+        let seeds = list.seeds();
+        let listings: usize = seeds.iter().map(|s| s.listings.len()).sum();
+        eprintln!(
+            "SDN: {} seed addresses from {listings} listings",
+            seeds.len()
+        );
+        a.seeds.extend(seeds.into_iter().map(|s| s.address));
+    }
+    if labels_given && a.clusters.is_empty() {
+        for (name, members) in labels.exchanges() {
+            a.clusters.push(Cluster::new(name, members));
+        }
+        eprintln!("labels: {} exchange clusters", a.clusters.len());
     }
     #[cfg(feature = "bitcoin")]
     {

@@ -363,13 +363,23 @@ pub fn trace(
         out.findings.extend(r.findings);
         out.seeds.push(r.summary);
     }
-    for (ci, c) in clusters.iter().enumerate() {
-        if !c.members.iter().any(|m| graph.node(m).is_some()) {
-            out.warnings.push(format!(
-                "cluster {:?} (#{ci}) has no member in the loaded data",
-                c.name
-            ));
-        }
+    let empty: Vec<&str> = clusters
+        .iter()
+        .filter(|c| !c.members.iter().any(|m| graph.node(m).is_some()))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !empty.is_empty() {
+        let shown: Vec<String> = empty.iter().take(10).map(|n| format!("{n:?}")).collect();
+        let more = match empty.len() {
+            n if n > 10 => format!(" and {} more", n - 10),
+            _ => String::new(),
+        };
+        out.warnings.push(format!(
+            "{} of {} clusters have no member in the loaded data: {}{more}",
+            empty.len(),
+            clusters.len(),
+            shown.join(", ")
+        ));
     }
     Ok(out)
 }

@@ -216,3 +216,73 @@ fn trace_bitcoin_blocks_1_to_255() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty range"));
 }
+
+/// Seeds from OFAC's own files, clusters from exchange labels.
+#[test]
+fn trace_seeds_from_ofac_and_clusters_from_labels() {
+    let dir = std::env::var_os("FUNDTRACE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if !dir.is_dir() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "shared data missing"
+        );
+        return;
+    }
+    for (sdn, entity) in [
+        (
+            "ofac/sdn_csv_2023-05-23_kim_sang_man_43377_row.csv",
+            "43377",
+        ),
+        (
+            "ofac/sdn_advanced_2025-11-19_kim_sang_man_43377_excerpt.xml",
+            "KIM, Sang Man",
+        ),
+    ] {
+        let j = tmp("sdn.json");
+        let out = example("trace")
+            .args(["--synthetic", "20000", "--sdn"])
+            .arg(dir.join(sdn))
+            .args(["--entity", entity, "--labels"])
+            .arg(dir.join("labels/graphsense/exchange-wallets-binance.yaml"))
+            .args(["--quiet", "--json"])
+            .arg(&j)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("SDN: 4 seed addresses from 6 listings")
+        );
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+        // In each file's document order; compared as a set.
+        let mut seeds: Vec<&str> = v["meta"]["seeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        seeds.sort_unstable();
+        assert_eq!(
+            seeds,
+            [
+                "bitcoin:1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ",
+                "bitcoin:1FCNgfZWpYMeYhy9t18AAkTBu8AsdoAc1Z",
+                "ethereum:0x97b1043abd9e6fc31681635166d430a458d14f9c",
+                "ethereum:0xb6f5ec1a0a9cd1526536d3f0426c429529471f40",
+            ]
+        );
+        // The Binance tag pack gives one cluster, "binance", which the
+        // synthetic case's Binance hot wallets belong to.
+        assert_eq!(v["meta"]["clusters"][0]["name"], "binance");
+    }
+    let out = example("trace")
+        .args(["--entity", "43377"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--entity needs --sdn"));
+}
