@@ -384,6 +384,20 @@ impl Source for Progress<'_> {
     }
 }
 
+/// Loads `src` into `builder`, reporting progress on stderr.
+fn load_with_progress(
+    builder: &mut GraphBuilder,
+    src: &mut dyn Source,
+) -> Result<fundtrace::LoadStats, String> {
+    let mut prog = Progress {
+        inner: src,
+        n: 0,
+        last: Instant::now(),
+        start: Instant::now(),
+    };
+    builder.load(&mut prog).map_err(|e| e.to_string())
+}
+
 fn run(args: Args) -> Result<(), String> {
     let t0 = Instant::now();
     let mut builder = GraphBuilder::new();
@@ -398,13 +412,7 @@ fn run(args: Args) -> Result<(), String> {
                 );
                 let case = SyntheticCase::generate(cfg);
                 let mut src = case.source();
-                let mut prog = Progress {
-                    inner: &mut src,
-                    n: 0,
-                    last: Instant::now(),
-                    start: Instant::now(),
-                };
-                let stats = builder.load(&mut prog).map_err(|e| e.to_string())?;
+                let stats = load_with_progress(&mut builder, &mut src)?;
                 eprintln!("  loaded {} records", stats.records);
                 case_seeds.extend(case.seeds.iter().copied());
                 case_clusters.extend(case.clusters.iter().cloned());
@@ -428,13 +436,7 @@ fn run(args: Args) -> Result<(), String> {
                     src.chain_len(),
                     src.first_height()
                 );
-                let mut prog = Progress {
-                    inner: &mut src,
-                    n: 0,
-                    last: Instant::now(),
-                    start: Instant::now(),
-                };
-                let stats = builder.load(&mut prog).map_err(|e| e.to_string())?;
+                let stats = load_with_progress(&mut builder, &mut src)?;
                 eprintln!("  loaded {} records", stats.records);
                 for w in Source::warnings(&src) {
                     eprintln!("warning: {w}");
@@ -468,13 +470,7 @@ fn run(args: Args) -> Result<(), String> {
                     range.end()
                 );
                 let mut src = CoreRpcSource::new(rpc, range);
-                let mut prog = Progress {
-                    inner: &mut src,
-                    n: 0,
-                    last: Instant::now(),
-                    start: Instant::now(),
-                };
-                let stats = builder.load(&mut prog).map_err(|e| e.to_string())?;
+                let stats = load_with_progress(&mut builder, &mut src)?;
                 eprintln!("  loaded {} records", stats.records);
             }
             #[cfg(feature = "bitcoin")]

@@ -2,6 +2,8 @@
 //! (`FUNDTRACE_DATA`; with `CI=true` a missing folder fails).
 #![cfg(feature = "bitcoin")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use bitcoin::Network;
@@ -13,22 +15,6 @@ use fundtrace::sources::bitcoin::{
 use fundtrace::{
     Asset, BitcoinNetwork, Cluster, GraphBuilder, Model, Record, Source, TraceConfig, trace,
 };
-
-fn data() -> Option<PathBuf> {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir.join("chain/bitcoin"));
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "shared data folder {} is missing",
-        dir.display()
-    );
-    eprintln!("skipping: no shared data at {}", dir.display());
-    None
-}
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-btc-{}-{name}", std::process::id()));
@@ -67,7 +53,9 @@ const RAW: [(&str, usize, usize, usize); 4] = [
 
 #[test]
 fn raw_blocks_decode_and_check() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     for (name, txs, ins, outs) in RAW {
         let path = d.join("raw_blocks").join(name);
         let bytes = std::fs::read(&path).unwrap();
@@ -125,7 +113,9 @@ fn blocks_1_to_255(d: &Path) -> PathBuf {
 /// and listed in its PROVENANCE.md, sit at these distances.
 #[test]
 fn blocks_1_to_255_trace_from_the_block_9_coinbase() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let mut src =
         BlkSource::open(&[blocks_1_to_255(&d)], BlkOptions::new(Network::Bitcoin)).unwrap();
     assert_eq!(src.first_height(), 1);
@@ -233,7 +223,9 @@ fn blocks_1_to_255_trace_from_the_block_9_coinbase() {
 
 #[test]
 fn block_277647_with_utxostore_fees() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let store = UtxoStore::load(
         &d.join("blk_files/mainnet_277647.utxostore"),
         BitcoinNetwork::Mainnet,
@@ -284,7 +276,9 @@ fn block_277647_with_utxostore_fees() {
 
 #[test]
 fn truncated_testnet_file_yields_401_blocks_and_a_warning() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let path = d.join("blk_files/testnet3_blk00000_first100000bytes.dat");
     let mut src = BlkSource::open(&[path], BlkOptions::new(Network::Testnet)).unwrap();
     assert_eq!(src.first_height(), 0);
@@ -342,7 +336,9 @@ fn all_records(src: &mut BlkSource) -> Vec<Record> {
 /// a stale block (a competing block 6) that must be skipped.
 #[test]
 fn core_blocks_directory_with_xor_key_and_disorder() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let reference = all_records(
         &mut BlkSource::open(&[blocks_1_to_255(&d)], BlkOptions::new(Network::Bitcoin)).unwrap(),
     );
@@ -398,7 +394,9 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
 
 #[test]
 fn corrupt_block_files_give_clear_errors() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let fr = frames(&d);
     let dir = tmpdir("corrupt");
     let write = |name: &str, bytes: &[u8]| {
@@ -468,7 +466,9 @@ fn corrupt_block_files_give_clear_errors() {
 fn core_getblock_json_matches_bitcoin_etl() {
     use fundtrace::sources::bitcoin::CoreFileSource;
     use std::collections::BTreeMap;
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let mut compared = 0;
     for folder in [
         "block_0",
@@ -574,7 +574,9 @@ fn core_getblock_json_matches_bitcoin_etl() {
 #[test]
 fn esplora_answers_agree_with_their_own_fields() {
     use fundtrace::sources::bitcoin::parse_esplora;
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let mut seen = 0;
     for f in std::fs::read_dir(d.join("esplora")).unwrap() {
         let p = f.unwrap().path();

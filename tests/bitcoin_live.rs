@@ -2,6 +2,8 @@
 //! replays real recorded answers from the shared data, plus injected faults.
 #![cfg(feature = "bitcoin")]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,21 +12,6 @@ use std::time::Duration;
 
 use fundtrace::sources::bitcoin::{CoreFileSource, CoreRpc, CoreRpcSource, Esplora, HttpOptions};
 use fundtrace::{BitcoinNetwork, Record, Source};
-
-fn data() -> Option<PathBuf> {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir.join("chain/bitcoin"));
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "shared data folder {} is missing",
-        dir.display()
-    );
-    None
-}
 
 type Handler = Arc<dyn Fn(&str, &str, &str, Option<&str>) -> (u16, String) + Send + Sync>;
 
@@ -164,7 +151,9 @@ fn drain(s: &mut dyn Source) -> Vec<Record> {
 
 #[test]
 fn core_rpc_replay_equals_the_recorded_files() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let dir = d.join("bitcoin-etl/stream_50001_50002");
     let server = Replay::start(core_handler(dir.clone()));
     let rpc =
@@ -195,7 +184,9 @@ fn core_rpc_replay_equals_the_recorded_files() {
 
 #[test]
 fn core_rpc_errors_are_clear() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let server = Replay::start(core_handler(d.join("bitcoin-etl/stream_50001_50002")));
     let wrong =
         CoreRpc::new(&server.url, BitcoinNetwork::Mainnet, quick()).with_user("alice", "guess");
@@ -290,7 +281,9 @@ fn http_faults_retry_then_fail_with_the_url() {
 /// first, the transaction second) to show the index comes from it.
 #[test]
 fn esplora_replay() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
     let mut txs: HashMap<String, String> = HashMap::new();
     for f in std::fs::read_dir(d.join("esplora")).unwrap() {
         let text = std::fs::read_to_string(f.unwrap().path()).unwrap();

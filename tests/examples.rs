@@ -1,5 +1,7 @@
 //! Runs the example programs as an investigator would.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -154,16 +156,9 @@ fn trace_rejects_bad_arguments_clearly() {
 #[cfg(feature = "bitcoin")]
 #[test]
 fn trace_bitcoin_blocks_1_to_255() {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if !dir.is_dir() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "shared data missing"
-        );
+    let Some(dir) = common::data_dir() else {
         return;
-    }
+    };
     let file = dir.join("chain/bitcoin/blk_files/mainnet_blocks_1_to_255_blkframed.dat");
     let j = tmp("hal.json");
     let out = example("trace")
@@ -220,16 +215,9 @@ fn trace_bitcoin_blocks_1_to_255() {
 /// Seeds from OFAC's own files, clusters from exchange labels.
 #[test]
 fn trace_seeds_from_ofac_and_clusters_from_labels() {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if !dir.is_dir() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "shared data missing"
-        );
+    let Some(dir) = common::data_dir() else {
         return;
-    }
+    };
     for (sdn, entity) in [
         (
             "ofac/sdn_csv_2023-05-23_kim_sang_man_43377_row.csv",

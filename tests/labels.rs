@@ -9,27 +9,12 @@
 //! record if the address is a valid Bitcoin or Ethereum address of the
 //! stated chain; any other currency or chain is unsupported.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use fundtrace::labels::{LabelFormat, LabelSkip, SourceLocation};
 use fundtrace::{Address, Category, Error, LabelSet, ofac};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "shared data folder {} is missing (set FUNDTRACE_DATA)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} not found", dir.display());
-    None
-}
 
 fn load(dir: &Path, rel: &str) -> LabelSet {
     LabelSet::load(&dir.join("labels").join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -44,7 +29,9 @@ const DAWSBOT: &str = "etherscan/dawsbot_evm_exchange_labels_2024-06.csv";
 
 #[test]
 fn binance_and_okx_come_out_as_exchanges() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let mut set = LabelSet::new();
     for f in [
         "graphsense/exchange-wallets-binance.yaml",
@@ -130,7 +117,9 @@ fn binance_and_okx_come_out_as_exchanges() {
 
 #[test]
 fn tornado_cash_is_a_mixer_and_matches_the_sdn_entry() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let set = load(&dir, "graphsense/tornado_cash.yaml");
     assert_eq!(set.len(), 39);
     assert!(set.iter().all(|l| l.category == Category::Mixer));
@@ -256,7 +245,9 @@ const COUNTS: [(&str, usize, usize, usize, usize, usize); 23] = [
 
 #[test]
 fn loaded_and_skipped_counts_per_file() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let mut all = LabelSet::new();
     for (file, records, loaded, unsupported, mismatched, invalid) in COUNTS {
         let set = load(&dir, file);
@@ -286,7 +277,9 @@ fn loaded_and_skipped_counts_per_file() {
 
 #[test]
 fn skipped_records_say_why() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let bitfinex = load(&dir, "graphsense/exchange-wallets-bitfinexcom.yaml");
     let invalid: Vec<&str> = bitfinex.reports()[0]
         .skipped
@@ -323,7 +316,9 @@ fn skipped_records_say_why() {
 
 #[test]
 fn categories_are_normalised() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let count = |set: &LabelSet, c: Category| set.iter().filter(|l| l.category == c).count();
     // WalletExplorer (Python: exchange 120, service 133, wallet_service 2,
     // gambling 58, mixing_service 37, miner 20, market 16).
@@ -370,7 +365,9 @@ fn categories_are_normalised() {
 
 #[test]
 fn an_actor_pack_is_not_a_tag_pack() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let p = dir.join("labels/graphsense/graphsense.actorpack.exchange-etc.trimmed.yaml");
     let e = LabelSet::load(&p).unwrap_err();
     assert!(matches!(e, Error::InputLine { .. }));

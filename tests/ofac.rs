@@ -7,28 +7,13 @@
 //! the remarks, and base58check / BIP-173 / EIP-55 checks from the PyPI
 //! packages `base58`, `bech32` and `pycryptodome`).
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fundtrace::ofac::{self, EntitySelector, EntryNumber, SdnFormat, SdnList, SkipReason};
 use fundtrace::{Address, Chain, Error};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "shared data folder {} is missing (set FUNDTRACE_DATA)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} not found", dir.display());
-    None
-}
 
 fn read(dir: &Path, rel: &str) -> Vec<u8> {
     let p = dir.join(rel);
@@ -108,7 +93,9 @@ fn assert_kim(list: &SdnList) {
 
 #[test]
 fn kim_sang_man_from_his_sdn_csv_row() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let list = ofac::load(&dir.join(ROW)).unwrap();
     assert_eq!(list.format, SdnFormat::Csv);
     assert_eq!(list.entries.len(), 1);
@@ -132,7 +119,9 @@ fn kim_sang_man_from_his_sdn_csv_row() {
 
 #[test]
 fn kim_sang_man_from_the_sdn_advanced_excerpt() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let list = ofac::load(&dir.join(EXCERPT)).unwrap();
     assert_eq!(list.format, SdnFormat::AdvancedXml);
     assert_eq!(list.entries.len(), 1);
@@ -175,7 +164,9 @@ fn oracle(dir: &Path) -> HashMap<u32, HashSet<(String, String)>> {
 
 #[test]
 fn digital_currency_rows_agree_with_the_oracle_table() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let list = ofac::load(&dir.join(ROWS)).unwrap();
     let table = oracle(&dir);
     // 37 rows, all with listings; counted in Python: 229 complete listings,
@@ -238,7 +229,9 @@ fn digital_currency_rows_agree_with_the_oracle_table() {
 
 #[test]
 fn cut_off_remarks_are_reported_and_never_become_seeds() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let list = ofac::load(&dir.join(ROWS)).unwrap();
     // 14 rows have remarks that do not end with '.' (all exactly 1,000
     // characters long); in 10 the cut falls inside an address listing.
@@ -293,7 +286,9 @@ fn every_real_address_goes_through_the_rules() {
     // 519 bitcoin, 81 ethereum), 70 are skipped for their tag's chain and 79
     // for their format (78 USDT and 1 XBT on Tron addresses); none is
     // invalid or a mismatch. 79 entries.
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let bytes = read(&dir, TABLE);
     let mut r = csv::Reader::from_reader(&bytes[..]);
     // Rows of one entry are not all adjacent in the table: group them.
@@ -411,7 +406,9 @@ fn kim_sang_man_from_a_hand_written_sdn_xml() {
 
 #[test]
 fn trailing_dos_eof_and_line_ends_are_tolerated() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let rows = read(&dir, ROWS);
     let plain = ofac::parse_sdn_csv(&rows).unwrap();
     // The original SDN.CSV ends with a 0x1A byte after the last CRLF.
@@ -425,7 +422,9 @@ fn trailing_dos_eof_and_line_ends_are_tolerated() {
 
 #[test]
 fn truncated_files_are_errors() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let rows = read(&dir, ROWS);
     // Cut inside the 20th row's remarks: the file ends without a line end.
     let cut = &rows[..rows.len() / 2];
@@ -452,7 +451,9 @@ fn truncated_files_are_errors() {
 
 #[test]
 fn malformed_rows_name_their_line_and_entry() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let rows = String::from_utf8(read(&dir, ROWS)).unwrap();
     let mut lines: Vec<&str> = rows.split_inclusive("\r\n").collect();
     // Row 5 (entry 26323) loses its last field.
@@ -480,7 +481,9 @@ fn malformed_rows_name_their_line_and_entry() {
 
 #[test]
 fn bad_checksums_are_invalid_listings_naming_the_entry() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let row = String::from_utf8(read(&dir, ROW)).unwrap();
     // One base58 character changed (J → K) and one EIP-55-style mixed-case
     // spelling with a wrong checksum.
@@ -512,7 +515,9 @@ fn bad_checksums_are_invalid_listings_naming_the_entry() {
 
 #[test]
 fn selectors_that_match_nothing_are_errors() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let list = ofac::load(&dir.join(ROWS)).unwrap();
     let e = list
         .select(&[EntitySelector::name("KIM, Sang Mann")])

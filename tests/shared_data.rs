@@ -3,26 +3,9 @@
 //! data folder is a failure, not a skip.
 #![cfg(feature = "synthetic")]
 
-use std::path::PathBuf;
+mod common;
 
 use fundtrace::synthetic::{EXCHANGES, KIM_SANG_MAN};
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FUNDTRACE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "shared data folder {} is missing (set FUNDTRACE_DATA)",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} not found", dir.display());
-    None
-}
 
 fn read(dir: &std::path::Path, rel: &str) -> String {
     let p = dir.join(rel);
@@ -31,7 +14,9 @@ fn read(dir: &std::path::Path, rel: &str) -> String {
 
 #[test]
 fn kim_sang_man_addresses_match_ofac_records() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let table = read(&dir, "ofac/kim_sang_man_43377_addresses.csv");
     let row = read(&dir, "ofac/sdn_csv_2023-05-23_kim_sang_man_43377_row.csv");
     assert!(row.starts_with("43377,"));
@@ -50,7 +35,9 @@ fn kim_sang_man_addresses_match_ofac_records() {
 
 #[test]
 fn exchange_anchors_come_from_the_label_files() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let mut labels = String::new();
     for f in ["binance", "bitfinexcom", "kucoin", "okx", "huobi", "bybit"] {
         labels.push_str(&read(

@@ -1,6 +1,8 @@
 //! Small constructors for hand-built graphs.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::path::PathBuf;
+
 use fundtrace::{
     Address, Amount, Asset, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain, Leg,
     Position, Record, Special, Timestamp, Transfer, TxId, UtxoTx,
@@ -93,4 +95,24 @@ pub fn value(f: &fundtrace::Finding, asset: Asset, m: fundtrace::Model) -> u128 
         .get(&asset)
         .and_then(|v| v.get(&m))
         .map_or(0, |a| a.get())
+}
+
+/// The shared data folder: `FUNDTRACE_DATA`, default `../shared/data` from
+/// the crate root. `None` (the caller skips) when it is missing, except that
+/// with `CI=true` a missing folder fails the test.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("FUNDTRACE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "shared data folder {} is missing (set FUNDTRACE_DATA)",
+            dir.display()
+        );
+    }
+    eprintln!("skipping: shared data folder {} not found", dir.display());
+    None
 }
