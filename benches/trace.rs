@@ -129,6 +129,19 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
+        let snap = std::env::temp_dir().join(format!("fundtrace-bench-{n}.snap"));
+        let case_info = fundtrace::snapshot::CaseInfo {
+            seeds: case.seeds.clone(),
+            clusters: case.clusters.clone(),
+        };
+        graph.save(&snap, &case_info).expect("saves");
+        eprintln!(
+            "size {n}: snapshot {} bytes",
+            std::fs::metadata(&snap).map(|m| m.len()).unwrap_or(0)
+        );
+        group.bench_function("snapshot_load", |b| {
+            b.iter(|| black_box(FlowGraph::load(&snap).expect("loads")))
+        });
         group.bench_function("trace6", |b| {
             b.iter(|| {
                 black_box(

@@ -64,6 +64,10 @@ TRACE
   --through-clusters     let taint pass through cluster members
   --threads N            worker threads (default: all cores)
 
+SNAPSHOTS
+  --save FILE            save the loaded graph (with the seeds and clusters) to FILE
+  --load FILE            trace a saved graph instead of loading data
+
 OUTPUT
   --json FILE            write the full report as JSON
   --csv FILE             write findings as CSV
@@ -96,6 +100,8 @@ struct Args {
     json: Option<PathBuf>,
     csv: Option<PathBuf>,
     dot: Option<PathBuf>,
+    save: Option<PathBuf>,
+    load: Option<PathBuf>,
     quiet: bool,
     #[cfg(feature = "bitcoin")]
     btc: Btc,
@@ -124,6 +130,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         json: None,
         csv: None,
         dot: None,
+        save: None,
+        load: None,
         quiet: false,
         #[cfg(feature = "bitcoin")]
         btc: Btc::default(),
@@ -228,6 +236,8 @@ fn parse_args() -> Result<Option<Args>, String> {
                     Some(usize::try_from(n).map_err(|_| format!("--threads {n}: too large"))?);
             }
             Long("json") => a.json = Some(text(&mut p)?.into()),
+            Long("save") => a.save = Some(text(&mut p)?.into()),
+            Long("load") => a.load = Some(text(&mut p)?.into()),
             Long("csv") => a.csv = Some(text(&mut p)?.into()),
             Long("dot") => a.dot = Some(text(&mut p)?.into()),
             Long("quiet") => a.quiet = true,
@@ -296,7 +306,10 @@ fn parse_args() -> Result<Option<Args>, String> {
         }
         a.btc = btc;
     }
-    if a.inputs.is_empty() || synthetic_set {
+    if a.load.is_some() && (!a.inputs.is_empty() || synthetic_set) {
+        return Err("--load replaces the data options; give one or the other".into());
+    }
+    if a.load.is_none() && (a.inputs.is_empty() || synthetic_set) {
         a.inputs.push(Input::Synthetic(synthetic));
     }
     Ok(Some(a))
@@ -500,7 +513,20 @@ fn run(args: Args) -> Result<(), String> {
     {
         return Err("with real data, give --seed/--seeds and --cluster".into());
     }
-    let graph: FlowGraph = builder.freeze().map_err(|e| e.to_string())?;
+    let graph: FlowGraph = match &args.load {
+        Some(path) => {
+            let (g, case) = FlowGraph::load(path).map_err(|e| e.to_string())?;
+            eprintln!(
+                "loaded snapshot {} ({:.1} s)",
+                path.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            case_seeds = case.seeds;
+            case_clusters = case.clusters;
+            g
+        }
+        None => builder.freeze().map_err(|e| e.to_string())?,
+    };
     let mem = graph.memory_use();
     eprintln!(
         "graph: {} addresses, {} events, {} legs, {:.1} MiB ({:.1} s)",
@@ -520,6 +546,14 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         args.clusters.clone()
     };
+    if let Some(path) = &args.save {
+        let case = fundtrace::snapshot::CaseInfo {
+            seeds: seeds.clone(),
+            clusters: clusters.clone(),
+        };
+        graph.save(path, &case).map_err(|e| e.to_string())?;
+        eprintln!("saved snapshot {}", path.display());
+    }
     let t1 = Instant::now();
     let outcome = trace(&graph, &seeds, &clusters, &args.config).map_err(|e| e.to_string())?;
     eprintln!(

@@ -75,7 +75,7 @@ pub(crate) const NONE: u32 = u32::MAX;
 const MAX_HEIGHT: u64 = (1 << 40) - 1;
 
 /// How many records one source contributed, and the blocks they span.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SourceSummary {
     /// The source's name.
     pub name: String,
@@ -84,15 +84,15 @@ pub struct SourceSummary {
     /// Per chain, the lowest and highest block height seen.
     pub blocks: BTreeMap<Chain, (BlockHeight, BlockHeight)>,
     /// What the source counted (see [`Source::counters`]).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub counters: BTreeMap<String, u64>,
     /// Problems that did not stop reading (see [`Source::warnings`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
 }
 
 /// Counts kept while loading, reported so nothing is dropped silently.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LoadStats {
     /// Records read.
     pub records: u64,
@@ -651,8 +651,8 @@ pub(crate) struct OutEdge {
 /// Amounts as `u64`, with values of 2^63 and more stored out of line.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AmountColumn {
-    small: Vec<u64>,
-    big: Vec<u128>,
+    pub(crate) small: Vec<u64>,
+    pub(crate) big: Vec<u128>,
 }
 
 const BIG_FLAG: u64 = 1 << 63;
@@ -705,11 +705,11 @@ pub(crate) struct BlockInfo {
 /// Cheap to share across threads (`Sync`); every traversal keeps its own
 /// state and borrows the graph.
 pub struct FlowGraph {
-    addresses: Vec<Address>,
-    index: FxHashMap<Address, u32>,
-    txids: Vec<TxId>,
-    assets: Vec<Asset>,
-    asset_info: BTreeMap<Asset, AssetInfo>,
+    pub(crate) addresses: Vec<Address>,
+    pub(crate) index: FxHashMap<Address, u32>,
+    pub(crate) txids: Vec<TxId>,
+    pub(crate) assets: Vec<Asset>,
+    pub(crate) asset_info: BTreeMap<Asset, AssetInfo>,
     pub(crate) blocks: Vec<BlockInfo>,
     pub(crate) ev_tx: Vec<u32>,
     pub(crate) ev_asset: Vec<u32>,
@@ -721,8 +721,8 @@ pub struct FlowGraph {
     pub(crate) out_adj: Vec<OutEdge>,
     pub(crate) in_off: Vec<u32>,
     pub(crate) in_adj: Vec<u32>,
-    sources: Vec<SourceSummary>,
-    stats: LoadStats,
+    pub(crate) sources: Vec<SourceSummary>,
+    pub(crate) stats: LoadStats,
 }
 
 impl std::fmt::Debug for FlowGraph {
@@ -893,6 +893,11 @@ impl FlowGraph {
             inputs: legs(self.inputs_of(e)),
             outputs: legs(self.outputs_of(e)),
         }
+    }
+
+    /// All events, in time order.
+    pub fn events(&self) -> impl Iterator<Item = EventId> + '_ {
+        (0..self.ev_tx.len() as u32).map(EventId)
     }
 
     /// Events in which `node` sends, in time order.

@@ -16,6 +16,7 @@
 //!   [`TraceConfig`]; the value models are defined in [`mod@trace`].
 //! * [`report`]: [`TraceReport`] as JSON, CSV and Graphviz DOT.
 //! * [`seeds`]: address lists.
+//! * [`snapshot`]: a frozen graph saved to one checksummed file and loaded back.
 //! * [`ofac`]: OFAC SDN seeds from `SDN.CSV`, `sdn.xml` or `sdn_advanced.xml`
 //!   ([`ofac::load`], [`ofac::SdnList::seeds`]).
 //! * [`labels`]: exchange and threat labels ([`LabelSet`]) from GraphSense tag
@@ -51,6 +52,7 @@ pub mod labels;
 pub mod ofac;
 pub mod report;
 pub mod seeds;
+pub mod snapshot;
 pub mod sources;
 #[cfg(feature = "synthetic")]
 pub mod synthetic;

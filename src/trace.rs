@@ -118,7 +118,7 @@ impl std::str::FromStr for Model {
 }
 
 /// A named set of addresses that the trace looks for (an exchange, say).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Cluster {
     /// The name reported in findings.
     pub name: String,

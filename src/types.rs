@@ -430,6 +430,87 @@ fn encode_bitcoin(net: BitcoinNetwork, kind: BitcoinKind, program: &[u8]) -> Str
     }
 }
 
+/// Bytes of [`Address::to_bytes`].
+pub(crate) const ADDRESS_BYTES: usize = 35;
+
+impl Address {
+    /// A fixed-size binary form, for snapshots: a tag byte, then the fields.
+    pub(crate) fn to_bytes(self) -> [u8; ADDRESS_BYTES] {
+        let mut b = [0u8; ADDRESS_BYTES];
+        match self.0 {
+            Repr::Bitcoin { net, kind, program } => {
+                b[0] = 1;
+                b[1] = net as u8;
+                b[2] = kind as u8;
+                b[3..35].copy_from_slice(&program);
+            }
+            Repr::Ethereum(e) => {
+                b[0] = 2;
+                b[1..21].copy_from_slice(&e);
+            }
+            Repr::Script(c, d) => {
+                b[0] = 3;
+                b[1] = c.code();
+                b[2..22].copy_from_slice(&d);
+            }
+            Repr::Special(c, sp) => {
+                b[0] = 4;
+                b[1] = c.code();
+                b[2] = sp as u8;
+            }
+        }
+        b
+    }
+
+    /// The inverse of [`Address::to_bytes`]; `None` for bytes it never writes.
+    pub(crate) fn from_bytes(b: &[u8; ADDRESS_BYTES]) -> Option<Address> {
+        let chain = |c: u8| match c {
+            0 => Some(Chain::Bitcoin),
+            1 => Some(Chain::Ethereum),
+            _ => None,
+        };
+        Some(Address(match b[0] {
+            1 => {
+                let net = [
+                    BitcoinNetwork::Mainnet,
+                    BitcoinNetwork::Testnet,
+                    BitcoinNetwork::Regtest,
+                ]
+                .get(usize::from(b[1]))?;
+                let kind = [
+                    BitcoinKind::P2pkh,
+                    BitcoinKind::P2sh,
+                    BitcoinKind::P2wpkh,
+                    BitcoinKind::P2wsh,
+                    BitcoinKind::P2tr,
+                ]
+                .get(usize::from(b[2]))?;
+                let mut program = [0u8; 32];
+                program.copy_from_slice(&b[3..35]);
+                Repr::Bitcoin {
+                    net: *net,
+                    kind: *kind,
+                    program,
+                }
+            }
+            2 => Repr::Ethereum(b[1..21].try_into().ok()?),
+            3 => Repr::Script(chain(b[1])?, b[2..22].try_into().ok()?),
+            4 => {
+                let sp = [
+                    Special::Coinbase,
+                    Special::Mint,
+                    Special::Fees,
+                    Special::Burn,
+                    Special::Unknown,
+                ]
+                .get(usize::from(b[2]))?;
+                Repr::Special(chain(b[1])?, *sp)
+            }
+            _ => return None,
+        }))
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.chain(), self.plain())
@@ -601,8 +682,15 @@ impl Serialize for Asset {
     }
 }
 
+impl<'de> Deserialize<'de> for Asset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// What is known about an asset beyond its identity: ticker and decimals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetInfo {
     /// The asset.
     pub asset: Asset,
@@ -696,7 +784,7 @@ impl Serialize for Amount {
 }
 
 /// A block height.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BlockHeight(pub u64);
 
@@ -707,7 +795,7 @@ impl fmt::Display for BlockHeight {
 }
 
 /// A block timestamp in seconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 

@@ -274,3 +274,43 @@ fn trace_seeds_from_ofac_and_clusters_from_labels() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--entity needs --sdn"));
 }
+
+/// `--save` then `--load` gives the same report, byte for byte.
+#[test]
+fn trace_snapshot_round_trip() {
+    let (snap, a, b) = (tmp("case.snap"), tmp("saved.json"), tmp("loaded.json"));
+    let out = example("trace")
+        .args(["--synthetic", "20000", "--quiet", "--save"])
+        .arg(&snap)
+        .arg("--json")
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = example("trace")
+        .args(["--quiet", "--load"])
+        .arg(&snap)
+        .arg("--json")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "reports differ after --load"
+    );
+    let out = example("trace")
+        .args(["--synthetic", "1000", "--load"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--load replaces the data options"));
+}
