@@ -64,6 +64,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -290,98 +291,141 @@ pub fn trace(
     clusters: &[Cluster],
     config: &TraceConfig,
 ) -> Result<TraceOutcome> {
-    let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
-    }
-    let mut models = config.models.clone();
-    models.sort();
-    models.dedup();
-    let mut distinct: Vec<Address> = Vec::new();
-    for s in seeds {
-        if !distinct.contains(s) {
-            distinct.push(*s);
+    Tracer::new(graph).trace(seeds, clusters, config)
+}
+
+/// A tracer bound to one graph, keeping the per-node search arrays between
+/// traces: the first trace on each thread allocates them (linear in the
+/// graph's addresses), later ones reuse them and pay only for what they
+/// visit. Use it for many traces on one graph; [`trace()`] makes a fresh one.
+///
+/// ```
+/// use fundtrace::{Cluster, FlowGraph, TraceConfig, Tracer};
+/// let g = FlowGraph::from_records("empty", vec![])?;
+/// let tracer = Tracer::new(&g);
+/// let out = tracer.trace(&[], &[], &TraceConfig::default())?;
+/// assert!(out.findings.is_empty());
+/// # Ok::<(), fundtrace::Error>(())
+/// ```
+pub struct Tracer<'g> {
+    graph: &'g FlowGraph,
+    pool: Mutex<Vec<Scratch>>,
+}
+
+impl<'g> Tracer<'g> {
+    /// A tracer for `graph`; allocates nothing until the first trace.
+    pub fn new(graph: &'g FlowGraph) -> Tracer<'g> {
+        Tracer {
+            graph,
+            pool: Mutex::new(Vec::new()),
         }
     }
-    // Membership: node -> clusters (sorted, distinct).
-    let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for (ci, c) in clusters.iter().enumerate() {
-        for m in &c.members {
-            if let Some(n) = graph.node(m) {
-                let v = membership.entry(n.0).or_default();
-                if v.last() != Some(&(ci as u32)) && !v.contains(&(ci as u32)) {
-                    v.push(ci as u32);
+
+    /// As [`trace()`], reusing this tracer's arrays.
+    ///
+    /// # Errors
+    /// As [`trace()`].
+    pub fn trace(
+        &self,
+        seeds: &[Address],
+        clusters: &[Cluster],
+        config: &TraceConfig,
+    ) -> Result<TraceOutcome> {
+        let graph = self.graph;
+        let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
+        }
+        let mut models = config.models.clone();
+        models.sort();
+        models.dedup();
+        let mut distinct: Vec<Address> = Vec::new();
+        for s in seeds {
+            if !distinct.contains(s) {
+                distinct.push(*s);
+            }
+        }
+        // Membership: node -> clusters (sorted, distinct).
+        let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (ci, c) in clusters.iter().enumerate() {
+            for m in &c.members {
+                if let Some(n) = graph.node(m) {
+                    let v = membership.entry(n.0).or_default();
+                    if v.last() != Some(&(ci as u32)) && !v.contains(&(ci as u32)) {
+                        v.push(ci as u32);
+                    }
                 }
             }
         }
-    }
-    let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
-    if config.stop_at_clusters {
-        for &n in membership.keys() {
-            absorbing[n as usize / 64] |= 1 << (n % 64);
+        let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
+        if config.stop_at_clusters {
+            for &n in membership.keys() {
+                absorbing[n as usize / 64] |= 1 << (n % 64);
+            }
         }
-    }
-    let ctx = Ctx {
-        g: graph,
-        cfg: config,
-        models: &models,
-        membership: &membership,
-        absorbing,
-    };
-    let results: Vec<SeedResult> = distinct
-        .par_iter()
-        .map(|s| match graph.node(s) {
-            Some(n) => ctx.trace_seed(*s, n.0, clusters),
-            None => SeedResult {
-                summary: SeedSummary {
-                    seed: *s,
-                    in_graph: false,
-                    sent: BTreeMap::new(),
-                    reached: 0,
+        let ctx = Ctx {
+            g: graph,
+            cfg: config,
+            models: &models,
+            membership: &membership,
+            absorbing,
+            pool: &self.pool,
+        };
+        let results: Vec<SeedResult> = distinct
+            .par_iter()
+            .map(|s| match graph.node(s) {
+                Some(n) => ctx.trace_seed(*s, n.0, clusters),
+                None => SeedResult {
+                    summary: SeedSummary {
+                        seed: *s,
+                        in_graph: false,
+                        sent: BTreeMap::new(),
+                        reached: 0,
+                    },
+                    findings: Vec::new(),
+                    stats: TraceStats::default(),
                 },
-                findings: Vec::new(),
-                stats: TraceStats::default(),
-            },
-        })
-        .collect();
-    let mut out = TraceOutcome {
-        findings: Vec::new(),
-        seeds: Vec::new(),
-        warnings: Vec::new(),
-        stats: TraceStats::default(),
-    };
-    for r in results {
-        if !r.summary.in_graph {
+            })
+            .collect();
+        let mut out = TraceOutcome {
+            findings: Vec::new(),
+            seeds: Vec::new(),
+            warnings: Vec::new(),
+            stats: TraceStats::default(),
+        };
+        for r in results {
+            if !r.summary.in_graph {
+                out.warnings.push(format!(
+                    "seed {} does not occur in the loaded data",
+                    r.summary.seed
+                ));
+            }
+            out.stats.edges_scanned += r.stats.edges_scanned;
+            out.stats.events_valued += r.stats.events_valued;
+            out.findings.extend(r.findings);
+            out.seeds.push(r.summary);
+        }
+        let empty: Vec<&str> = clusters
+            .iter()
+            .filter(|c| !c.members.iter().any(|m| graph.node(m).is_some()))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !empty.is_empty() {
+            let shown: Vec<String> = empty.iter().take(10).map(|n| format!("{n:?}")).collect();
+            let more = match empty.len() {
+                n if n > 10 => format!(" and {} more", n - 10),
+                _ => String::new(),
+            };
             out.warnings.push(format!(
-                "seed {} does not occur in the loaded data",
-                r.summary.seed
+                "{} of {} clusters have no member in the loaded data: {}{more}",
+                empty.len(),
+                clusters.len(),
+                shown.join(", ")
             ));
         }
-        out.stats.edges_scanned += r.stats.edges_scanned;
-        out.stats.events_valued += r.stats.events_valued;
-        out.findings.extend(r.findings);
-        out.seeds.push(r.summary);
+        Ok(out)
     }
-    let empty: Vec<&str> = clusters
-        .iter()
-        .filter(|c| !c.members.iter().any(|m| graph.node(m).is_some()))
-        .map(|c| c.name.as_str())
-        .collect();
-    if !empty.is_empty() {
-        let shown: Vec<String> = empty.iter().take(10).map(|n| format!("{n:?}")).collect();
-        let more = match empty.len() {
-            n if n > 10 => format!(" and {} more", n - 10),
-            _ => String::new(),
-        };
-        out.warnings.push(format!(
-            "{} of {} clusters have no member in the loaded data: {}{more}",
-            empty.len(),
-            clusters.len(),
-            shown.join(", ")
-        ));
-    }
-    Ok(out)
 }
 
 struct Ctx<'a> {
@@ -391,6 +435,21 @@ struct Ctx<'a> {
     membership: &'a FxHashMap<u32, Vec<u32>>,
     /// Bit per node: a member that absorbs taint (with `stop_at_clusters`).
     absorbing: Vec<u64>,
+    pool: &'a Mutex<Vec<Scratch>>,
+}
+
+impl Ctx<'_> {
+    fn take_scratch(&self) -> Scratch {
+        let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
+        reused.unwrap_or_else(|| Scratch::new(self.g.address_count()))
+    }
+
+    fn give_back(&self, hops: Hops) {
+        let s = hops.into_scratch();
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(s);
+        }
+    }
 }
 
 struct SeedResult {
@@ -417,8 +476,62 @@ pub(crate) struct Hops {
     best: Vec<AtomicU64>,
     /// Per node: index of its first (fewest-hop) entry, `NONE` if unreached.
     first_entry: Vec<u32>,
+    /// Per node: index of its latest entry (used while searching).
+    cur_entry: Vec<u32>,
     entries: Vec<Entry>,
     edges_scanned: u64,
+}
+
+/// The per-node arrays of one hop search, sized for the whole graph. They
+/// are reused: after a search only the nodes it touched (those with an
+/// entry) are reset, so a search costs what it visits, not the graph's size.
+pub(crate) struct Scratch {
+    best: Vec<AtomicU64>,
+    first_entry: Vec<u32>,
+    cur_entry: Vec<u32>,
+}
+
+impl Scratch {
+    fn new(n: usize) -> Scratch {
+        Scratch {
+            best: (0..n).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            first_entry: vec![NONE; n],
+            cur_entry: vec![NONE; n],
+        }
+    }
+}
+
+impl Hops {
+    /// Resets what the search touched and hands the arrays back.
+    fn into_scratch(self) -> Scratch {
+        let Hops {
+            best,
+            mut first_entry,
+            mut cur_entry,
+            entries,
+            ..
+        } = self;
+        for e in &entries {
+            let n = e.node as usize;
+            best[n].store(u64::MAX, Ordering::Relaxed);
+            first_entry[n] = NONE;
+            cur_entry[n] = NONE;
+        }
+        Scratch {
+            best,
+            first_entry,
+            cur_entry,
+        }
+    }
+
+    /// Number of nodes reached (including the seed).
+    fn reached(&self) -> u64 {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|&(i, e)| self.first_entry[e.node as usize] as usize == i)
+            .count() as u64
+    }
 }
 
 impl Hops {
@@ -457,10 +570,11 @@ impl Ctx<'_> {
     /// the list is sorted before it becomes the next frontier.
     pub(crate) fn hops(&self, seed: u32) -> Hops {
         let g = self.g;
-        let n = g.address_count();
-        let best: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(u64::MAX)).collect();
-        let mut first_entry = vec![NONE; n];
-        let mut cur_entry = vec![NONE; n];
+        let Scratch {
+            best,
+            mut first_entry,
+            mut cur_entry,
+        } = self.take_scratch();
         let mut entries = vec![Entry {
             node: seed,
             layer: 0,
@@ -563,6 +677,7 @@ impl Ctx<'_> {
         Hops {
             best,
             first_entry,
+            cur_entry,
             entries,
             edges_scanned: scanned,
         }
@@ -616,7 +731,7 @@ impl Ctx<'_> {
                 .checked_add(Amount::new(amt))
                 .unwrap_or(Amount::new(u128::MAX));
         }
-        let reached = hops.first_entry.iter().filter(|&&e| e != NONE).count() as u64 - 1;
+        let reached = hops.reached() - 1;
         // Per cluster: the member with fewest hops (then earliest arrival,
         // then smallest node id), and the earliest arrival of any member.
         let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
@@ -680,7 +795,7 @@ impl Ctx<'_> {
                 path: self.path(&hops, member),
             });
         }
-        SeedResult {
+        let result = SeedResult {
             summary: SeedSummary {
                 seed: seed_addr,
                 in_graph: true,
@@ -692,7 +807,9 @@ impl Ctx<'_> {
                 edges_scanned: hops.edges_scanned,
                 events_valued: values.events,
             },
-        }
+        };
+        self.give_back(hops);
+        result
     }
 }
 

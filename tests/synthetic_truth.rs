@@ -203,3 +203,29 @@ fn large_frontiers_agree_across_threads() {
     }
     let _ = Amount::ZERO;
 }
+
+/// A tracer reused across traces (its arrays reset between searches) gives
+/// exactly what fresh traces give, in any order of calls.
+#[test]
+fn reused_tracer_equals_fresh_traces() {
+    let (c, g) = case(60_000, 2);
+    let tracer = fundtrace::Tracer::new(&g);
+    let configs = [
+        TraceConfig::default(),
+        TraceConfig { time_respecting: false, max_hops: 4, ..TraceConfig::default() },
+        TraceConfig { stop_at_clusters: false, ..TraceConfig::default() },
+    ];
+    for round in 0..2 {
+        for cfg in &configs {
+            let fresh = trace(&g, &c.seeds, &c.clusters, cfg).unwrap();
+            let reused = tracer.trace(&c.seeds, &c.clusters, cfg).unwrap();
+            assert_eq!(fresh, reused, "round {round}");
+            // One seed at a time too.
+            for s in &c.seeds {
+                let one = tracer.trace(std::slice::from_ref(s), &c.clusters, cfg).unwrap();
+                let f: Vec<_> = fresh.findings.iter().filter(|f| f.seed == *s).cloned().collect();
+                assert_eq!(one.findings, f);
+            }
+        }
+    }
+}
