@@ -5,7 +5,9 @@
 //! * `build`: records already in memory -> frozen graph.
 //! * `end_to_end`: generate + load + freeze + 6-seed trace, all three models.
 //! * `trace6`: the 6-seed trace alone (KIM Sang Man's four seeds and two
-//!   synthetic ones), all three models, default parameters.
+//!   synthetic ones), all three models, default parameters;
+//!   `trace6_reused_tracer` the same on a `Tracer` kept between runs, and
+//!   `depth3_one_seed_reused_tracer` one seed to 3 hops on it.
 //! * `hops/*`: hop traversal from the six busiest background addresses
 //!   (big frontiers), taint passing through clusters, 10 hops, no value
 //!   models; throughput is adjacency entries scanned per second.
@@ -146,6 +148,30 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 black_box(
                     trace(&graph, &case.seeds, &case.clusters, &TraceConfig::default())
+                        .expect("traces"),
+                )
+            })
+        });
+
+        let tracer = fundtrace::Tracer::new(&graph);
+        group.bench_function("trace6_reused_tracer", |b| {
+            b.iter(|| {
+                black_box(
+                    tracer
+                        .trace(&case.seeds, &case.clusters, &TraceConfig::default())
+                        .expect("traces"),
+                )
+            })
+        });
+        let depth3 = TraceConfig {
+            max_hops: 3,
+            ..TraceConfig::default()
+        };
+        group.bench_function("depth3_one_seed_reused_tracer", |b| {
+            b.iter(|| {
+                black_box(
+                    tracer
+                        .trace(&case.seeds[..1], &case.clusters, &depth3)
                         .expect("traces"),
                 )
             })

@@ -212,8 +212,15 @@ fn reused_tracer_equals_fresh_traces() {
     let tracer = fundtrace::Tracer::new(&g);
     let configs = [
         TraceConfig::default(),
-        TraceConfig { time_respecting: false, max_hops: 4, ..TraceConfig::default() },
-        TraceConfig { stop_at_clusters: false, ..TraceConfig::default() },
+        TraceConfig {
+            time_respecting: false,
+            max_hops: 4,
+            ..TraceConfig::default()
+        },
+        TraceConfig {
+            stop_at_clusters: false,
+            ..TraceConfig::default()
+        },
     ];
     for round in 0..2 {
         for cfg in &configs {
@@ -222,8 +229,15 @@ fn reused_tracer_equals_fresh_traces() {
             assert_eq!(fresh, reused, "round {round}");
             // One seed at a time too.
             for s in &c.seeds {
-                let one = tracer.trace(std::slice::from_ref(s), &c.clusters, cfg).unwrap();
-                let f: Vec<_> = fresh.findings.iter().filter(|f| f.seed == *s).cloned().collect();
+                let one = tracer
+                    .trace(std::slice::from_ref(s), &c.clusters, cfg)
+                    .unwrap();
+                let f: Vec<_> = fresh
+                    .findings
+                    .iter()
+                    .filter(|f| f.seed == *s)
+                    .cloned()
+                    .collect();
                 assert_eq!(one.findings, f);
             }
         }
