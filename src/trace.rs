@@ -736,10 +736,18 @@ impl Ctx<'_> {
         // then smallest node id), and the earliest arrival of any member.
         let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
         let mut earliest: Vec<Option<(u32, u32)>> = vec![None; clusters.len()];
-        let mut members: Vec<(&u32, &Vec<u32>)> = self.membership.iter().collect();
-        members.sort_unstable();
-        for (&n, cs) in members {
-            let Some(d) = hops.dist(n) else { continue };
+        // Only reached nodes can be findings: walk the search's entries (each
+        // node at its first entry) rather than every member of every cluster.
+        // The choices below are minimums, so the order does not matter.
+        for (i, e) in hops.entries.iter().enumerate() {
+            let n = e.node;
+            if hops.first_entry[n as usize] as usize != i {
+                continue;
+            }
+            let Some(cs) = self.membership.get(&n) else {
+                continue;
+            };
+            let d = e.layer;
             let r = hops.ready(n);
             for &c in cs {
                 let key = (d, r, n);
