@@ -331,12 +331,69 @@ impl<'g> Tracer<'g> {
         clusters: &[Cluster],
         config: &TraceConfig,
     ) -> Result<TraceOutcome> {
-        let graph = self.graph;
+        self.trace_targets(seeds, &self.targets(clusters)?, config)
+    }
+
+    /// Resolves clusters against the graph once (each member looked up in
+    /// the address index), for tracing to the same clusters many times.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if two clusters share a name.
+    pub fn targets(&self, clusters: &[Cluster]) -> Result<Targets> {
         let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
         }
+        let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        let mut empty = Vec::new();
+        for (ci, c) in (0u32..).zip(clusters) {
+            let mut any = false;
+            for m in &c.members {
+                if let Some(n) = self.graph.node(m) {
+                    any = true;
+                    let v = membership.entry(n.0).or_default();
+                    if !v.contains(&ci) {
+                        v.push(ci);
+                    }
+                }
+            }
+            if !any {
+                empty.push(c.name.clone());
+            }
+        }
+        let mut warnings = Vec::new();
+        if !empty.is_empty() {
+            let shown: Vec<String> = empty.iter().take(10).map(|n| format!("{n:?}")).collect();
+            let more = match empty.len() {
+                n if n > 10 => format!(" and {} more", n - 10),
+                _ => String::new(),
+            };
+            warnings.push(format!(
+                "{} of {} clusters have no member in the loaded data: {}{more}",
+                empty.len(),
+                clusters.len(),
+                shown.join(", ")
+            ));
+        }
+        Ok(Targets {
+            names: clusters.iter().map(|c| c.name.clone()).collect(),
+            membership,
+            warnings,
+        })
+    }
+
+    /// As [`Tracer::trace`], to clusters resolved by [`Tracer::targets`].
+    ///
+    /// # Errors
+    /// None at present; the result type leaves room for checks.
+    pub fn trace_targets(
+        &self,
+        seeds: &[Address],
+        targets: &Targets,
+        config: &TraceConfig,
+    ) -> Result<TraceOutcome> {
+        let graph = self.graph;
         let mut models = config.models.clone();
         models.sort();
         models.dedup();
@@ -346,18 +403,7 @@ impl<'g> Tracer<'g> {
                 distinct.push(*s);
             }
         }
-        // Membership: node -> clusters (sorted, distinct).
-        let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-        for (ci, c) in clusters.iter().enumerate() {
-            for m in &c.members {
-                if let Some(n) = graph.node(m) {
-                    let v = membership.entry(n.0).or_default();
-                    if v.last() != Some(&(ci as u32)) && !v.contains(&(ci as u32)) {
-                        v.push(ci as u32);
-                    }
-                }
-            }
-        }
+        let membership = &targets.membership;
         let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
         if config.stop_at_clusters {
             for &n in membership.keys() {
@@ -368,14 +414,14 @@ impl<'g> Tracer<'g> {
             g: graph,
             cfg: config,
             models: &models,
-            membership: &membership,
+            membership,
             absorbing,
             pool: &self.pool,
         };
         let results: Vec<SeedResult> = distinct
             .par_iter()
             .map(|s| match graph.node(s) {
-                Some(n) => ctx.trace_seed(*s, n.0, clusters),
+                Some(n) => ctx.trace_seed(*s, n.0, &targets.names),
                 None => SeedResult {
                     summary: SeedSummary {
                         seed: *s,
@@ -406,26 +452,18 @@ impl<'g> Tracer<'g> {
             out.findings.extend(r.findings);
             out.seeds.push(r.summary);
         }
-        let empty: Vec<&str> = clusters
-            .iter()
-            .filter(|c| !c.members.iter().any(|m| graph.node(m).is_some()))
-            .map(|c| c.name.as_str())
-            .collect();
-        if !empty.is_empty() {
-            let shown: Vec<String> = empty.iter().take(10).map(|n| format!("{n:?}")).collect();
-            let more = match empty.len() {
-                n if n > 10 => format!(" and {} more", n - 10),
-                _ => String::new(),
-            };
-            out.warnings.push(format!(
-                "{} of {} clusters have no member in the loaded data: {}{more}",
-                empty.len(),
-                clusters.len(),
-                shown.join(", ")
-            ));
-        }
+        out.warnings.extend(targets.warnings.iter().cloned());
         Ok(out)
     }
+}
+
+/// Clusters resolved against one graph by [`Tracer::targets`].
+#[derive(Debug, Clone)]
+pub struct Targets {
+    names: Vec<String>,
+    /// Node -> the clusters it belongs to.
+    membership: FxHashMap<u32, Vec<u32>>,
+    warnings: Vec<String>,
 }
 
 struct Ctx<'a> {
@@ -714,7 +752,7 @@ impl Ctx<'_> {
         steps
     }
 
-    fn trace_seed(&self, seed_addr: Address, seed: u32, clusters: &[Cluster]) -> SeedResult {
+    fn trace_seed(&self, seed_addr: Address, seed: u32, clusters: &[String]) -> SeedResult {
         let g = self.g;
         let hops = self.hops(seed);
         let values = self.values(seed, &hops, clusters.len());
@@ -795,7 +833,7 @@ impl Ctx<'_> {
             }
             findings.push(Finding {
                 seed: seed_addr,
-                cluster: c.name.clone(),
+                cluster: c.clone(),
                 min_hops: d,
                 first_arrival,
                 value,
