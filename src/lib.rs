@@ -21,6 +21,10 @@
 //!   ([`ofac::load`], [`ofac::SdnList::seeds`]).
 //! * [`labels`]: exchange and threat labels ([`LabelSet`]) from GraphSense tag
 //!   packs, label CSVs, Etherscan exports and Forta lists.
+//! * [`cluster`](mod@cluster): exchange deposit clusters with evidence
+//!   ([`cluster::cluster`], [`cluster::Clustering`]): labels, Bitcoin
+//!   common-input ownership without CoinJoins, Ethereum deposit forwarding;
+//!   [`cluster::screen`] lists labelled addresses on evidence paths.
 //! * `synthetic` (feature `synthetic`, on by default): deterministic cases
 //!   with ground truth.
 //! * [`Error`]: the one error type.
@@ -46,6 +50,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod error;
 pub mod graph;
 pub mod labels;

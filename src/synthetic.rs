@@ -19,6 +19,27 @@
 //! [`GroundTruth::expected`] turns the deposits into the findings a trace
 //! with a given `max_hops` must report.
 //!
+//! # Clustering truth
+//! Part of the background (about a fifth of its transfers) exists for the
+//! clustering heuristics of [`crate::cluster`], and
+//! [`SyntheticCase::cluster_truth`] says who owns what ([`ClusterTruth`]):
+//! * Bitcoin wallets that own 2 to 8 addresses and spend several of them
+//!   in one transaction (and sometimes consolidate all of them);
+//! * CoinJoin-shaped transactions (Whirlpool 5×5, JoinMarket with 3 to 7
+//!   participants, Wasabi with 10 to 30) whose inputs come from different
+//!   wallets and must not be merged;
+//! * Ethereum deposit addresses that receive one or two customer payments,
+//!   in ether or the USDT-like token, and sweep them to their exchange's hot
+//!   wallet 5 to 1,500 blocks later (ether: what arrived minus the gas the
+//!   sweep pays; token: all of it, after the hot wallet sent the gas);
+//! * customers paying a hot wallet directly, and hot wallets paying out
+//!   (on Bitcoin out of the hot wallet and a few deposit addresses at once).
+//!
+//! The existing background adds more: exchange deposit pools that
+//! consolidate into their hot wallet (common-input evidence for the pools),
+//! equal-output mixing transactions of unrelated users, and pool deposit
+//! addresses that pay their hot wallet amounts unrelated to what they got.
+//!
 //! # Size
 //! "Transfers" counts account transfers plus UTXO inputs and outputs (each
 //! is a transfer in the sense of the design). Background records are made
@@ -32,7 +53,7 @@
 // configured sizes; amounts are never cast.
 #![allow(clippy::cast_possible_truncation)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -212,6 +233,29 @@ impl GroundTruth {
     }
 }
 
+/// Who owns what, for evaluating [`crate::cluster`]; from
+/// [`SyntheticCase::cluster_truth`].
+///
+/// Laundering addresses are in none of these lists: their owners hide on
+/// purpose, and the tracer's truth ([`GroundTruth`]) covers them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterTruth {
+    /// Bitcoin owners of two or more addresses: each exchange by name (its
+    /// hot wallet and its background deposit pool) and each background
+    /// wallet as `wallet-N`. Addresses sorted.
+    pub owners: BTreeMap<String, Vec<Address>>,
+    /// Bitcoin background users that own one address each, sorted.
+    pub singletons: Vec<Address>,
+    /// Ethereum deposit addresses (background pools, laundering deposits and
+    /// sweeping deposits) → the exchange that owns them.
+    pub deposits: BTreeMap<Address, String>,
+    /// The deposits that forward what they received to their exchange's hot
+    /// wallet within 1,500 blocks: what the deposit heuristic is meant to find.
+    pub swept: BTreeSet<Address>,
+    /// The CoinJoin-shaped background transactions, in the order made.
+    pub coinjoins: Vec<TxId>,
+}
+
 /// A generated case: seeds, clusters, ground truth, and its records.
 #[derive(Debug, Clone)]
 pub struct SyntheticCase {
@@ -224,6 +268,8 @@ pub struct SyntheticCase {
     /// Where the seed value went.
     pub truth: GroundTruth,
     laundering: Vec<Record>,
+    launder_deposits: Vec<Vec<Address>>,
+    launder_swept: Vec<(Address, usize)>,
     plan: Plan,
 }
 
@@ -232,6 +278,10 @@ struct Plan {
     seed: u64,
     btc_budget: u64,
     eth_budget: u64,
+    extra_btc_budget: u64,
+    extra_eth_budget: u64,
+    /// Background Bitcoin wallets with several addresses, numbered `1..=wallets`.
+    wallets: u64,
     btc_blocks: u64,
     eth_blocks: u64,
     population: u64,
@@ -289,6 +339,7 @@ impl SyntheticCase {
             population: (transfers / 8).max(200),
             hot_btc: hot_btc.clone(),
             hot_eth: hot_eth.clone(),
+            swept_eth: Vec::new(),
         };
         l.records.push(Record::AssetInfo(AssetInfo {
             asset: Asset::Erc20(USDT),
@@ -309,6 +360,10 @@ impl SyntheticCase {
         }
         let launder_transfers: u64 = l.records.iter().map(transfer_count).sum();
         let bg = transfers.saturating_sub(launder_transfers);
+        // A fifth of the background is the clustering traffic.
+        let extra = bg / 5;
+        let main = bg - extra;
+        let extra_btc = extra / 2;
         let clusters = EXCHANGES
             .iter()
             .enumerate()
@@ -325,11 +380,16 @@ impl SyntheticCase {
             seeds,
             clusters,
             truth: l.truth,
+            launder_deposits: l.deposits,
+            launder_swept: l.swept_eth,
             laundering: l.records,
             plan: Plan {
                 seed: config.seed,
-                btc_budget: bg / 2,
-                eth_budget: bg - bg / 2,
+                btc_budget: main / 2,
+                eth_budget: main - main / 2,
+                extra_btc_budget: extra_btc,
+                extra_eth_budget: extra - extra_btc,
+                wallets: (extra_btc / 100).clamp(80, 1_000_000),
                 btc_blocks: btc_blocks_guess,
                 eth_blocks: eth_blocks_guess,
                 population: l.population,
@@ -360,6 +420,55 @@ impl SyntheticCase {
             v.push(r);
         }
         v
+    }
+
+    /// Who owns which addresses, for evaluating clustering. Runs the
+    /// background generator once more (without keeping its records), so it
+    /// costs about as much as generating the records.
+    pub fn cluster_truth(&self) -> ClusterTruth {
+        let p = &self.plan;
+        let mut t = ClusterTruth::default();
+        for (k, (name, _, _)) in EXCHANGES.iter().enumerate() {
+            let mut v = vec![p.hot_btc[k]];
+            v.extend(&p.pool_btc[k]);
+            v.sort();
+            v.dedup();
+            t.owners.insert((*name).to_owned(), v);
+            for a in &p.pool_eth[k] {
+                t.deposits.insert(*a, (*name).to_owned());
+            }
+            for a in &self.launder_deposits[k] {
+                if a.chain() == Chain::Ethereum {
+                    t.deposits.insert(*a, (*name).to_owned());
+                }
+            }
+        }
+        for &(a, _) in &self.launder_swept {
+            t.swept.insert(a);
+        }
+        for w in 1..=p.wallets {
+            let mut v: Vec<Address> = (0..wallet_size(w)).map(|j| wallet_address(w, j)).collect();
+            v.sort();
+            t.owners.insert(format!("wallet-{w}"), v);
+        }
+        t.singletons = (1..=p.population)
+            .map(|i| derived(Chain::Bitcoin, 0, i))
+            .collect();
+        t.singletons.sort();
+        let mut bg = Background::new(p);
+        bg.log = Some(TruthLog::default());
+        let mut buf = VecDeque::new();
+        while bg.step(p, &mut buf) {
+            buf.clear();
+        }
+        if let Some(log) = bg.log {
+            for (a, k) in log.swept {
+                t.deposits.insert(a, EXCHANGES[k].0.to_owned());
+                t.swept.insert(a);
+            }
+            t.coinjoins = log.coinjoins;
+        }
+        t
     }
 
     /// Loads the case into a frozen graph.
@@ -460,6 +569,30 @@ fn derived(chain: Chain, ns: u64, i: u64) -> Address {
         Chain::Bitcoin => btc_addr(b, i % 3 != 0),
         _ => Address::ethereum(b),
     }
+}
+
+/// Namespace of the background wallets' addresses.
+const WALLET_NS: u64 = 0xba11e7;
+/// Namespace of the sweeping deposit addresses (plus the exchange index).
+const SWEEP_NS: u64 = 0x5eed_0000;
+/// Block positions of the clustering traffic and of sweeps, apart from the
+/// rest of the background (from 0) and the laundering (`LAUNDER_INDEX`).
+const EXTRA_INDEX: u32 = 500_000;
+const SWEEP_INDEX: u32 = 700_000;
+
+/// How many addresses background wallet `w` owns: 2 to 8.
+fn wallet_size(w: u64) -> u64 {
+    2 + splitmix(w ^ 0x5175) % 7
+}
+
+/// Address `j` of background wallet `w`.
+fn wallet_address(w: u64, j: u64) -> Address {
+    derived(Chain::Bitcoin, WALLET_NS, w * 16 + j)
+}
+
+/// Sweeping deposit address `j` of exchange `k`.
+fn sweep_deposit(k: usize, j: u64) -> Address {
+    derived(Chain::Ethereum, SWEEP_NS + k as u64, j)
 }
 
 fn fresh(rng: &mut ChaCha8Rng, chain: Chain) -> Address {
@@ -592,6 +725,8 @@ struct Launder {
     population: u64,
     hot_btc: Vec<Address>,
     hot_eth: Vec<Address>,
+    /// Ethereum deposits that sweep what they got to their hot wallet.
+    swept_eth: Vec<(Address, usize)>,
 }
 
 /// Where a leg's value goes in the truth bookkeeping.
@@ -989,6 +1124,7 @@ impl Launder {
                     let g2 = self.gas();
                     let hot = self.hot_eth[k];
                     self.eth_tx(s, h + 30, Asset::Eth, dep, hot, y - g2, Dest::Untracked, g2);
+                    self.swept_eth.push((dep, k));
                 } else {
                     let next = fresh(&mut self.rng, Chain::Ethereum);
                     self.eth_tx(s, h, Asset::Eth, holder, next, y, Dest::Acct, g);
@@ -1130,6 +1266,85 @@ struct Background {
     btc_in_block: u64,
     eth_in_block: u64,
     tx: u64,
+    /// The clustering traffic draws its own numbers, so the rest of the
+    /// background is the same sequence with or without it.
+    rng2: ChaCha8Rng,
+    extra_btc_left: u64,
+    extra_eth_left: u64,
+    /// (height, next index) of the clustering traffic's positions.
+    extra_btc_pos: (u64, u32),
+    extra_eth_pos: (u64, u32),
+    sweep_pos: (u64, u32),
+    tx2: u64,
+    /// Sweeps waiting for their block, by (height, sequence number).
+    pending: BTreeMap<(u64, u64), Sweep>,
+    sweep_seq: u64,
+    next_deposit: Vec<u64>,
+    /// What [`SyntheticCase::cluster_truth`] collects.
+    log: Option<TruthLog>,
+}
+
+/// A deposit address's sweep, due at a later block.
+struct Sweep {
+    exchange: usize,
+    deposit: Address,
+    asset: Asset,
+    total: u128,
+}
+
+#[derive(Default)]
+struct TruthLog {
+    swept: Vec<(Address, usize)>,
+    coinjoins: Vec<TxId>,
+}
+
+/// Pushes an Ethereum transaction: a transfer, then its gas (if any) paid by the sender.
+#[allow(clippy::too_many_arguments)] // one transaction's fields; a struct would only rename them
+fn eth_pair(
+    out: &mut VecDeque<Record>,
+    tx: TxId,
+    b: BlockRef,
+    index: u32,
+    asset: Asset,
+    from: Address,
+    to: Address,
+    y: u128,
+    gas: u128,
+) -> u64 {
+    let mk = |sub, asset, to, y| {
+        Record::Transfer(Transfer {
+            tx,
+            block: b,
+            position: Position { index, sub },
+            asset,
+            from,
+            to,
+            amount: Amount::new(y),
+        })
+    };
+    out.push_back(mk(0, asset, to, y));
+    if gas == 0 {
+        return 1;
+    }
+    out.push_back(mk(
+        1,
+        Asset::Eth,
+        Address::special(Chain::Ethereum, Special::Fees),
+        gas,
+    ));
+    2
+}
+
+/// `n` distinct wallets out of `1..=max` (`n` well below `max`).
+fn distinct_wallets(r: &mut ChaCha8Rng, n: u64, max: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = Vec::new();
+    while (v.len() as u64) < n.min(max) {
+        let w = range(r, 1, max);
+        if !v.contains(&w) {
+            v.push(w);
+        }
+    }
+    v
 }
 
 impl Background {
@@ -1147,13 +1362,38 @@ impl Background {
             btc_in_block: 0,
             eth_in_block: 0,
             tx: 0,
+            rng2: ChaCha8Rng::seed_from_u64(p.seed ^ 0xc1c1_c1c1),
+            extra_btc_left: p.extra_btc_budget,
+            extra_eth_left: p.extra_eth_budget,
+            extra_btc_pos: (0, EXTRA_INDEX),
+            extra_eth_pos: (0, EXTRA_INDEX),
+            sweep_pos: (0, SWEEP_INDEX),
+            tx2: 0,
+            pending: BTreeMap::new(),
+            sweep_seq: 0,
+            next_deposit: vec![0; EXCHANGES.len()],
+            log: None,
         }
     }
 
     /// Makes the next background transaction; false when the budget is spent.
     fn step(&mut self, p: &Plan, out: &mut VecDeque<Record>) -> bool {
-        if self.btc_left == 0 && self.eth_left == 0 {
-            return false;
+        self.sweeps(p, out, false);
+        let main = self.btc_left > 0 || self.eth_left > 0;
+        let extra = self.extra_btc_left > 0 || self.extra_eth_left > 0;
+        if !main && !extra {
+            self.sweeps(p, out, true);
+            return !out.is_empty();
+        }
+        if extra && (!main || self.rng2.next_u32() % 5 == 0) {
+            let btc = self.extra_eth_left == 0
+                || (self.extra_btc_left > 0 && self.rng2.next_u32() % 2 == 0);
+            if btc {
+                self.extra_bitcoin(p, out);
+            } else {
+                self.extra_ethereum(p, out);
+            }
+            return true;
         }
         let btc = self.eth_left == 0 || (self.btc_left > 0 && self.rng.next_u32() % 2 == 0);
         if btc {
@@ -1307,6 +1547,269 @@ impl Background {
         self.eth_left = self.eth_left.saturating_sub(2);
         self.eth_in_block += 2;
         self.eth_index += 1;
+    }
+}
+
+// ------------------------------------------------------------------------
+// Clustering traffic (see "Clustering truth" in the module documentation)
+// ------------------------------------------------------------------------
+
+impl Background {
+    /// One Bitcoin transaction of the clustering traffic.
+    fn extra_bitcoin(&mut self, p: &Plan, out: &mut VecDeque<Record>) {
+        if self.extra_btc_pos.0 != self.btc_h {
+            self.extra_btc_pos = (self.btc_h, EXTRA_INDEX);
+        }
+        let r = &mut self.rng2;
+        let who = |r: &mut ChaCha8Rng| derived(Chain::Bitcoin, 0, zipf(r, p.population));
+        let mut ins: Vec<(Address, u128)> = Vec::new();
+        let mut outs: Vec<(Address, u128)> = Vec::new();
+        let mut coinjoin = false;
+        match range(r, 0, 99) {
+            // An exchange pays customers out of its hot wallet and a few
+            // deposit addresses at once, the change back to the hot wallet.
+            0..=4 => {
+                let k = range(r, 0, EXCHANGES.len() as u64 - 1) as usize;
+                let pool = &p.pool_btc[k];
+                ins.push((p.hot_btc[k], amount(r, 100_000_000, 10_000_000_000)));
+                for _ in 0..range(r, 1, 5) {
+                    let dep = pool[range(r, 0, pool.len() as u64 - 1) as usize];
+                    if !ins.iter().any(|x| x.0 == dep) {
+                        ins.push((dep, amount(r, 100_000, 100_000_000)));
+                    }
+                }
+                let mut left: u128 = ins.iter().map(|x| x.1).sum::<u128>() / 2;
+                for _ in 0..range(r, 2, 10) {
+                    let v = left * u128::from(range(r, 5, 40)) / 100;
+                    left -= v;
+                    outs.push((who(r), v));
+                }
+                let fee = u128::from(range(r, 1_000, 20_000));
+                let total: u128 = ins.iter().map(|x| x.1).sum();
+                let paid: u128 = outs.iter().map(|x| x.1).sum();
+                outs.push((p.hot_btc[k], total - paid - fee));
+            }
+            // A wallet spends one or several of its addresses (coin selection
+            // over a window of them), pays someone and keeps the change.
+            5..=69 => {
+                let w = range(r, 1, p.wallets);
+                let size = wallet_size(w);
+                let n = if range(r, 0, 3) == 0 {
+                    1
+                } else {
+                    range(r, 2, size)
+                };
+                let j0 = range(r, 0, size - 1);
+                for t in 0..n {
+                    ins.push((
+                        wallet_address(w, (j0 + t) % size),
+                        amount(r, 20_000, 200_000_000),
+                    ));
+                }
+                let sum: u128 = ins.iter().map(|x| x.1).sum();
+                let fee = u128::from(range(r, 500, 10_000));
+                let pay = sum * u128::from(range(r, 10, 90)) / 100;
+                outs.push((who(r), pay));
+                let change = wallet_address(w, range(r, 0, size - 1));
+                outs.push((change, sum - pay - fee.min(sum - pay)));
+            }
+            // A wallet consolidates all its addresses into one of them.
+            70..=74 => {
+                let w = range(r, 1, p.wallets);
+                let size = wallet_size(w);
+                for j in 0..size {
+                    ins.push((wallet_address(w, j), amount(r, 20_000, 50_000_000)));
+                }
+                let sum: u128 = ins.iter().map(|x| x.1).sum();
+                let fee = u128::from(range(r, 500, 10_000));
+                outs.push((wallet_address(w, range(r, 0, size - 1)), sum - fee));
+            }
+            // Whirlpool: five wallets, one input each, five equal outputs.
+            75..=84 => {
+                coinjoin = true;
+                let d: u128 = [1_000_000, 5_000_000, 50_000_000][range(r, 0, 2) as usize];
+                for w in distinct_wallets(r, 5, p.wallets) {
+                    let j = range(r, 0, wallet_size(w) - 1);
+                    ins.push((
+                        wallet_address(w, j),
+                        d + u128::from(range(r, 1_000, 10_000)),
+                    ));
+                }
+                for _ in 0..5 {
+                    outs.push((who(r), d));
+                }
+            }
+            // JoinMarket: a taker and makers; makers may bring two inputs
+            // and get change, the taker pays the fees and gets none.
+            85..=94 => {
+                coinjoin = true;
+                let n = range(r, 3, 7);
+                let d = amount(r, 1_000_000, 500_000_000);
+                for (i, w) in distinct_wallets(r, n, p.wallets).into_iter().enumerate() {
+                    let size = wallet_size(w);
+                    let j = range(r, 0, size - 1);
+                    let fee = u128::from(range(r, 1_000, 3_000));
+                    let change = if i == 0 {
+                        0
+                    } else {
+                        u128::from(range(r, 10_000, 30_000_000))
+                    };
+                    let v = d + fee + change;
+                    if range(r, 0, 2) == 0 {
+                        ins.push((wallet_address(w, j), v / 2));
+                        ins.push((wallet_address(w, (j + 1) % size), v - v / 2));
+                    } else {
+                        ins.push((wallet_address(w, j), v));
+                    }
+                    outs.push((who(r), d));
+                    if change > 0 {
+                        outs.push((wallet_address(w, range(r, 0, size - 1)), change));
+                    }
+                }
+            }
+            // Wasabi: 10 to 30 wallets, equal 0.1 BTC outputs and change.
+            _ => {
+                coinjoin = true;
+                let n = range(r, 10, 30);
+                let d: u128 = 10_000_000;
+                for w in distinct_wallets(r, n, p.wallets) {
+                    let size = wallet_size(w);
+                    let v = d + u128::from(range(r, 10_000, 50_000_000));
+                    let fee = u128::from(range(r, 1_000, 5_000));
+                    ins.push((wallet_address(w, range(r, 0, size - 1)), v));
+                    outs.push((who(r), d));
+                    outs.push((wallet_address(w, range(r, 0, size - 1)), v - d - fee));
+                }
+            }
+        }
+        self.tx2 += 1;
+        let tx = txid(Chain::Bitcoin, 0xc1b0, self.tx2);
+        if coinjoin && let Some(log) = &mut self.log {
+            log.coinjoins.push(tx);
+        }
+        let used = (ins.len() + outs.len()) as u64;
+        self.extra_btc_left = self.extra_btc_left.saturating_sub(used);
+        let leg = |(address, y): (Address, u128)| Leg {
+            address,
+            amount: Amount::new(y),
+        };
+        out.push_back(Record::Utxo(UtxoTx {
+            tx,
+            block: block(Chain::Bitcoin, self.btc_h),
+            index: self.extra_btc_pos.1,
+            asset: Asset::Btc,
+            inputs: ins.into_iter().map(leg).collect(),
+            outputs: outs.into_iter().map(leg).collect(),
+        }));
+        self.extra_btc_pos.1 += 1;
+    }
+
+    /// One Ethereum transaction (or two) of the clustering traffic.
+    fn extra_ethereum(&mut self, p: &Plan, out: &mut VecDeque<Record>) {
+        if self.extra_eth_pos.0 != self.eth_h {
+            self.extra_eth_pos = (self.eth_h, EXTRA_INDEX);
+        }
+        let b = block(Chain::Ethereum, self.eth_h);
+        let r = &mut self.rng2;
+        let who = |r: &mut ChaCha8Rng| derived(Chain::Ethereum, 0, zipf(r, p.population));
+        let gas = |r: &mut ChaCha8Rng| u128::from(range(r, 21_000, 60_000)) * 20_000_000_000;
+        let k = range(r, 0, EXCHANGES.len() as u64 - 1) as usize;
+        let usdt = range(r, 0, 3) == 0;
+        let asset = if usdt { Asset::Erc20(USDT) } else { Asset::Eth };
+        let value = |r: &mut ChaCha8Rng| {
+            if usdt {
+                amount(r, 10_000_000, 100_000_000_000)
+            } else {
+                amount(r, 10_000_000_000_000_000, 100_000_000_000_000_000_000)
+            }
+        };
+        let mut txs: Vec<(Address, Address, u128, u128)> = Vec::new();
+        match range(r, 0, 99) {
+            // Customers pay a fresh deposit address once or twice; it sweeps later.
+            0..=84 => {
+                let j = self.next_deposit[k];
+                self.next_deposit[k] += 1;
+                let dep = sweep_deposit(k, j);
+                let payments = if range(r, 0, 3) == 0 { 2 } else { 1 };
+                let mut total = 0u128;
+                for _ in 0..payments {
+                    let v = value(r);
+                    total += v;
+                    let g = gas(r);
+                    txs.push((who(r), dep, v, g));
+                }
+                let due = self.eth_h + range(r, 5, 1_500);
+                self.pending.insert(
+                    (due, self.sweep_seq),
+                    Sweep {
+                        exchange: k,
+                        deposit: dep,
+                        asset,
+                        total,
+                    },
+                );
+                self.sweep_seq += 1;
+            }
+            // A customer pays the hot wallet directly.
+            85..=94 => {
+                let v = value(r);
+                let g = gas(r);
+                txs.push((who(r), p.hot_eth[k], v, g));
+            }
+            // The hot wallet pays a customer out.
+            _ => {
+                let v = value(r);
+                let g = gas(r);
+                txs.push((p.hot_eth[k], who(r), v, g));
+            }
+        }
+        for (from, to, v, g) in txs {
+            self.tx2 += 1;
+            let tx = txid(Chain::Ethereum, 0xc1e0, self.tx2);
+            let index = self.extra_eth_pos.1;
+            self.extra_eth_pos.1 += 1;
+            let used = eth_pair(out, tx, b, index, asset, from, to, v, g);
+            self.extra_eth_left = self.extra_eth_left.saturating_sub(used);
+        }
+    }
+
+    /// Emits the sweeps due by the current Ethereum block (all of them with `all`).
+    fn sweeps(&mut self, p: &Plan, out: &mut VecDeque<Record>, all: bool) {
+        loop {
+            let Some(entry) = self.pending.first_entry() else {
+                return;
+            };
+            if !all && entry.key().0 > self.eth_h {
+                return;
+            }
+            let ((due, _), s) = entry.remove_entry();
+            if self.sweep_pos.0 != due {
+                self.sweep_pos = (due, SWEEP_INDEX);
+            }
+            let b = block(Chain::Ethereum, due);
+            let g = u128::from(range(&mut self.rng2, 21_000, 60_000)) * 20_000_000_000;
+            let hot = p.hot_eth[s.exchange];
+            let mut used = 0;
+            let mut send = |bg: &mut Background, asset, from, to, y, gas| {
+                bg.tx2 += 1;
+                let tx = txid(Chain::Ethereum, 0xc1e0, bg.tx2);
+                let index = bg.sweep_pos.1;
+                bg.sweep_pos.1 += 1;
+                used += eth_pair(out, tx, b, index, asset, from, to, y, gas);
+            };
+            if s.asset == Asset::Eth {
+                // The deposit pays its own gas out of what it got.
+                send(self, Asset::Eth, s.deposit, hot, s.total - g, g);
+            } else {
+                // The hot wallet first sends the deposit the gas for its token sweep.
+                send(self, Asset::Eth, hot, s.deposit, g, g);
+                send(self, s.asset, s.deposit, hot, s.total, g);
+            }
+            self.extra_eth_left = self.extra_eth_left.saturating_sub(used);
+            if let Some(log) = &mut self.log {
+                log.swept.push((s.deposit, s.exchange));
+            }
+        }
     }
 }
 

@@ -314,3 +314,47 @@ fn trace_snapshot_round_trip() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--load replaces the data options"));
 }
+
+/// The clustering evaluation on a small case: it prints precision and recall
+/// of both heuristics, meeting the targets, and refuses bad arguments.
+#[test]
+fn evaluate_runs() {
+    let out = example("evaluate")
+        .args(["--transfers", "100000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    // "<name>: precision 0.9990 (…), recall 0.9700 (…)"
+    let figures = |prefix: &str| -> (f64, f64) {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in\n{text}"));
+        let after = |key: &str| -> f64 {
+            let rest = &line[line.find(key).unwrap() + key.len()..];
+            rest.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        (after("precision "), after("recall "))
+    };
+    for prefix in ["deposit heuristic:", "multi-input clustering:"] {
+        let (p, r) = figures(prefix);
+        assert!(
+            p >= 0.99 && r >= 0.95,
+            "{prefix} precision {p} recall {r}\n{text}"
+        );
+    }
+    for bad in [
+        vec!["--transfers", "many"],
+        vec!["--transfers"],
+        vec!["--frobnicate"],
+    ] {
+        let out = example("evaluate").args(&bad).output().unwrap();
+        assert!(!out.status.success(), "{bad:?} succeeded");
+        assert!(!out.stderr.is_empty());
+    }
+}
