@@ -52,8 +52,10 @@ SEEDS AND TARGETS
                          its addresses become seeds (all entries, or those of --entity)
   --entity NUM|NAME      an SDN entry number or a name (repeatable)
   --labels FILE          GraphSense tag pack, label CSV, Etherscan or Forta export
-                         (repeatable); its exchanges become clusters unless
-                         --cluster is given
+                         (repeatable). Unless --cluster is given, the labelled
+                         exchanges, grown by common-input ownership and deposit
+                         forwarding, become the target clusters; evidence paths
+                         are screened against all labels
   --cluster NAME=ADDR[,ADDR...]
                          a target cluster (repeatable; default: the case's exchanges)
 
@@ -102,6 +104,7 @@ struct Args {
     dot: Option<PathBuf>,
     save: Option<PathBuf>,
     load: Option<PathBuf>,
+    labels: Option<fundtrace::LabelSet>,
     quiet: bool,
     #[cfg(feature = "bitcoin")]
     btc: Btc,
@@ -132,6 +135,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         dot: None,
         save: None,
         load: None,
+        labels: None,
         quiet: false,
         #[cfg(feature = "bitcoin")]
         btc: Btc::default(),
@@ -278,11 +282,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         );
         a.seeds.extend(seeds.into_iter().map(|s| s.address));
     }
-    if labels_given && a.clusters.is_empty() {
-        for (name, members) in labels.exchanges() {
-            a.clusters.push(Cluster::new(name, members));
-        }
-        eprintln!("labels: {} exchange clusters", a.clusters.len());
+    if labels_given {
+        a.labels = Some(labels);
     }
     #[cfg(feature = "bitcoin")]
     {
@@ -541,10 +542,28 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         args.seeds.clone()
     };
-    let clusters = if args.clusters.is_empty() {
-        case_clusters
-    } else {
+    let mut clustering = None;
+    let clusters = if !args.clusters.is_empty() {
         args.clusters.clone()
+    } else if let Some(labels) = &args.labels {
+        let t = Instant::now();
+        let c = fundtrace::cluster::cluster(&graph, labels, &fundtrace::cluster::ClusterConfig::default());
+        let st = c.stats();
+        let found = c.exchange_clusters();
+        eprintln!(
+            "clustering: {} exchange clusters, {} members; {} multi-input transactions, {} coinjoins skipped, {} merges refused, {} deposit addresses ({:.2} s)",
+            found.len(),
+            found.iter().map(|c| c.members.len()).sum::<usize>(),
+            st.multi_input_txs,
+            st.coinjoins,
+            st.refused,
+            st.deposits,
+            t.elapsed().as_secs_f64()
+        );
+        clustering = Some(c);
+        found
+    } else {
+        case_clusters
     };
     if let Some(path) = &args.save {
         let case = fundtrace::snapshot::CaseInfo {
@@ -563,7 +582,24 @@ fn run(args: Args) -> Result<(), String> {
         outcome.findings.len(),
         t1.elapsed().as_secs_f64()
     );
-    let report = TraceReport::new(&graph, &seeds, &clusters, &args.config, outcome);
+    let mut report = TraceReport::new(&graph, &seeds, &clusters, &args.config, outcome);
+    if let Some(c) = &clustering {
+        report.add_member_evidence(c);
+    }
+    if let Some(labels) = &args.labels {
+        report.add_screening(labels);
+        for h in &report.screening {
+            let f = &report.findings[h.finding];
+            eprintln!(
+                "screening: {} (hop {}) on the path {} -> {} is labelled {}",
+                h.address,
+                h.hop,
+                f.seed,
+                f.cluster,
+                h.labels.iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("; ")
+            );
+        }
+    }
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

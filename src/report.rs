@@ -13,7 +13,9 @@ use petgraph::dot::{Config, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
+use crate::cluster::{screen, Clustering, Evidence, ScreenHit};
 use crate::error::{Error, Result};
+use crate::labels::LabelSet;
 use crate::graph::{FlowGraph, LoadStats, SourceSummary};
 use crate::trace::{Cluster, Finding, Model, SeedSummary, TraceConfig, TraceOutcome};
 use crate::types::{Address, AssetInfo};
@@ -72,9 +74,34 @@ pub struct TraceReport {
     pub seeds: Vec<SeedSummary>,
     /// Problems that did not stop the trace.
     pub warnings: Vec<String>,
+    /// Why each finding's member (and first-arrival member) belongs to its
+    /// cluster, when the clusters came from [`crate::cluster`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_evidence: BTreeMap<Address, Evidence>,
+    /// Sanctioned or otherwise labelled addresses on the evidence paths.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub screening: Vec<ScreenHit>,
 }
 
 impl TraceReport {
+    /// Adds, for every finding, the evidence that put its member (and its
+    /// first-arrival member) into the cluster.
+    pub fn add_member_evidence(&mut self, clustering: &Clustering) {
+        for f in &self.findings {
+            let members = std::iter::once(f.member).chain(f.first_arrival.as_ref().map(|a| a.member));
+            for m in members {
+                if let Some(e) = clustering.evidence(&m) {
+                    self.member_evidence.insert(m, e.clone());
+                }
+            }
+        }
+    }
+
+    /// Adds the screening of the findings' evidence paths against `labels`.
+    pub fn add_screening(&mut self, labels: &LabelSet) {
+        self.screening = screen(&self.findings, labels);
+    }
+
     /// Assembles a report from a trace's inputs and outcome.
     pub fn new(
         graph: &FlowGraph,
@@ -118,6 +145,8 @@ impl TraceReport {
             findings: outcome.findings,
             seeds: outcome.seeds,
             warnings: outcome.warnings,
+            member_evidence: BTreeMap::new(),
+            screening: Vec::new(),
         }
     }
 

@@ -264,9 +264,16 @@ fn trace_seeds_from_ofac_and_clusters_from_labels() {
                 "ethereum:0xb6f5ec1a0a9cd1526536d3f0426c429529471f40",
             ]
         );
-        // The Binance tag pack gives one cluster, "binance", which the
-        // synthetic case's Binance hot wallets belong to.
+        // The Binance tag pack gives one cluster, "binance", grown from the
+        // synthetic case's Binance hot wallets by the clustering heuristics.
         assert_eq!(v["meta"]["clusters"][0]["name"], "binance");
+        assert!(v["meta"]["clusters"][0]["members_in_graph"].as_u64().unwrap() > 2);
+        // Each finding's member comes with the evidence that made it a member.
+        let ev = v["member_evidence"].as_object().expect("member evidence");
+        for f in v["findings"].as_array().unwrap() {
+            let kind = ev[f["member"].as_str().unwrap()]["kind"].as_str().unwrap();
+            assert!(["label", "common_input", "deposit_forward"].contains(&kind), "{kind}");
+        }
     }
     let out = example("trace")
         .args(["--entity", "43377"])
