@@ -15,6 +15,16 @@ fn example(name: &str) -> Command {
     Command::new(path)
 }
 
+/// Checks that a run succeeded and reads the JSON report it wrote.
+fn ok_json(out: &std::process::Output, json: &std::path::Path) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-examples-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -98,12 +108,7 @@ fn trace_flags() {
         .arg(&j)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    let v = ok_json(&out, &j);
     assert_eq!(
         v["meta"]["parameters"]["models"],
         serde_json::json!(["haircut"])
@@ -174,12 +179,7 @@ fn trace_bitcoin_blocks_1_to_255() {
         .arg(&j)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    let v = ok_json(&out, &j);
     let f = &v["findings"][0];
     assert_eq!(f["cluster"], "hal");
     assert_eq!(f["min_hops"], 1);
@@ -267,12 +267,20 @@ fn trace_seeds_from_ofac_and_clusters_from_labels() {
         // The Binance tag pack gives one cluster, "binance", grown from the
         // synthetic case's Binance hot wallets by the clustering heuristics.
         assert_eq!(v["meta"]["clusters"][0]["name"], "binance");
-        assert!(v["meta"]["clusters"][0]["members_in_graph"].as_u64().unwrap() > 2);
+        assert!(
+            v["meta"]["clusters"][0]["members_in_graph"]
+                .as_u64()
+                .unwrap()
+                > 2
+        );
         // Each finding's member comes with the evidence that made it a member.
         let ev = v["member_evidence"].as_object().expect("member evidence");
         for f in v["findings"].as_array().unwrap() {
             let kind = ev[f["member"].as_str().unwrap()]["kind"].as_str().unwrap();
-            assert!(["label", "common_input", "deposit_forward"].contains(&kind), "{kind}");
+            assert!(
+                ["label", "common_input", "deposit_forward"].contains(&kind),
+                "{kind}"
+            );
         }
     }
     let out = example("trace")
