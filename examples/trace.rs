@@ -547,7 +547,11 @@ fn run(args: Args) -> Result<(), String> {
         args.clusters.clone()
     } else if let Some(labels) = &args.labels {
         let t = Instant::now();
-        let c = fundtrace::cluster::cluster(&graph, labels, &fundtrace::cluster::ClusterConfig::default());
+        let c = fundtrace::cluster::cluster(
+            &graph,
+            labels,
+            &fundtrace::cluster::ClusterConfig::default(),
+        );
         let st = c.stats();
         let found = c.exchange_clusters();
         eprintln!(
@@ -596,7 +600,11 @@ fn run(args: Args) -> Result<(), String> {
                 h.hop,
                 f.seed,
                 f.cluster,
-                h.labels.iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("; ")
+                h.labels
+                    .iter()
+                    .map(|l| l.text.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             );
         }
     }

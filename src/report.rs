@@ -13,10 +13,10 @@ use petgraph::dot::{Config, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
-use crate::cluster::{screen, Clustering, Evidence, ScreenHit};
+use crate::cluster::{Clustering, Evidence, ScreenHit, screen};
 use crate::error::{Error, Result};
-use crate::labels::LabelSet;
 use crate::graph::{FlowGraph, LoadStats, SourceSummary};
+use crate::labels::LabelSet;
 use crate::trace::{Cluster, Finding, Model, SeedSummary, TraceConfig, TraceOutcome};
 use crate::types::{Address, AssetInfo};
 
@@ -88,7 +88,8 @@ impl TraceReport {
     /// first-arrival member) into the cluster.
     pub fn add_member_evidence(&mut self, clustering: &Clustering) {
         for f in &self.findings {
-            let members = std::iter::once(f.member).chain(f.first_arrival.as_ref().map(|a| a.member));
+            let members =
+                std::iter::once(f.member).chain(f.first_arrival.as_ref().map(|a| a.member));
             for m in members {
                 if let Some(e) = clustering.evidence(&m) {
                     self.member_evidence.insert(m, e.clone());
