@@ -111,7 +111,7 @@ fn bench(c: &mut Criterion) {
         group
             .sample_size(10)
             .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(if n >= 10_000_000 { 60 } else { 8 }));
+            .measurement_time(Duration::from_secs(if n >= 10_000_000 { 20 } else { 8 }));
 
         group.throughput(Throughput::Elements(transfers));
         group.bench_function("build", |b| {
