@@ -460,6 +460,44 @@ impl GraphBuilder {
         let n_events = kept.len();
         let n_addr = self.addresses.len();
 
+        // Canonical numbering, so that the frozen graph, and every tie a
+        // trace breaks by node id, is the same whatever order the records
+        // were loaded in: addresses in address order, assets in asset order,
+        // transactions in order of first appearance in time.
+        let mut by_address: Vec<u32> = (0..n_addr as u32).collect();
+        {
+            let a = &self.addresses;
+            by_address.par_sort_unstable_by_key(|&i| a[i as usize]);
+        }
+        let mut node_of = vec![0u32; n_addr];
+        for (new, &old) in by_address.iter().enumerate() {
+            node_of[old as usize] = new as u32;
+        }
+        let addresses: Vec<Address> = by_address
+            .iter()
+            .map(|&i| self.addresses[i as usize])
+            .collect();
+        drop(by_address);
+        for v in self.interner.values_mut() {
+            *v = node_of[*v as usize];
+        }
+        let mut by_asset: Vec<u32> = (0..self.assets.len() as u32).collect();
+        by_asset.sort_unstable_by_key(|&i| self.assets[i as usize]);
+        let mut asset_of = vec![0u32; self.assets.len()];
+        for (new, &old) in by_asset.iter().enumerate() {
+            asset_of[old as usize] = new as u32;
+        }
+        let assets: Vec<Asset> = by_asset.iter().map(|&i| self.assets[i as usize]).collect();
+        let mut tx_of = vec![NONE; self.txids.len()];
+        let mut txids = Vec::with_capacity(self.txids.len());
+        for &i in &kept {
+            let t = self.events[i as usize].tx as usize;
+            if tx_of[t] == NONE {
+                tx_of[t] = txids.len() as u32;
+                txids.push(self.txids[t]);
+            }
+        }
+
         // Event columns and legs in time order.
         let mut ev_tx = Vec::with_capacity(n_events);
         let mut ev_asset = Vec::with_capacity(n_events);
@@ -495,12 +533,16 @@ impl GraphBuilder {
                     first_event: eid as u32,
                 });
             }
-            ev_tx.push(e.tx);
-            ev_asset.push(e.asset);
+            ev_tx.push(tx_of[e.tx as usize]);
+            ev_asset.push(asset_of[e.asset as usize]);
             ev_leg.push(leg_addr.len() as u32);
             ev_nin.push(e.n_in);
             let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
-            leg_addr.extend_from_slice(&self.leg_addr[r.clone()]);
+            leg_addr.extend(
+                self.leg_addr[r.clone()]
+                    .iter()
+                    .map(|&a| node_of[a as usize]),
+            );
             for &amt in &self.leg_amt[r] {
                 leg_amt.push(amt);
             }
@@ -570,10 +612,10 @@ impl GraphBuilder {
             }
         }
         Ok(FlowGraph {
-            addresses: self.addresses,
+            addresses,
             index: self.interner,
-            txids: self.txids,
-            assets: self.assets,
+            txids,
+            assets,
             asset_info,
             blocks,
             ev_tx,
