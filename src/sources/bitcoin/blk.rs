@@ -19,7 +19,6 @@
 //! returned. Anything else that breaks the format is an error with file and
 //! offset.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::ops::RangeInclusive;
@@ -33,7 +32,7 @@ use ::bitcoin::{Block, BlockHash, Network};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
-use super::convert::{BlockSummary, UtxoIndex, convert_block, network_of};
+use super::convert::{BlockQueue, BlockSummary, Step, UtxoIndex, convert_block, network_of};
 use crate::error::{Error, Result};
 use crate::sources::{Record, Source};
 use crate::types::BitcoinNetwork;
@@ -219,10 +218,8 @@ pub struct BlkSource {
     net: BitcoinNetwork,
     utxos: UtxoIndex,
     open: Option<(u32, XorReader<BufReader<File>>)>,
-    buf: VecDeque<Record>,
+    queue: BlockQueue,
     warnings: Vec<String>,
-    totals: BlockSummary,
-    blocks: u64,
     off_chain: u64,
 }
 
@@ -314,10 +311,8 @@ impl BlkSource {
             net: network_of(options.network),
             utxos,
             open: None,
-            buf: VecDeque::new(),
+            queue: BlockQueue::default(),
             warnings,
-            totals: BlockSummary::default(),
-            blocks: 0,
             off_chain,
         };
         if off_chain > 0 {
@@ -365,7 +360,36 @@ impl BlkSource {
 
     /// Totals over the blocks converted so far.
     pub fn totals(&self) -> BlockSummary {
-        self.totals
+        self.queue.totals()
+    }
+
+    /// Reads and converts the next block of the chain.
+    fn step(&mut self) -> Result<Step> {
+        let Some(&e) = self.chain.get(self.next) else {
+            return Ok(Step::End);
+        };
+        let height = self.first_height + self.next as u64;
+        if self.heights.as_ref().is_some_and(|r| height > *r.end()) {
+            return Ok(Step::End);
+        }
+        self.next += 1;
+        let block = self.read_block(&e)?;
+        if block.block_hash() != e.hash {
+            return Err(Error::Corrupt {
+                path: self.files[e.file as usize].clone(),
+                offset: e.offset,
+                reason: "block changed since it was indexed".into(),
+            });
+        }
+        let mut recs = Vec::with_capacity(block.txdata.len());
+        let s = convert_block(&block, height, self.net, &mut self.utxos, &mut recs)?;
+        Ok(
+            if self.heights.as_ref().is_none_or(|r| r.contains(&height)) {
+                Step::Block(s, recs)
+            } else {
+                Step::Skipped
+            },
+        )
     }
 
     fn read_block(&mut self, e: &Entry) -> Result<Block> {
@@ -477,34 +501,10 @@ impl Source for BlkSource {
     }
 
     fn next_record(&mut self) -> Result<Option<Record>> {
-        loop {
-            if let Some(r) = self.buf.pop_front() {
-                return Ok(Some(r));
-            }
-            let Some(&e) = self.chain.get(self.next) else {
-                return Ok(None);
-            };
-            let height = self.first_height + self.next as u64;
-            if self.heights.as_ref().is_some_and(|r| height > *r.end()) {
-                return Ok(None);
-            }
-            self.next += 1;
-            let block = self.read_block(&e)?;
-            if block.block_hash() != e.hash {
-                return Err(Error::Corrupt {
-                    path: self.files[e.file as usize].clone(),
-                    offset: e.offset,
-                    reason: "block changed since it was indexed".into(),
-                });
-            }
-            let mut recs = Vec::with_capacity(block.txdata.len());
-            let s = convert_block(&block, height, self.net, &mut self.utxos, &mut recs)?;
-            if self.heights.as_ref().is_none_or(|r| r.contains(&height)) {
-                self.blocks += 1;
-                self.totals.add(&s);
-                self.buf.extend(recs);
-            }
-        }
+        let mut queue = std::mem::take(&mut self.queue);
+        let next = queue.next(|| self.step());
+        self.queue = queue;
+        next
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -512,7 +512,7 @@ impl Source for BlkSource {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        let mut c = self.totals.counters(self.blocks);
+        let mut c = self.queue.counters();
         c.insert("blocks_off_best_chain".into(), self.off_chain);
         c
     }

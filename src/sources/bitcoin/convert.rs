@@ -186,6 +186,59 @@ impl BlockSummary {
     }
 }
 
+/// What one step of a block-by-block source produced.
+pub(crate) enum Step {
+    /// No more blocks.
+    End,
+    /// A block was read (its outputs are known now) but is not emitted.
+    Skipped,
+    /// A block's records and counts.
+    Block(BlockSummary, Vec<Record>),
+}
+
+/// The records of converted blocks, handed out one at a time, and the counts
+/// over the blocks emitted: the bookkeeping every block-by-block source
+/// shares. A block is queued whole or not at all.
+#[derive(Debug, Default)]
+pub(crate) struct BlockQueue {
+    buf: std::collections::VecDeque<Record>,
+    totals: BlockSummary,
+    blocks: u64,
+}
+
+impl BlockQueue {
+    /// The next record, calling `step` for further blocks as needed.
+    pub(crate) fn next(
+        &mut self,
+        mut step: impl FnMut() -> Result<Step>,
+    ) -> Result<Option<Record>> {
+        loop {
+            if let Some(r) = self.buf.pop_front() {
+                return Ok(Some(r));
+            }
+            match step()? {
+                Step::End => return Ok(None),
+                Step::Skipped => {}
+                Step::Block(s, recs) => {
+                    self.blocks += 1;
+                    self.totals.add(&s);
+                    self.buf.extend(recs);
+                }
+            }
+        }
+    }
+
+    /// Totals over the blocks emitted so far.
+    pub(crate) fn totals(&self) -> BlockSummary {
+        self.totals
+    }
+
+    /// The totals as source counters.
+    pub(crate) fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.totals.counters(self.blocks)
+    }
+}
+
 /// Converts a block into one [`UtxoTx`] record per transaction, in block
 /// order, appending to `out`.
 ///

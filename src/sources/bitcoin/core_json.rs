@@ -12,7 +12,9 @@ use ::bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::convert::{BlockSummary, Prevout, UtxoIndex, convert_transactions, script_address};
+use super::convert::{
+    BlockQueue, BlockSummary, Prevout, Step, UtxoIndex, convert_transactions, script_address,
+};
 use crate::error::{Error, Result};
 use crate::sources::Record;
 use crate::types::BitcoinNetwork;
@@ -373,9 +375,7 @@ pub struct CoreFileSource {
     files: std::vec::IntoIter<CoreBlock>,
     net: BitcoinNetwork,
     utxos: UtxoIndex,
-    buf: std::collections::VecDeque<Record>,
-    totals: BlockSummary,
-    blocks: u64,
+    queue: BlockQueue,
     skipped: Vec<String>,
 }
 
@@ -402,9 +402,7 @@ impl CoreFileSource {
             files: f.blocks.into_iter(),
             net,
             utxos,
-            buf: Default::default(),
-            totals: BlockSummary::default(),
-            blocks: 0,
+            queue: BlockQueue::default(),
             skipped: f.skipped,
         })
     }
@@ -416,23 +414,19 @@ impl crate::sources::Source for CoreFileSource {
     }
 
     fn next_record(&mut self) -> Result<Option<Record>> {
-        loop {
-            if let Some(r) = self.buf.pop_front() {
-                return Ok(Some(r));
-            }
-            let Some(b) = self.files.next() else {
-                return Ok(None);
+        let (files, net, utxos) = (&mut self.files, self.net, &mut self.utxos);
+        self.queue.next(|| {
+            let Some(b) = files.next() else {
+                return Ok(Step::End);
             };
             let mut recs = Vec::new();
-            let s = convert_core_block(&b, self.net, &mut self.utxos, &mut recs)?;
-            self.blocks += 1;
-            self.totals.add(&s);
-            self.buf.extend(recs);
-        }
+            let s = convert_core_block(&b, net, utxos, &mut recs)?;
+            Ok(Step::Block(s, recs))
+        })
     }
 
     fn counters(&self) -> std::collections::BTreeMap<String, u64> {
-        self.totals.counters(self.blocks)
+        self.queue.counters()
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use ::bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 use base64::Engine;
 
-use super::convert::{BlockSummary, Prevout, PrevoutProvider, UtxoIndex, script_address};
+use super::convert::{BlockQueue, Prevout, PrevoutProvider, Step, UtxoIndex, script_address};
 use super::core_json::{CoreBlock, convert_core_block, parse_getblock, parse_getrawtransaction};
 use super::esplora::{EsploraTx, parse_esplora};
 use crate::error::{Error, Result};
@@ -345,9 +345,7 @@ pub struct CoreRpcSource {
     next: u64,
     end: u64,
     utxos: UtxoIndex,
-    buf: std::collections::VecDeque<Record>,
-    totals: BlockSummary,
-    blocks: u64,
+    queue: BlockQueue,
 }
 
 impl CoreRpcSource {
@@ -361,9 +359,7 @@ impl CoreRpcSource {
             next: *heights.start(),
             end: *heights.end(),
             utxos,
-            buf: Default::default(),
-            totals: BlockSummary::default(),
-            blocks: 0,
+            queue: BlockQueue::default(),
         }
     }
 }
@@ -374,39 +370,42 @@ impl Source for CoreRpcSource {
     }
 
     fn next_record(&mut self) -> Result<Option<Record>> {
-        loop {
-            if let Some(r) = self.buf.pop_front() {
-                return Ok(Some(r));
-            }
-            if self.next > self.end {
-                return Ok(None);
-            }
-            let h = self.next;
-            let Some(hash) = self.rpc.block_hash(h)? else {
-                return Ok(None);
-            };
-            let block = self.rpc.block(&hash)?.ok_or_else(|| {
-                net_err(format!(
-                    "getblock {hash} (height {h}): the node does not have it"
-                ))
-            })?;
-            if block.height != h {
-                return Err(net_err(format!(
-                    "getblock {hash}: the node says height {}, expected {h}",
-                    block.height
-                )));
-            }
-            let mut recs = Vec::new();
-            let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;
-            self.totals.add(&s);
-            self.blocks += 1;
-            self.next += 1;
-            self.buf.extend(recs);
-        }
+        let mut queue = std::mem::take(&mut self.queue);
+        let next = queue.next(|| self.step());
+        self.queue = queue;
+        next
     }
 
     fn counters(&self) -> std::collections::BTreeMap<String, u64> {
-        self.totals.counters(self.blocks)
+        self.queue.counters()
+    }
+}
+
+impl CoreRpcSource {
+    /// Fetches and converts the next block of the range.
+    fn step(&mut self) -> Result<Step> {
+        if self.next > self.end {
+            return Ok(Step::End);
+        }
+        let h = self.next;
+        let Some(hash) = self.rpc.block_hash(h)? else {
+            return Ok(Step::End);
+        };
+        let block = self.rpc.block(&hash)?.ok_or_else(|| {
+            net_err(format!(
+                "getblock {hash} (height {h}): the node does not have it"
+            ))
+        })?;
+        if block.height != h {
+            return Err(net_err(format!(
+                "getblock {hash}: the node says height {}, expected {h}",
+                block.height
+            )));
+        }
+        let mut recs = Vec::new();
+        let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;
+        self.next += 1;
+        Ok(Step::Block(s, recs))
     }
 }
 
