@@ -464,20 +464,18 @@ impl GraphBuilder {
         // trace breaks by node id, is the same whatever order the records
         // were loaded in: addresses in address order, assets in asset order,
         // transactions in order of first appearance in time.
-        let mut by_address: Vec<u32> = (0..n_addr as u32).collect();
-        {
-            let a = &self.addresses;
-            by_address.par_sort_unstable_by_key(|&i| a[i as usize]);
-        }
+        // Sort (address, old id) pairs in place: comparisons read adjacent
+        // memory instead of chasing each index into the address table.
+        let mut pairs: Vec<(Address, u32)> = std::mem::take(&mut self.addresses)
+            .into_iter()
+            .zip(0u32..)
+            .collect();
+        pairs.par_sort_unstable();
         let mut node_of = vec![0u32; n_addr];
-        for (new, &old) in by_address.iter().enumerate() {
+        for (new, &(_, old)) in pairs.iter().enumerate() {
             node_of[old as usize] = new as u32;
         }
-        let addresses: Vec<Address> = by_address
-            .iter()
-            .map(|&i| self.addresses[i as usize])
-            .collect();
-        drop(by_address);
+        let addresses: Vec<Address> = pairs.into_iter().map(|(a, _)| a).collect();
         for v in self.interner.values_mut() {
             *v = node_of[*v as usize];
         }
