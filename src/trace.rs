@@ -916,25 +916,11 @@ impl Holding {
         };
         self.balance -= y;
         self.haircut -= h;
-        let mut f = 0u128;
-        if fifo {
-            let mut need = y;
-            while need > 0 {
-                let Some(front) = self.lots.front_mut() else {
-                    break;
-                };
-                let take = front.0.min(need);
-                push_lot(pieces, take, front.1);
-                if front.1 {
-                    f += take;
-                }
-                front.0 -= take;
-                need -= take;
-                if front.0 == 0 {
-                    self.lots.pop_front();
-                }
-            }
-        }
+        let f = if fifo {
+            take_oldest(&mut self.lots, y, pieces)
+        } else {
+            0
+        };
         Taint {
             poison: if self.poisoned { y } else { 0 },
             haircut: h,
@@ -953,6 +939,32 @@ impl Holding {
             }
         }
     }
+}
+
+/// Takes `need` from the front of a FIFO queue of (amount, tainted) lots,
+/// appending the pieces taken to `out`; returns the tainted part.
+fn take_oldest(
+    queue: &mut VecDeque<(u128, bool)>,
+    mut need: u128,
+    out: &mut Vec<(u128, bool)>,
+) -> u128 {
+    let mut tainted = 0u128;
+    while need > 0 {
+        let Some(front) = queue.front_mut() else {
+            break;
+        };
+        let take = front.0.min(need);
+        push_lot(out, take, front.1);
+        if front.1 {
+            tainted += take;
+        }
+        front.0 -= take;
+        need -= take;
+        if front.0 == 0 {
+            queue.pop_front();
+        }
+    }
+    tainted
 }
 
 fn push_lot(v: &mut Vec<(u128, bool)>, a: u128, b: bool) {
@@ -1087,6 +1099,7 @@ impl Ctx<'_> {
         let mut pieces: Vec<(u128, bool)> = Vec::new();
         let mut piece_ends: Vec<usize> = Vec::new();
         let mut out_pieces: Vec<(u128, bool)> = Vec::new();
+        let mut fifo_q: VecDeque<(u128, bool)> = VecDeque::new();
         let mut input_members: Vec<u32> = Vec::new();
         while let Some(Reverse((e, n, i, j))) = heap.pop() {
             // Advance this cursor.
@@ -1173,11 +1186,10 @@ impl Ctx<'_> {
                 .map(|(_, t)| t.haircut)
                 .fold(0, u128::saturating_add);
             let mut bal_left = total_in;
-            let mut fifo_q: VecDeque<(u128, bool)> = if simple || !fifo {
-                VecDeque::new()
-            } else {
-                pieces.iter().copied().collect()
-            };
+            fifo_q.clear();
+            if !simple && fifo {
+                fifo_q.extend(pieces.iter().copied());
+            }
             for l in outs {
                 let v = g.leg_addr[l];
                 let o = g.leg_amt.get(l);
@@ -1193,25 +1205,11 @@ impl Ctx<'_> {
                     };
                     bal_left = bal_left.saturating_sub(o);
                     hc_left -= h;
-                    let mut f = 0u128;
-                    if fifo {
-                        let mut need = o;
-                        while need > 0 {
-                            let Some(front) = fifo_q.front_mut() else {
-                                break;
-                            };
-                            let take = front.0.min(need);
-                            push_lot(&mut out_pieces, take, front.1);
-                            if front.1 {
-                                f += take;
-                            }
-                            front.0 -= take;
-                            need -= take;
-                            if front.0 == 0 {
-                                fifo_q.pop_front();
-                            }
-                        }
-                    }
+                    let f = if fifo {
+                        take_oldest(&mut fifo_q, o, &mut out_pieces)
+                    } else {
+                        0
+                    };
                     Taint {
                         poison: o,
                         haircut: h,
