@@ -106,6 +106,17 @@ pub enum Error {
         /// What is wrong with the line.
         reason: String,
     },
+    /// A node (Ethereum JSON-RPC) failed after its retries, or answered
+    /// something that does not decode.
+    #[error("node {endpoint}: {context}: {reason}")]
+    Node {
+        /// The node's URL.
+        endpoint: String,
+        /// The method and the block or address it was for.
+        context: String,
+        /// What went wrong, after any retries.
+        reason: String,
+    },
     /// Writing a report failed.
     #[error("cannot write {format} report: {reason}")]
     Report {

@@ -9,10 +9,12 @@
 //! Adapters keep their I/O apart from their conversion: the conversion from a
 //! chain's own data to records is a pure function, tested offline.
 //!
-//! Adapters: [`bitcoin`] (feature `bitcoin`).
+//! Adapters: [`bitcoin`] (feature `bitcoin`), [`ethereum`] (feature `ethereum`).
 
 #[cfg(feature = "bitcoin")]
 pub mod bitcoin;
+#[cfg(feature = "ethereum")]
+pub mod ethereum;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,24 @@
+//! Ethereum adapter (feature `ethereum`).
+//!
+//! * [`convert`]: pure conversion of JSON-RPC results (ethers types) to
+//!   transfers: native value, fees, internal transfers from Parity or geth
+//!   traces, ERC-20 `Transfer` logs, rewards and withdrawals.
+//! * [`rpc`]: live ingestion from a node through an ethers `Provider` over
+//!   [`transport::HttpTransport`] (retries, batches, bounded concurrency).
+//! * [`etl`]: ethereum-etl / BigQuery CSV exports, converted by the same rules.
+//!
+//! ethers stays behind [`crate::Source`]: the graph and the tracer never see
+//! its types, so the transport could be replaced without touching them.
+
+pub mod convert;
+pub mod etl;
+pub mod rpc;
+pub mod transport;
+
+pub use convert::{
+    BlockCounts, BlockData, BlockTraces, ConvertedBlock, EthKind, EthTransfer, FrameKind,
+    GethFrame, Receipt, convert_block,
+};
+pub use etl::EtlSource;
+pub use rpc::{BlockRange, EthRpc, EthRpcSource, Progress, TraceMode};
+pub use transport::{HttpTransport, RpcOptions};

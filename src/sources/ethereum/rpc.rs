@@ -1,0 +1,711 @@
+//! Live ingestion over Ethereum JSON-RPC, through an ethers [`Provider`].
+//!
+//! [`EthRpc`] is a blocking client: it owns a current-thread tokio runtime and
+//! an ethers `Provider` over our [`HttpTransport`] (retries and batches; see
+//! there). Callers that speak ethers can reach the provider itself.
+//!
+//! For each block it fetches the block with its transactions, the receipts
+//! (`eth_getBlockReceipts` when the node has it, else one JSON-RPC batch of
+//! `eth_getTransactionReceipt` calls, else single calls) and the traces
+//! (`trace_block`, else `debug_traceBlockByNumber` with `callTracer`, else
+//! none, which the source reports). What the node lacks is found out once and
+//! remembered.
+//!
+//! [`EthRpcSource`] fetches up to [`RpcOptions::concurrency`] blocks at once
+//! and hands a block's records over only when the whole block has been fetched
+//! and converted: a block is loaded whole or not at all. When a block fails
+//! after the retries, the error names it, the blocks before it have all been
+//! yielded, and [`EthRpcSource::resume_from`] says where a new source (or the
+//! same one, called again) carries on; the graph builder drops any duplicate,
+//! so a resumed load gives the same graph as an uninterrupted one.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ethers::providers::{Middleware, Provider, ProviderError, RpcError};
+use ethers::types::{BlockId, BlockNumber, Bytes, NameOrAddress, TransactionRequest, U256};
+use futures_util::StreamExt;
+
+use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
+use super::transport::{HttpTransport, RpcOptions, TransportError, decode, is_method_missing};
+use crate::error::{Error, Result};
+use crate::sources::{Record, Source};
+use crate::types::{Address, Amount, Asset};
+
+/// Which trace API to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TraceMode {
+    /// `trace_block`, else `debug_traceBlockByNumber`, else none (default).
+    #[default]
+    Auto,
+    /// Only `trace_block`.
+    Parity,
+    /// Only `debug_traceBlockByNumber` with `callTracer`.
+    Geth,
+    /// No traces: internal transfers and block rewards are not seen.
+    Off,
+}
+
+/// What the node was found to support.
+#[derive(Debug, Clone, Copy, Default)]
+struct Caps {
+    block_receipts: Option<bool>,
+    batch: Option<bool>,
+    parity: Option<bool>,
+    geth: Option<bool>,
+}
+
+/// A blocking Ethereum JSON-RPC client over ethers.
+#[derive(Debug)]
+pub struct EthRpc {
+    rt: tokio::runtime::Runtime,
+    provider: Provider<HttpTransport>,
+    endpoint: String,
+    traces: TraceMode,
+    caps: Mutex<Caps>,
+}
+
+/// The answer of one failed call: the method and ethers' error.
+fn node_error(endpoint: &str, context: String, e: &ProviderError) -> Error {
+    Error::Node {
+        endpoint: endpoint.to_owned(),
+        context,
+        reason: e.to_string(),
+    }
+}
+
+fn method_missing(e: &ProviderError) -> bool {
+    e.as_error_response().is_some_and(is_method_missing)
+}
+
+impl EthRpc {
+    /// A client for the node at `url` (`http://…`).
+    ///
+    /// # Errors
+    /// [`Error::Node`] when the URL is not usable or the runtime cannot start.
+    pub fn connect(url: &str, opts: RpcOptions) -> Result<EthRpc> {
+        let bad = |reason: String| Error::Node {
+            endpoint: url.to_owned(),
+            context: "connect".into(),
+            reason,
+        };
+        let transport = HttpTransport::new(url, opts).map_err(bad)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("cannot start the async runtime: {e}")))?;
+        let provider = Provider::new(transport).interval(Duration::from_millis(50));
+        Ok(EthRpc {
+            rt,
+            provider,
+            endpoint: url.to_owned(),
+            traces: TraceMode::Auto,
+            caps: Mutex::new(Caps::default()),
+        })
+    }
+
+    /// Chooses the trace API (default [`TraceMode::Auto`]).
+    pub fn with_traces(mut self, mode: TraceMode) -> EthRpc {
+        self.traces = mode;
+        self
+    }
+
+    /// The node's URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The ethers provider, for callers with their own ethers code.
+    pub fn provider(&self) -> &Provider<HttpTransport> {
+        &self.provider
+    }
+
+    /// Runs a future on the client's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn caps(&self) -> Caps {
+        *self
+            .caps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_caps(&self, f: impl FnOnce(&mut Caps)) {
+        f(&mut self
+            .caps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    /// Whether the last blocks were traced: `Some(false)` once the node was
+    /// found to have no trace API (or traces are off).
+    pub fn traces_available(&self) -> Option<bool> {
+        let c = self.caps();
+        match self.traces {
+            TraceMode::Off => Some(false),
+            TraceMode::Parity => c.parity,
+            TraceMode::Geth => c.geth,
+            TraceMode::Auto => match (c.parity, c.geth) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        }
+    }
+
+    /// The number of the newest block.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the node.
+    pub fn head(&self) -> Result<u64> {
+        self.rt
+            .block_on(self.provider.get_block_number())
+            .map(|n| n.as_u64())
+            .map_err(|e| node_error(&self.endpoint, "eth_blockNumber".into(), &e))
+    }
+
+    /// Fetches one block with receipts and (if available) traces.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the block and the method when the node fails
+    /// after the retries or answers something that does not decode.
+    pub fn fetch_block(&self, n: u64) -> Result<BlockData> {
+        self.rt.block_on(self.fetch_block_async(n))
+    }
+
+    /// Traces of one block as the node serves them, or `None` when it has no
+    /// trace API.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the block.
+    pub fn block_traces(&self, n: u64) -> Result<Option<BlockTraces>> {
+        self.rt.block_on(self.traces_async(n))
+    }
+
+    async fn fetch_block_async(&self, n: u64) -> Result<BlockData> {
+        let ctx = |m: &str| format!("{m} for block {n}");
+        let block_fut = async {
+            self.provider
+                .get_block_with_txs(n)
+                .await
+                .map_err(|e| node_error(&self.endpoint, ctx("eth_getBlockByNumber"), &e))?
+                .ok_or_else(|| Error::Node {
+                    endpoint: self.endpoint.clone(),
+                    context: ctx("eth_getBlockByNumber"),
+                    reason: "the node has no such block".into(),
+                })
+        };
+        let receipts_fut = self.block_receipts(n);
+        let traces_fut = self.traces_async(n);
+        let (block, receipts, traces) = futures_util::join!(block_fut, receipts_fut, traces_fut);
+        let block = block?;
+        let receipts = match receipts? {
+            Some(r) => r,
+            None => self.receipts_per_tx(n, &block).await?,
+        };
+        Ok(BlockData {
+            block,
+            receipts,
+            traces: traces?,
+        })
+    }
+
+    /// `eth_getBlockReceipts`, or `None` when the node lacks it.
+    async fn block_receipts(&self, n: u64) -> Result<Option<Vec<Receipt>>> {
+        if self.caps().block_receipts == Some(false) {
+            return Ok(None);
+        }
+        let params = [BlockNumber::Number(n.into())];
+        match self
+            .provider
+            .request::<_, Vec<Receipt>>("eth_getBlockReceipts", params)
+            .await
+        {
+            Ok(r) => {
+                self.set_caps(|c| c.block_receipts = Some(true));
+                Ok(Some(r))
+            }
+            Err(e) if method_missing(&e) && self.caps().block_receipts != Some(true) => {
+                self.set_caps(|c| c.block_receipts = Some(false));
+                Ok(None)
+            }
+            Err(e) => Err(node_error(
+                &self.endpoint,
+                format!("eth_getBlockReceipts for block {n}"),
+                &e,
+            )),
+        }
+    }
+
+    async fn receipts_per_tx(
+        &self,
+        n: u64,
+        block: &ethers::types::Block<ethers::types::Transaction>,
+    ) -> Result<Vec<Receipt>> {
+        let method = "eth_getTransactionReceipt";
+        let err = |reason: String| Error::Node {
+            endpoint: self.endpoint.clone(),
+            context: format!("{method} for block {n}"),
+            reason,
+        };
+        let hashes: Vec<_> = block.transactions.iter().map(|t| t.hash).collect();
+        let mut out = Vec::with_capacity(hashes.len());
+        let transport = self.provider.as_ref();
+        if self.caps().batch != Some(false) {
+            let size = transport.options().batch_size.max(1);
+            let mut batched = true;
+            for chunk in hashes.chunks(size) {
+                let calls: Vec<(&str, serde_json::Value)> = chunk
+                    .iter()
+                    .map(|h| (method, serde_json::json!([h])))
+                    .collect();
+                match transport.batch(&calls).await {
+                    Ok(answers) => {
+                        self.set_caps(|c| c.batch = Some(true));
+                        for (h, a) in chunk.iter().zip(answers) {
+                            let raw = a.map_err(|e| {
+                                err(format!(
+                                    "tx {h:?}: json-rpc error {}: {}",
+                                    e.code, e.message
+                                ))
+                            })?;
+                            let r: Option<Receipt> =
+                                decode(method, &raw).map_err(|e| err(e.to_string()))?;
+                            out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
+                        }
+                    }
+                    Err(TransportError::BatchUnsupported(_)) if out.is_empty() => {
+                        self.set_caps(|c| c.batch = Some(false));
+                        batched = false;
+                        break;
+                    }
+                    Err(e) => return Err(err(e.to_string())),
+                }
+            }
+            if batched {
+                return Ok(out);
+            }
+        }
+        let conc = transport.options().concurrency.max(1);
+        let answers: Vec<_> = futures_util::stream::iter(hashes.iter().copied())
+            .map(|h| async move {
+                let r = self
+                    .provider
+                    .request::<_, Option<Receipt>>(method, [h])
+                    .await;
+                (h, r)
+            })
+            .buffered(conc)
+            .collect()
+            .await;
+        for (h, a) in answers {
+            let r = a.map_err(|e| err(format!("tx {h:?}: {e}")))?;
+            out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
+        }
+        Ok(out)
+    }
+
+    async fn traces_async(&self, n: u64) -> Result<Option<BlockTraces>> {
+        let caps = self.caps();
+        let (try_parity, try_geth) = match self.traces {
+            TraceMode::Off => return Ok(None),
+            TraceMode::Parity => (true, false),
+            TraceMode::Geth => (false, true),
+            TraceMode::Auto => (caps.parity != Some(false), caps.geth != Some(false)),
+        };
+        if try_parity && caps.geth != Some(true) {
+            match self
+                .provider
+                .trace_block(BlockNumber::Number(n.into()))
+                .await
+            {
+                Ok(t) => {
+                    self.set_caps(|c| c.parity = Some(true));
+                    return Ok(Some(BlockTraces::Parity(t)));
+                }
+                Err(e) if method_missing(&e) && caps.parity != Some(true) => {
+                    self.set_caps(|c| c.parity = Some(false));
+                }
+                Err(e) => {
+                    return Err(node_error(
+                        &self.endpoint,
+                        format!("trace_block for block {n}"),
+                        &e,
+                    ));
+                }
+            }
+        }
+        if try_geth {
+            let params = (
+                BlockNumber::Number(n.into()),
+                serde_json::json!({ "tracer": "callTracer" }),
+            );
+            match self
+                .provider
+                .request::<_, Vec<serde_json::Value>>("debug_traceBlockByNumber", params)
+                .await
+            {
+                Ok(items) => {
+                    self.set_caps(|c| c.geth = Some(true));
+                    return parse_geth_block_traces(n, &items).map(|f| Some(BlockTraces::Geth(f)));
+                }
+                Err(e) if method_missing(&e) && self.caps().geth != Some(true) => {
+                    self.set_caps(|c| c.geth = Some(false));
+                }
+                Err(e) => {
+                    return Err(node_error(
+                        &self.endpoint,
+                        format!("debug_traceBlockByNumber for block {n}"),
+                        &e,
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The balance of `who` in `asset` at the end of block `at`: `eth_getBalance`
+    /// for ETH, `balanceOf` through `eth_call` for an ERC-20 token.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the address and block; [`Error::Parse`] for a
+    /// non-Ethereum address or asset.
+    pub fn balance_at(&self, who: &Address, asset: Asset, at: u64) -> Result<Amount> {
+        let holder = who.ethereum_bytes().ok_or_else(|| Error::Parse {
+            what: "ethereum address",
+            input: who.to_string(),
+            reason: "balances can only be fetched for ethereum addresses".into(),
+        })?;
+        let block = Some(BlockId::Number(BlockNumber::Number(at.into())));
+        let ctx = |m: &str| format!("{m} of {who} ({asset}) at block {at}");
+        let value: U256 = match asset {
+            Asset::Eth => self
+                .rt
+                .block_on(
+                    self.provider
+                        .get_balance(NameOrAddress::Address(holder.into()), block),
+                )
+                .map_err(|e| node_error(&self.endpoint, ctx("eth_getBalance"), &e))?,
+            Asset::Erc20(token) => {
+                // balanceOf(address) = 0x70a08231, then the holder as one word.
+                let mut data = vec![0x70, 0xa0, 0x82, 0x31];
+                data.extend_from_slice(&[0u8; 12]);
+                data.extend_from_slice(&holder);
+                let tx = TransactionRequest::new()
+                    .to(ethers::types::Address::from(token))
+                    .data(Bytes::from(data));
+                let out = self
+                    .rt
+                    .block_on(self.provider.call(&tx.into(), block))
+                    .map_err(|e| node_error(&self.endpoint, ctx("balanceOf"), &e))?;
+                if out.len() != 32 {
+                    return Err(Error::Node {
+                        endpoint: self.endpoint.clone(),
+                        context: ctx("balanceOf"),
+                        reason: format!("expected 32 bytes, got {}", out.len()),
+                    });
+                }
+                U256::from_big_endian(&out)
+            }
+            other => {
+                return Err(Error::Parse {
+                    what: "asset",
+                    input: other.to_string(),
+                    reason: "not an ethereum asset".into(),
+                });
+            }
+        };
+        super::convert::u256_amount(value).ok_or_else(|| Error::AmountOverflow {
+            context: ctx("balance"),
+        })
+    }
+}
+
+/// Which blocks an [`EthRpcSource`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockRange {
+    /// `from..=to`.
+    Range(u64, u64),
+    /// From a block to the node's head when reading starts.
+    ToHead(u64),
+    /// From a block on, forever: waits for new blocks, keeping
+    /// `confirmations` blocks behind the head (reorganisations deeper than
+    /// that are not handled).
+    Follow {
+        /// First block.
+        from: u64,
+        /// Blocks to stay behind the head.
+        confirmations: u64,
+        /// How often to ask for the head while waiting.
+        poll: Duration,
+    },
+}
+
+impl BlockRange {
+    /// Parses `FROM..TO`, `FROM..` (to the head) or `..TO` (from genesis).
+    ///
+    /// # Errors
+    /// [`Error::Parse`] naming the input.
+    pub fn parse(s: &str) -> Result<BlockRange> {
+        let bad = |reason: &str| Error::Parse {
+            what: "block range",
+            input: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| bad("expected FROM..TO, FROM.. or ..TO"))?;
+        let b = b.strip_prefix('=').unwrap_or(b);
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| bad("not a block number"))
+        };
+        let from = if a.trim().is_empty() { 0 } else { num(a)? };
+        if b.trim().is_empty() {
+            return Ok(BlockRange::ToHead(from));
+        }
+        let to = num(b)?;
+        if to < from {
+            return Err(bad("the range is empty"));
+        }
+        Ok(BlockRange::Range(from, to))
+    }
+}
+
+/// Progress of an [`EthRpcSource`], for a display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Blocks loaded so far.
+    pub blocks: u64,
+    /// Blocks to load in all, when known.
+    pub total: Option<u64>,
+    /// The last block loaded.
+    pub last_block: u64,
+    /// Transfers yielded so far.
+    pub transfers: u64,
+    /// Time since the first request.
+    pub elapsed: Duration,
+}
+
+/// Callback for [`EthRpcSource::on_progress`].
+pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
+
+/// A [`Source`] over a block range of a live node.
+pub struct EthRpcSource {
+    rpc: EthRpc,
+    range: BlockRange,
+    next: u64,
+    end: Option<u64>,
+    queue: VecDeque<Record>,
+    pending: Option<Error>,
+    counts: super::convert::BlockCounts,
+    blocks: u64,
+    untraced: u64,
+    transfers: u64,
+    notes: Vec<String>,
+    progress: Option<ProgressFn>,
+    started: Option<Instant>,
+}
+
+impl std::fmt::Debug for EthRpcSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EthRpcSource")
+            .field("endpoint", &self.rpc.endpoint)
+            .field("range", &self.range)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EthRpcSource {
+    /// A source reading `range` from `rpc`.
+    pub fn new(rpc: EthRpc, range: BlockRange) -> EthRpcSource {
+        let next = match range {
+            BlockRange::Range(f, _) | BlockRange::ToHead(f) => f,
+            BlockRange::Follow { from, .. } => from,
+        };
+        EthRpcSource {
+            rpc,
+            range,
+            next,
+            end: match range {
+                BlockRange::Range(_, t) => Some(t),
+                _ => None,
+            },
+            queue: VecDeque::new(),
+            pending: None,
+            counts: super::convert::BlockCounts::default(),
+            blocks: 0,
+            untraced: 0,
+            transfers: 0,
+            notes: Vec::new(),
+            progress: None,
+            started: None,
+        }
+    }
+
+    /// Calls `f` after every batch of blocks.
+    pub fn on_progress(mut self, f: ProgressFn) -> EthRpcSource {
+        self.progress = Some(f);
+        self
+    }
+
+    /// The first block not yet loaded: where a resumed load starts.
+    pub fn resume_from(&self) -> u64 {
+        self.next
+    }
+
+    /// The client.
+    pub fn rpc(&self) -> &EthRpc {
+        &self.rpc
+    }
+
+    /// The blocks loaded so far, as `(first, last)`; `None` before the first.
+    pub fn loaded(&self) -> Option<(u64, u64)> {
+        let first = match self.range {
+            BlockRange::Range(f, _) | BlockRange::ToHead(f) => f,
+            BlockRange::Follow { from, .. } => from,
+        };
+        (self.next > first).then(|| (first, self.next - 1))
+    }
+
+    /// Fetches the next window of blocks; false at the end of the range.
+    fn fill(&mut self) -> Result<bool> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let last = match self.range {
+            BlockRange::Range(_, to) => to,
+            BlockRange::ToHead(_) => match self.end {
+                Some(e) => e,
+                None => {
+                    let h = self.rpc.head()?;
+                    self.end = Some(h);
+                    h
+                }
+            },
+            BlockRange::Follow {
+                confirmations,
+                poll,
+                ..
+            } => loop {
+                let h = self.rpc.head()?.saturating_sub(confirmations);
+                if h >= self.next {
+                    break h;
+                }
+                std::thread::sleep(poll);
+            },
+        };
+        if self.next > last {
+            return Ok(false);
+        }
+        let conc = self.rpc.provider.as_ref().options().concurrency.max(1);
+        let window_end = last.min(self.next.saturating_add(2 * conc as u64 - 1));
+        let rpc = &self.rpc;
+        let fetched: Vec<(u64, Result<BlockData>)> = rpc.rt.block_on(
+            futures_util::stream::iter(self.next..=window_end)
+                .map(|n| async move { (n, rpc.fetch_block_async(n).await) })
+                .buffered(conc)
+                .collect(),
+        );
+        for (n, data) in fetched {
+            let converted = data.and_then(|d| convert_block(&d));
+            match converted {
+                Ok(c) => {
+                    if !c.traced {
+                        self.untraced += 1;
+                    }
+                    self.counts.add(&c.counts);
+                    self.notes.extend(c.notes.iter().cloned());
+                    self.transfers += c.transfers.len() as u64;
+                    self.queue.extend(c.records());
+                    self.blocks += 1;
+                    self.next = n + 1;
+                }
+                Err(e) => {
+                    self.pending = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(f) = self.progress.as_mut() {
+            let total = match self.range {
+                BlockRange::Range(a, b) => Some(b - a + 1),
+                BlockRange::ToHead(a) => self.end.map(|e| e.saturating_sub(a) + 1),
+                BlockRange::Follow { .. } => None,
+            };
+            f(&Progress {
+                blocks: self.blocks,
+                total,
+                last_block: self.next.saturating_sub(1),
+                transfers: self.transfers,
+                elapsed: started.elapsed(),
+            });
+        }
+        Ok(true)
+    }
+}
+
+impl Source for EthRpcSource {
+    fn name(&self) -> String {
+        match self.loaded() {
+            Some((a, b)) => format!("ethereum-rpc:{} blocks {a}..={b}", self.rpc.endpoint),
+            None => format!("ethereum-rpc:{}", self.rpc.endpoint),
+        }
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            if let Some(r) = self.queue.pop_front() {
+                return Ok(Some(r));
+            }
+            if let Some(e) = self.pending.take() {
+                return Err(e);
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = self.notes.clone();
+        if self.untraced > 0 {
+            w.push(format!(
+                "{} of {} ethereum blocks were read without traces ({}): internal transfers \
+                 and block rewards in them are not seen",
+                self.untraced,
+                self.blocks,
+                match self.rpc.traces {
+                    TraceMode::Off => "traces turned off",
+                    _ => "the node has neither trace_block nor debug_traceBlockByNumber",
+                }
+            ));
+        }
+        if self.counts.status_unknown > 0 {
+            w.push(format!(
+                "{} pre-Byzantium transactions without traces were taken as successful",
+                self.counts.status_unknown
+            ));
+        }
+        if self.counts.selfdestruct_value_unknown > 0 {
+            w.push(format!(
+                "{} self-destructs did not say who received how much (old geth traces)",
+                self.counts.selfdestruct_value_unknown
+            ));
+        }
+        w
+    }
+
+    fn counters(&self) -> BTreeMap<String, u64> {
+        let mut m = self.counts.to_map();
+        m.insert("blocks".into(), self.blocks);
+        m.insert("blocks_without_traces".into(), self.untraced);
+        m.insert("transfers".into(), self.transfers);
+        m
+    }
+}
