@@ -44,6 +44,13 @@ DATA
   --btc-cookie FILE      Bitcoin Core's .cookie file for --btc-rpc
   --esplora URL          an Esplora API (http://host:port/api), with --btc-tx
   --btc-tx TXID          a transaction to fetch from --esplora (repeatable)
+  --eth-rpc URL          a live Ethereum JSON-RPC node (http://host:port; feature `ethereum`);
+                         with a range starting after genesis, the opening balances the
+                         value models need are fetched at the block before it
+  --eth-blocks FROM..TO  Ethereum blocks to read (FROM.. = to the head; default: the whole
+                         chain the node has)
+  --eth-etl DIR          an ethereum-etl / BigQuery CSV export folder (repeatable)
+  --no-traces            do not ask the node for traces (internal transfers are then not seen)
 
 SEEDS AND TARGETS
   --seed ADDR            a seed address (repeatable; default: the case's seeds)
@@ -90,6 +97,10 @@ enum Input {
     BitcoinRpc(String),
     #[cfg(feature = "bitcoin")]
     Esplora(String),
+    #[cfg(feature = "ethereum")]
+    EthRpc(String),
+    #[cfg(feature = "ethereum")]
+    EthEtl(PathBuf),
 }
 
 #[derive(Debug)]
@@ -108,6 +119,10 @@ struct Args {
     quiet: bool,
     #[cfg(feature = "bitcoin")]
     btc: Btc,
+    #[cfg(feature = "ethereum")]
+    eth_blocks: fundtrace::sources::ethereum::BlockRange,
+    #[cfg(feature = "ethereum")]
+    eth_traces: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -139,6 +154,10 @@ fn parse_args() -> Result<Option<Args>, String> {
         quiet: false,
         #[cfg(feature = "bitcoin")]
         btc: Btc::default(),
+        #[cfg(feature = "ethereum")]
+        eth_blocks: fundtrace::sources::ethereum::BlockRange::ToHead(0),
+        #[cfg(feature = "ethereum")]
+        eth_traces: true,
     };
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value()
@@ -183,6 +202,17 @@ fn parse_args() -> Result<Option<Args>, String> {
                 btc.heights =
                     Some(parse_range(&text(&mut p)?).map_err(|e| format!("--btc-height: {e}"))?)
             }
+            #[cfg(feature = "ethereum")]
+            Long("eth-rpc") => a.inputs.push(Input::EthRpc(text(&mut p)?)),
+            #[cfg(feature = "ethereum")]
+            Long("eth-etl") => a.inputs.push(Input::EthEtl(text(&mut p)?.into())),
+            #[cfg(feature = "ethereum")]
+            Long("eth-blocks") => {
+                a.eth_blocks = fundtrace::sources::ethereum::BlockRange::parse(&text(&mut p)?)
+                    .map_err(|e| e.to_string())?;
+            }
+            #[cfg(feature = "ethereum")]
+            Long("no-traces") => a.eth_traces = false,
             Long("sdn") => sdn = Some(PathBuf::from(text(&mut p)?)),
             Long("entity") => entities.push(
                 text(&mut p)?
@@ -414,6 +444,8 @@ fn load_with_progress(
 
 fn run(args: Args) -> Result<(), String> {
     let t0 = Instant::now();
+    #[cfg(feature = "ethereum")]
+    let mut eth_openings: Option<(String, u64)> = None;
     let mut builder = GraphBuilder::new();
     let mut case_seeds = Vec::new();
     let mut case_clusters = Vec::new();
@@ -505,16 +537,61 @@ fn run(args: Args) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 eprintln!("  loaded {} records from {url}", stats.records);
             }
+            #[cfg(feature = "ethereum")]
+            Input::EthRpc(url) => {
+                use fundtrace::sources::ethereum::{EthRpc, EthRpcSource, RpcOptions, TraceMode};
+                let mut rpc =
+                    EthRpc::connect(url, RpcOptions::default()).map_err(|e| e.to_string())?;
+                if !args.eth_traces {
+                    rpc = rpc.with_traces(TraceMode::Off);
+                }
+                eprintln!("reading Ethereum blocks {:?} from {url}", args.eth_blocks);
+                let mut src = EthRpcSource::new(rpc, args.eth_blocks).on_progress(Box::new(|p| {
+                    eprintln!(
+                        "  block {}: {} of {} blocks, {} transfers ({:.1} blocks/s)",
+                        p.last_block,
+                        p.blocks,
+                        p.total.map_or("?".to_owned(), |t| t.to_string()),
+                        p.transfers,
+                        p.blocks as f64 / p.elapsed.as_secs_f64().max(1e-9)
+                    );
+                }));
+                let loaded = builder.load(&mut src);
+                if let Err(e) = loaded {
+                    return Err(format!(
+                        "{e}\n(blocks before {} are complete; resume with --eth-blocks {}..)",
+                        src.resume_from(),
+                        src.resume_from()
+                    ));
+                }
+                for w in Source::warnings(&src) {
+                    eprintln!("warning: {w}");
+                }
+                if let Some((from, _)) = src.loaded() {
+                    eth_openings = Some((url.clone(), from));
+                }
+            }
+            #[cfg(feature = "ethereum")]
+            Input::EthEtl(dir) => {
+                let mut src = fundtrace::sources::ethereum::EtlSource::open(dir)
+                    .map_err(|e| e.to_string())?;
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
+                eprintln!("  loaded {} records from {}", stats.records, dir.display());
+                for w in Source::warnings(&src) {
+                    eprintln!("warning: {w}");
+                }
+            }
         }
     }
     let synthetic_only = args.inputs.iter().all(|i| matches!(i, Input::Synthetic(_)));
     if !synthetic_only
-        && (args.seeds.is_empty() || args.clusters.is_empty())
+        && (args.seeds.is_empty() || (args.clusters.is_empty() && args.labels.is_none()))
         && case_seeds.is_empty()
     {
-        return Err("with real data, give --seed/--seeds and --cluster".into());
+        return Err("with real data, give --seed/--seeds and --cluster or --labels".into());
     }
-    let graph: FlowGraph = match &args.load {
+    #[allow(unused_mut)] // mutated only with feature `ethereum`
+    let mut graph: FlowGraph = match &args.load {
         Some(path) => {
             let (g, case) = FlowGraph::load(path).map_err(|e| e.to_string())?;
             eprintln!(
@@ -576,6 +653,20 @@ fn run(args: Args) -> Result<(), String> {
         };
         graph.save(path, &case).map_err(|e| e.to_string())?;
         eprintln!("saved snapshot {}", path.display());
+    }
+    #[cfg(feature = "ethereum")]
+    if let Some((url, from)) = eth_openings.filter(|(_, from)| *from > 0) {
+        use fundtrace::sources::ethereum::{EthRpc, RpcOptions};
+        let tracer = fundtrace::Tracer::new(&graph);
+        let targets = tracer.targets(&clusters).map_err(|e| e.to_string())?;
+        let holders = tracer.value_holders(&seeds, &targets, &args.config);
+        drop(tracer);
+        let rpc = EthRpc::connect(&url, RpcOptions::default()).map_err(|e| e.to_string())?;
+        let balances = rpc
+            .opening_balances(&holders, from - 1)
+            .map_err(|e| e.to_string())?;
+        let kept = graph.set_opening_balances(balances);
+        eprintln!("opening balances: {kept} fetched at block {}", from - 1);
     }
     let t1 = Instant::now();
     let outcome = trace(&graph, &seeds, &clusters, &args.config).map_err(|e| e.to_string())?;

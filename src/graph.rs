@@ -628,6 +628,8 @@ impl GraphBuilder {
             in_adj,
             sources: self.sources,
             stats: self.stats,
+            openings: FxHashMap::default(),
+            opening_list: Vec::new(),
         })
     }
 
@@ -763,6 +765,27 @@ pub struct FlowGraph {
     pub(crate) in_adj: Vec<u32>,
     pub(crate) sources: Vec<SourceSummary>,
     pub(crate) stats: LoadStats,
+    /// Known opening balances: (node, asset index) -> base units.
+    pub(crate) openings: FxHashMap<(u32, u32), u128>,
+    pub(crate) opening_list: Vec<OpeningBalance>,
+}
+
+/// A balance an address held before the first block of the graph, fetched
+/// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
+/// models see it instead of inferring it (see [`crate::trace`], "Unknown
+/// opening balances").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpeningBalance {
+    /// Whose balance.
+    pub address: Address,
+    /// In which asset.
+    pub asset: Asset,
+    /// Base units.
+    pub amount: Amount,
+    /// The block at whose end the balance was read.
+    pub at_block: u64,
+    /// Where it came from (`eth_getBalance`, `balanceOf`, …).
+    pub source: String,
 }
 
 impl std::fmt::Debug for FlowGraph {
@@ -803,6 +826,42 @@ pub struct MemoryUse {
 }
 
 impl FlowGraph {
+    /// Sets the known opening balances (replacing earlier ones). Balances of
+    /// addresses or assets absent from the graph are dropped; returns how
+    /// many were kept. The value models start each kept address with its
+    /// balance (clean, oldest) and infer only what it spends beyond it.
+    pub fn set_opening_balances(&mut self, balances: Vec<OpeningBalance>) -> usize {
+        self.openings.clear();
+        self.opening_list.clear();
+        for b in balances {
+            let (Some(n), Some(a)) = (
+                self.index.get(&b.address).copied(),
+                self.assets.iter().position(|x| *x == b.asset),
+            ) else {
+                continue;
+            };
+            let a = u32::try_from(a).unwrap_or(u32::MAX);
+            if self.openings.insert((n, a), b.amount.get()).is_some() {
+                self.opening_list
+                    .retain(|o| !(o.address == b.address && o.asset == b.asset));
+            }
+            self.opening_list.push(b);
+        }
+        self.opening_list.len()
+    }
+
+    /// The opening balances set by [`FlowGraph::set_opening_balances`].
+    pub fn opening_balances(&self) -> &[OpeningBalance] {
+        &self.opening_list
+    }
+
+    pub(crate) fn known_opening(&self, node: u32, asset: u32) -> Option<u128> {
+        if self.openings.is_empty() {
+            return None;
+        }
+        self.openings.get(&(node, asset)).copied()
+    }
+
     /// Builds a graph from records in one call.
     ///
     /// # Errors

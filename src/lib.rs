@@ -66,7 +66,8 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use graph::{
-    EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
+    EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, OpeningBalance,
+    SourceSummary,
 };
 pub use labels::{Category, Label, LabelSet};
 pub use report::TraceReport;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cluster::{Clustering, Evidence, ScreenHit, screen};
 use crate::error::{Error, Result};
-use crate::graph::{FlowGraph, LoadStats, SourceSummary};
+use crate::graph::{FlowGraph, LoadStats, OpeningBalance, SourceSummary};
 use crate::labels::LabelSet;
 use crate::trace::{Cluster, Finding, Model, SeedSummary, TraceConfig, TraceOutcome};
 use crate::types::{Address, AssetInfo};
@@ -37,6 +37,10 @@ pub struct ReportMeta {
     pub graph: GraphMeta,
     /// Ticker and decimals of the assets in the graph, where known.
     pub assets: Vec<AssetInfo>,
+    /// Opening balances fetched from a node for the value models (absent
+    /// when none were: then openings are inferred, see [`crate::trace`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opening_balances: Vec<OpeningBalance>,
 }
 
 /// A target cluster as the report describes it.
@@ -142,6 +146,7 @@ impl TraceReport {
                     load: graph.load_stats(),
                 },
                 assets,
+                opening_balances: graph.opening_balances().to_vec(),
             },
             findings: outcome.findings,
             seeds: outcome.seeds,

@@ -434,6 +434,8 @@ impl FlowGraph {
             in_adj,
             sources: meta.sources,
             stats: meta.stats,
+            openings: rustc_hash::FxHashMap::default(),
+            opening_list: Vec::new(),
         };
         Ok((g, meta.case))
     }

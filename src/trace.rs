@@ -457,6 +457,71 @@ impl<'g> Tracer<'g> {
     }
 }
 
+impl Tracer<'_> {
+    /// The (address, asset) pairs whose opening balance the value models use
+    /// when tracing `seeds` to `targets`: addresses that pass taint on
+    /// (reached in fewer than `max_hops` hops, not absorbing members, not
+    /// seeds, not pseudo-addresses), in each asset they send. When the graph
+    /// starts mid-history, fetch these balances at the block before its first
+    /// and hand them to [`FlowGraph::set_opening_balances`]. Sorted.
+    pub fn value_holders(
+        &self,
+        seeds: &[Address],
+        targets: &Targets,
+        config: &TraceConfig,
+    ) -> Vec<(Address, Asset)> {
+        let graph = self.graph;
+        let membership = &targets.membership;
+        let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
+        if config.stop_at_clusters {
+            for &n in membership.keys() {
+                absorbing[n as usize / 64] |= 1 << (n % 64);
+            }
+        }
+        let ctx = Ctx {
+            g: graph,
+            cfg: config,
+            models: &config.models,
+            membership,
+            absorbing,
+            pool: &self.pool,
+        };
+        let seed_nodes: Vec<u32> = seeds
+            .iter()
+            .filter_map(|s| graph.node(s))
+            .map(|n| n.0)
+            .collect();
+        let mut out: Vec<(Address, Asset)> = seed_nodes
+            .par_iter()
+            .flat_map_iter(|&seed| {
+                let hops = ctx.hops(seed);
+                let mut found = Vec::new();
+                for (i, e) in hops.entries.iter().enumerate() {
+                    let n = e.node;
+                    if hops.first_entry[n as usize] as usize != i
+                        || seed_nodes.contains(&n)
+                        || !ctx.propagates(n, seed, &hops)
+                    {
+                        continue;
+                    }
+                    let a = graph.address(crate::graph::NodeId(n));
+                    if a.as_special().is_some() {
+                        continue;
+                    }
+                    for o in graph.out_edges(n) {
+                        found.push((a, graph.asset_of(o.event)));
+                    }
+                }
+                ctx.give_back(hops);
+                found
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// Clusters resolved against one graph by [`Tracer::targets`].
 #[derive(Debug, Clone)]
 pub struct Targets {
@@ -1007,8 +1072,10 @@ impl Ctx<'_> {
         let g = self.g;
         let (ins, outs) = (g.in_events(n), g.out_edges(n));
         let (mut i, mut j) = (0, 0);
+        // A fetched opening balance is held from the start; only spending
+        // beyond it is inferred.
         let (mut bal, mut opening, mut bal_before_e, mut opening_before_e) =
-            (0u128, 0u128, None, 0u128);
+            (g.known_opening(n, asset).unwrap_or(0), 0u128, None, 0u128);
         loop {
             let next_in = ins.get(i).copied().unwrap_or(NONE);
             let next_out = outs.get(j).map_or(NONE, |o| o.event);

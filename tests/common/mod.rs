@@ -1,6 +1,9 @@
 //! Small constructors for hand-built graphs.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[cfg(feature = "ethereum")]
+pub mod anvil;
+
 use std::path::PathBuf;
 
 use fundtrace::{

@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
 use super::transport::{HttpTransport, RpcOptions, TransportError, decode, is_method_missing};
 use crate::error::{Error, Result};
+use crate::graph::OpeningBalance;
 use crate::sources::{Record, Source};
 use crate::types::{Address, Amount, Asset};
 
@@ -375,6 +376,47 @@ impl EthRpc {
     /// [`Error::Node`] naming the address and block; [`Error::Parse`] for a
     /// non-Ethereum address or asset.
     pub fn balance_at(&self, who: &Address, asset: Asset, at: u64) -> Result<Amount> {
+        self.rt.block_on(self.balance_async(who, asset, at))
+    }
+
+    /// Opening balances for the value models: the balance of each (address,
+    /// asset) at the end of block `at` (the block before the first one
+    /// loaded), fetched [`RpcOptions::concurrency`] at a time. Pass what
+    /// [`crate::Tracer::value_holders`] lists, and the result to
+    /// [`crate::FlowGraph::set_opening_balances`].
+    ///
+    /// # Errors
+    /// As [`EthRpc::balance_at`], for the first pair that fails.
+    pub fn opening_balances(
+        &self,
+        holders: &[(Address, Asset)],
+        at: u64,
+    ) -> Result<Vec<OpeningBalance>> {
+        let conc = self.provider.as_ref().options().concurrency.max(1);
+        let answers: Vec<Result<OpeningBalance>> = self.rt.block_on(
+            futures_util::stream::iter(holders.iter().filter(|(a, asset)| {
+                a.ethereum_bytes().is_some() && asset.chain() == crate::types::Chain::Ethereum
+            }))
+            .map(|(a, asset)| async move {
+                let amount = self.balance_async(a, *asset, at).await?;
+                Ok(OpeningBalance {
+                    address: *a,
+                    asset: *asset,
+                    amount,
+                    at_block: at,
+                    source: match asset {
+                        Asset::Eth => "eth_getBalance".to_owned(),
+                        _ => "balanceOf (eth_call)".to_owned(),
+                    },
+                })
+            })
+            .buffered(conc)
+            .collect(),
+        );
+        answers.into_iter().collect()
+    }
+
+    async fn balance_async(&self, who: &Address, asset: Asset, at: u64) -> Result<Amount> {
         let holder = who.ethereum_bytes().ok_or_else(|| Error::Parse {
             what: "ethereum address",
             input: who.to_string(),
@@ -384,11 +426,9 @@ impl EthRpc {
         let ctx = |m: &str| format!("{m} of {who} ({asset}) at block {at}");
         let value: U256 = match asset {
             Asset::Eth => self
-                .rt
-                .block_on(
-                    self.provider
-                        .get_balance(NameOrAddress::Address(holder.into()), block),
-                )
+                .provider
+                .get_balance(NameOrAddress::Address(holder.into()), block)
+                .await
                 .map_err(|e| node_error(&self.endpoint, ctx("eth_getBalance"), &e))?,
             Asset::Erc20(token) => {
                 // balanceOf(address) = 0x70a08231, then the holder as one word.
@@ -399,9 +439,21 @@ impl EthRpc {
                     .to(ethers::types::Address::from(token))
                     .data(Bytes::from(data));
                 let out = self
-                    .rt
-                    .block_on(self.provider.call(&tx.into(), block))
+                    .provider
+                    .call(&tx.into(), block)
+                    .await
                     .map_err(|e| node_error(&self.endpoint, ctx("balanceOf"), &e))?;
+                if out.is_empty() {
+                    // No answer: a token deployed after `at` had no balances yet.
+                    let code = self
+                        .provider
+                        .get_code(ethers::types::Address::from(token), block)
+                        .await
+                        .map_err(|e| node_error(&self.endpoint, ctx("eth_getCode"), &e))?;
+                    if code.is_empty() {
+                        return Ok(Amount::ZERO);
+                    }
+                }
                 if out.len() != 32 {
                     return Err(Error::Node {
                         endpoint: self.endpoint.clone(),
