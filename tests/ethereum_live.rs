@@ -213,6 +213,7 @@ struct Case {
     b: Address,
     forwarder: Address,
     deposit: Address,
+    deposit2: Address,
     hot: Address,
     token: Asset,
     /// Block of S → A (the first of the laundering).
@@ -239,11 +240,12 @@ struct Case {
 ///  DEP → HOT 8 ETH                                     HOT: labelled exchange wallet
 ///  D deploys MiniToken (1,000,000 units to D)
 ///  D → A 300,000;  D → S 500,000;  S → A 200,000;  A → DEP 250,000;  DEP → HOT 250,000
+///  C → DEP2 1 ETH;  DEP2 → HOT 1 ETH                   a second, clean customer's deposit
 ///  D → X 1 wei at 1 gwei per gas (a real fee)
 /// ```
 fn play(d: &mut Driver) -> Case {
     let dev = Driver::dev();
-    let (s, c, b, aw, dep, hot, x) = (
+    let (s, c, b, aw, dep, hot, x, dep2) = (
         Driver::wallet(1),
         Driver::wallet(2),
         Driver::wallet(3),
@@ -251,6 +253,7 @@ fn play(d: &mut Driver) -> Case {
         Driver::wallet(5),
         Driver::wallet(6),
         Driver::wallet(7),
+        Driver::wallet(8),
     );
     let forwarder = d.deploy(&dev, FORWARDER, Some(addr_word(b.address())));
     let reverter = d.deploy(&dev, REVERTER, None);
@@ -276,6 +279,8 @@ fn play(d: &mut Driver) -> Case {
     d.token_transfer(&s, token, aw.address(), 200_000);
     d.token_transfer(&aw, token, dep.address(), 250_000);
     d.token_transfer(&dep, token, hot.address(), 250_000);
+    d.pay(&c, dep2.address(), ETH);
+    d.pay(&dep2, hot.address(), ETH);
     let fee_block = block(&d.send(&dev, Some(x.address()), 1, Vec::new(), 1_000_000_000));
     Case {
         seed: a(s.address()),
@@ -283,6 +288,7 @@ fn play(d: &mut Driver) -> Case {
         b: a(b.address()),
         forwarder: a(forwarder),
         deposit: a(dep.address()),
+        deposit2: a(dep2.address()),
         hot: a(hot.address()),
         token: Asset::Erc20(token.0),
         first_hop,
@@ -350,14 +356,23 @@ fn laundering_case_on_a_live_node() {
     assert_eq!(fee.len(), 1);
     assert_eq!(fee[0].outputs[0].1.get(), 21_000 * 1_000_000_000);
 
-    // The deposit heuristic finds DEP (it forwards what it gets to HOT).
+    // Only HOT is labelled; the deposit heuristic finds both deposit
+    // addresses that sweep to it (they forward what they get).
     let l = labels(&case.hot);
     let clustering = cluster(&g, &l, &ClusterConfig::default());
-    match clustering.evidence(&case.deposit) {
-        Some(Evidence::DepositForward { hot_wallet, .. }) => assert_eq!(*hot_wallet, case.hot),
-        other => panic!("deposit evidence expected, got {other:?}"),
+    for dep in [case.deposit, case.deposit2] {
+        match clustering.evidence(&dep) {
+            Some(Evidence::DepositForward { hot_wallet, .. }) => assert_eq!(*hot_wallet, case.hot),
+            other => panic!("deposit evidence expected for {dep}, got {other:?}"),
+        }
     }
     let clusters = clustering.exchange_clusters();
+    assert_eq!(clusters.len(), 1);
+    let mut members = clusters[0].members.clone();
+    members.sort();
+    let mut want = vec![case.hot, case.deposit, case.deposit2];
+    want.sort();
+    assert_eq!(members, want);
     let cfg = TraceConfig::default();
     let tracer = Tracer::new(&g);
     let out = tracer.trace(&[case.seed], &clusters, &cfg).unwrap();
