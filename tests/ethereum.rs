@@ -660,21 +660,27 @@ fn malformed_and_wrong_typed_answers() {
         ("truncated", "malformed answer"),
         ("wrong-type", "cannot decode"),
         ("not-json-rpc", "neither result nor error"),
+        ("other-block", "answered with block Some(483921)"),
+        ("other-hash", "belongs to block"),
     ] {
         let inner = inner.clone();
         let server = Replay::start(Arc::new(move |body: &str| {
+            let (status, text) = inner(body);
+            if body.contains("eth_getBlockReceipts") && case == "other-hash" {
+                // A receipt of another block: its blockHash differs.
+                return (status, text.replacen("0x246edb4b", "0x146edb4b", 1));
+            }
             if body.contains("eth_getBlockByNumber") {
-                let (status, text) = inner(body);
+                let number = "\"number\":\"0x76250\"";
                 return match case {
                     "truncated" => (status, text[..text.len() / 2].to_owned()),
-                    "wrong-type" => (
-                        status,
-                        text.replacen("\"number\":\"0x76250\"", "\"number\":true", 1),
-                    ),
+                    "wrong-type" => (status, text.replacen(number, "\"number\":true", 1)),
+                    "other-block" => (status, text.replacen(number, "\"number\":\"0x76251\"", 1)),
+                    "other-hash" => (status, text),
                     _ => (200, "{\"jsonrpc\":\"2.0\",\"id\":1}".to_owned()),
                 };
             }
-            inner(body)
+            (status, text)
         }));
         let rpc = EthRpc::connect(&server.url, quick()).unwrap();
         let mut src = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920));
@@ -687,7 +693,7 @@ fn malformed_and_wrong_typed_answers() {
         };
         let msg = err.to_string();
         assert!(
-            msg.contains("eth_getBlockByNumber for block 483920") && msg.contains(expect),
+            msg.contains("block 483920") && msg.contains(expect),
             "{case}: {msg}"
         );
         assert_eq!(src.resume_from(), 483_920);

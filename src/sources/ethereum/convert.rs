@@ -218,6 +218,9 @@ pub struct GethFrame {
 pub struct Receipt {
     /// The transaction.
     pub transaction_hash: H256,
+    /// The block the receipt belongs to (checked against the block).
+    #[serde(default)]
+    pub block_hash: Option<H256>,
     /// 1 success, 0 failure; absent before Byzantium.
     #[serde(default)]
     pub status: Option<ethers::types::U64>,
@@ -239,6 +242,7 @@ impl From<TransactionReceipt> for Receipt {
     fn from(r: TransactionReceipt) -> Receipt {
         Receipt {
             transaction_hash: r.transaction_hash,
+            block_hash: r.block_hash,
             status: r.status,
             gas_used: r.gas_used,
             effective_gas_price: r.effective_gas_price,
@@ -630,6 +634,16 @@ pub fn convert_block(data: &BlockData) -> Result<ConvertedBlock> {
     // Receipts by transaction hash.
     let mut receipts: BTreeMap<[u8; 32], &Receipt> = BTreeMap::new();
     for r in &data.receipts {
+        if let Some(h) = r.block_hash.filter(|h| h.0 != hash) {
+            return Err(block_error(
+                height,
+                format!(
+                    "the receipt of tx {:?} belongs to block {h:?}, not {:?}",
+                    r.transaction_hash,
+                    H256(hash)
+                ),
+            ));
+        }
         if receipts.insert(r.transaction_hash.0, r).is_some() {
             return Err(block_error(
                 height,

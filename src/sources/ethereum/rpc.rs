@@ -204,6 +204,13 @@ impl EthRpc {
         let traces_fut = self.traces_async(n);
         let (block, receipts, traces) = futures_util::join!(block_fut, receipts_fut, traces_fut);
         let block = block?;
+        if block.number.map(|x| x.as_u64()) != Some(n) {
+            return Err(Error::Node {
+                endpoint: self.endpoint.clone(),
+                context: ctx("eth_getBlockByNumber"),
+                reason: format!("the node answered with block {:?}", block.number),
+            });
+        }
         let receipts = match receipts? {
             Some(r) => r,
             None => self.receipts_per_tx(n, &block).await?,
