@@ -846,9 +846,10 @@ pub struct BlockRef {
 /// block, then the transfer's order inside the transaction.
 ///
 /// Within one Ethereum transaction the adapter numbers transfers in the order
-/// value moves (the native value, then internal transfers in trace order, then
-/// token transfers in log order), so a contract can forward what it received
-/// in the same transaction. A UTXO transaction is one step (sub-index 0).
+/// value moves (the fee, bought before execution, then the native value, then
+/// internal transfers in trace order, then token transfers in log order), so a
+/// contract can forward what it received in the same transaction. Rewards and
+/// withdrawals follow the block's last transaction. A UTXO transaction is one step (sub-index 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
 pub struct Position {
     /// Index of the transaction in its block.
