@@ -71,6 +71,8 @@ TRACE
   --model M              poison, haircut or fifo (repeatable; default all)
   --no-time-order        plain reachability instead of time-respecting hops
   --through-clusters     let taint pass through cluster members
+  --max-edges N          work budget per seed: stop the search after the layer at which
+                         it has scanned N edges (the report marks the seed truncated)
   --threads N            worker threads (default: all cores)
 
 SNAPSHOTS
@@ -261,6 +263,9 @@ fn parse_args() -> Result<Option<Args>, String> {
             ),
             Long("no-time-order") => a.config.time_respecting = false,
             Long("through-clusters") => a.config.stop_at_clusters = false,
+            Long("max-edges") => {
+                a.config.max_edges_per_seed = Some(num(text(&mut p)?, "--max-edges")?);
+            }
             Long("threads") => {
                 let n = num(text(&mut p)?, "--threads")?;
                 if n == 0 {

@@ -151,6 +151,13 @@ pub struct TraceConfig {
     /// Whether cluster members absorb taint instead of passing it on
     /// (default true).
     pub stop_at_clusters: bool,
+    /// A work budget per seed: the hop search stops after the first layer
+    /// at which it has scanned this many adjacency entries (default: none).
+    /// The result is then marked `truncated` for that seed and a warning says
+    /// so; what was found up to that layer is exact, clusters further out
+    /// are missing. The budget is checked between layers, so the result does
+    /// not depend on the number of threads.
+    pub max_edges_per_seed: Option<u64>,
 }
 
 impl Default for TraceConfig {
@@ -160,6 +167,7 @@ impl Default for TraceConfig {
             time_respecting: true,
             models: Model::ALL.to_vec(),
             stop_at_clusters: true,
+            max_edges_per_seed: None,
         }
     }
 }
@@ -234,6 +242,9 @@ pub struct SeedSummary {
     pub sent: BTreeMap<Asset, Amount>,
     /// Addresses reached within `max_hops`.
     pub reached: u64,
+    /// Whether the search stopped early on
+    /// [`TraceConfig::max_edges_per_seed`]: findings further out are missing.
+    pub truncated: bool,
 }
 
 /// Work counters, for benchmarks.
@@ -428,6 +439,7 @@ impl<'g> Tracer<'g> {
                         in_graph: false,
                         sent: BTreeMap::new(),
                         reached: 0,
+                        truncated: false,
                     },
                     findings: Vec::new(),
                     stats: TraceStats::default(),
@@ -445,6 +457,14 @@ impl<'g> Tracer<'g> {
                 out.warnings.push(format!(
                     "seed {} does not occur in the loaded data",
                     r.summary.seed
+                ));
+            }
+            if r.summary.truncated {
+                out.warnings.push(format!(
+                    "seed {}: the search stopped at its budget of {} edges; clusters further \
+                     out are missing",
+                    r.summary.seed,
+                    config.max_edges_per_seed.unwrap_or(0)
                 ));
             }
             out.stats.edges_scanned += r.stats.edges_scanned;
@@ -583,6 +603,8 @@ pub(crate) struct Hops {
     cur_entry: Vec<u32>,
     entries: Vec<Entry>,
     edges_scanned: u64,
+    /// Stopped on the work budget.
+    truncated: bool,
 }
 
 /// The per-node arrays of one hop search, sized for the whole graph. They
@@ -689,6 +711,7 @@ impl Ctx<'_> {
         cur_entry[seed as usize] = 0;
         let mut frontier: Vec<(u32, u32)> = vec![(seed, 0)];
         let mut scanned = 0u64;
+        let mut truncated = false;
         let time = self.cfg.time_respecting;
         let mut layer = 0u32;
         while !frontier.is_empty() && layer < self.cfg.max_hops {
@@ -776,6 +799,21 @@ impl Ctx<'_> {
                 best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
             }
             frontier = next;
+            // Over budget, and the next layer would have work to do.
+            let more = || {
+                frontier.iter().any(|&(u, r)| {
+                    !self.absorbs(u, seed)
+                        && g.out_edges(u).last().is_some_and(|o| !time || o.event >= r)
+                })
+            };
+            if self
+                .cfg
+                .max_edges_per_seed
+                .is_some_and(|b| scanned >= b && layer < self.cfg.max_hops && more())
+            {
+                truncated = true;
+                break;
+            }
         }
         Hops {
             best,
@@ -783,6 +821,7 @@ impl Ctx<'_> {
             cur_entry,
             entries,
             edges_scanned: scanned,
+            truncated,
         }
     }
 
@@ -912,6 +951,7 @@ impl Ctx<'_> {
                 in_graph: true,
                 sent,
                 reached,
+                truncated: hops.truncated,
             },
             findings,
             stats: TraceStats {

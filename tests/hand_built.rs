@@ -511,3 +511,41 @@ fn load_order_does_not_matter() {
     let back = trace(&g, &[btc(1)], &cl, &TraceConfig::default()).unwrap();
     assert_eq!(fwd.findings, back.findings);
 }
+
+/// A work budget stops the search between layers: a chain S → 1 → 2 → 3 → X
+/// (X in cluster "x", 4 hops away). Each address sends once, so layer k
+/// scans one adjacency entry. With a budget of 2 edges the search stops
+/// after layer 2: nothing found, the seed marked truncated, a warning given.
+/// With a budget of 4 or none it finds X at 4 hops.
+#[test]
+fn work_budget_truncates_between_layers() {
+    let x = eth(99);
+    let recs = vec![
+        xfer(1, 0, 0, eth(10), eth(1), 100),
+        xfer(2, 0, 0, eth(1), eth(2), 100),
+        xfer(3, 0, 0, eth(2), eth(3), 100),
+        xfer(4, 0, 0, eth(3), x, 100),
+    ];
+    let clusters = [Cluster::new("x", vec![x])];
+    let cfg = |b: Option<u64>| TraceConfig {
+        max_edges_per_seed: b,
+        ..TraceConfig::default()
+    };
+    let cut = run(recs.clone(), eth(10), &clusters, &cfg(Some(2)));
+    assert!(cut.findings.is_empty());
+    assert!(cut.seeds[0].truncated);
+    assert!(
+        cut.warnings.iter().any(|w| w.contains("budget of 2 edges")),
+        "{:?}",
+        cut.warnings
+    );
+    for b in [Some(4), None] {
+        let full = run(recs.clone(), eth(10), &clusters, &cfg(b));
+        assert!(!full.seeds[0].truncated);
+        assert_eq!(finding(&full, "x").unwrap().min_hops, 4);
+        assert_eq!(
+            value(finding(&full, "x").unwrap(), Asset::Eth, Model::Haircut),
+            100
+        );
+    }
+}
