@@ -9,7 +9,10 @@
 //!
 //! # Hops and time
 //! A hop is one transaction (a UTXO transaction with n inputs and m outputs is
-//! one hop from each input address to each output address). With
+//! one hop from each input address to each output address; value that a
+//! contract forwards inside the Ethereum transaction that paid it reaches the
+//! receiver in the same hop, after each layer is closed over such
+//! same-transaction continuations). With
 //! [`TraceConfig::time_respecting`] (the default), value that arrived at an
 //! address in event *e* can only leave in a later event; events are ordered by
 //! block, then position in block, then order inside the transaction. The
@@ -797,6 +800,75 @@ impl Ctx<'_> {
                 }
                 cur_entry[v as usize] = idx;
                 best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
+            }
+            // A hop is one transaction: value that arrived in transaction T
+            // and moves on inside T (a contract forwarding what it received)
+            // reaches the next address in the same layer. Events of one
+            // transaction are adjacent in time order, so the continuation is
+            // the run of out-edges right after the arrival with the same tx.
+            let mut wave = next.clone();
+            while !wave.is_empty() {
+                let mut touched = Vec::new();
+                for &(u, r) in &wave {
+                    if r == 0 || self.absorbs(u, seed) {
+                        continue;
+                    }
+                    let tx = g.ev_tx[r as usize - 1];
+                    let edges = g.out_edges(u);
+                    let start = edges.partition_point(|o| o.event < r);
+                    let pred = u64::from(u) + 1;
+                    for o in edges[start..]
+                        .iter()
+                        .take_while(|o| g.ev_tx[o.event as usize] == tx)
+                    {
+                        scanned += 1;
+                        let mut relax = |v: u32| {
+                            if v == u || (!time && first_entry[v as usize] != NONE) {
+                                return;
+                            }
+                            let cand = (u64::from(o.event + 1) << 32) | pred;
+                            let slot = &best[v as usize];
+                            let prev = slot.load(Ordering::Relaxed);
+                            if cand < prev {
+                                slot.store(cand, Ordering::Relaxed);
+                                if prev == u64::MAX || prev & 0xffff_ffff == 0 {
+                                    touched.push(v);
+                                }
+                            }
+                        };
+                        if o.target != NONE {
+                            relax(o.target);
+                        } else {
+                            for leg in g.outputs_of(o.event) {
+                                relax(g.leg_addr[leg]);
+                            }
+                        }
+                    }
+                }
+                touched.sort_unstable();
+                let mut more = Vec::with_capacity(touched.len());
+                for &v in &touched {
+                    let packed = best[v as usize].load(Ordering::Relaxed);
+                    let ready = (packed >> 32) as u32;
+                    let u = (packed & 0xffff_ffff) as u32 - 1;
+                    entries.push(Entry {
+                        node: v,
+                        layer,
+                        event: ready - 1,
+                        pred: cur_entry[u as usize],
+                    });
+                    more.push((v, ready));
+                }
+                for (i, &(v, ready)) in more.iter().enumerate() {
+                    let idx = (entries.len() - more.len() + i) as u32;
+                    if first_entry[v as usize] == NONE {
+                        first_entry[v as usize] = idx;
+                    }
+                    cur_entry[v as usize] = idx;
+                    best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
+                }
+                next.extend_from_slice(&more);
+                wave = more;
             }
             frontier = next;
             // Over budget, and the next layer would have work to do.

@@ -144,7 +144,8 @@ fn outflow_before_taint_is_clean() {
 /// ```text
 /// h5 tx0 sub0: S 7 -> K (contract)   sub1: K 7 -> D (internal transfer)
 /// ```
-/// D is 2 hops away, with all 7 tainted under every model.
+/// D is 1 hop away (a hop is one transaction), with all 7 tainted under
+/// every model; the evidence path shows both transfers.
 #[test]
 fn forwarding_inside_one_transaction() {
     let (s, k, d) = (eth(1), eth(2), eth(3));
@@ -156,7 +157,7 @@ fn forwarding_inside_one_transaction() {
         &TraceConfig::default(),
     );
     let f = finding(&o, "D").unwrap();
-    assert_eq!(f.min_hops, 2);
+    assert_eq!(f.min_hops, 1);
     for m in Model::ALL {
         assert_eq!(value(f, Asset::Eth, m), 7);
     }
@@ -548,4 +549,51 @@ fn work_budget_truncates_between_layers() {
             100
         );
     }
+}
+
+/// A hop is one transaction. In tx T (block 2) A pays a forwarding contract
+/// F, which passes the value on to B inside T (an internal transfer); in tx U
+/// (block 3) B pays X. S → A is one hop, A → F → B together one more, B → X a
+/// third: X is 3 hops from S, and the evidence path shows all four transfers.
+/// Had F forwarded in a later transaction, B would be 3 hops away and X 4.
+#[test]
+fn a_hop_is_one_transaction() {
+    let (s, a, f, b, x) = (eth(1), eth(2), eth(3), eth(4), eth(99));
+    let clusters = [Cluster::new("x", vec![x])];
+    let same_tx = vec![
+        xfer(1, 0, 0, s, a, 100),
+        xfer(2, 0, 0, a, f, 100), // tx T: A → F ...
+        xfer(2, 0, 1, f, b, 100), // ... and F → B inside T
+        xfer(3, 0, 0, b, x, 100),
+    ];
+    for time_respecting in [true, false] {
+        let cfg = TraceConfig {
+            time_respecting,
+            ..TraceConfig::default()
+        };
+        let out = run(same_tx.clone(), s, &clusters, &cfg);
+        let fx = finding(&out, "x").unwrap();
+        assert_eq!(fx.min_hops, 3);
+        assert_eq!(fx.path.len(), 4);
+        assert_eq!(fx.path[2].from, f);
+        assert_eq!(fx.path[1].tx, fx.path[2].tx);
+        let cut = run(
+            same_tx.clone(),
+            s,
+            &clusters,
+            &TraceConfig {
+                max_hops: 2,
+                ..cfg.clone()
+            },
+        );
+        assert!(finding(&cut, "x").is_none());
+    }
+    let later = vec![
+        xfer(1, 0, 0, s, a, 100),
+        xfer(2, 0, 0, a, f, 100),
+        xfer(3, 0, 0, f, b, 100), // F forwards in its own transaction
+        xfer(4, 0, 0, b, x, 100),
+    ];
+    let out = run(later, s, &clusters, &TraceConfig::default());
+    assert_eq!(finding(&out, "x").unwrap().min_hops, 4);
 }
