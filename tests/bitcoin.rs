@@ -632,3 +632,28 @@ fn esplora_answers_agree_with_their_own_fields() {
     }
     assert_eq!(seen, 5);
 }
+
+/// Fuzzing reproducer (cargo fuzz, target `blk_file`): a block file whose
+/// forged headers claim so much work that the cumulative sum overflowed
+/// 256 bits (a debug-build panic in `Work`'s `+`, a silent wrap in release).
+/// Reading it must end without a panic.
+#[test]
+fn fuzz_regression_blk_work_overflow() {
+    let dir = std::env::temp_dir().join(format!("fundtrace-fuzzreg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("blk00000.dat");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz_regressions/blk_work_overflow.dat"
+        ),
+        &f,
+    )
+    .unwrap();
+    let mut opts = fundtrace::sources::bitcoin::BlkOptions::new(bitcoin::Network::Bitcoin);
+    opts.xor_key = Some([0; 8]);
+    if let Ok(mut src) = fundtrace::sources::bitcoin::BlkSource::open(&[f.clone()], opts) {
+        while let Ok(Some(_)) = src.next_record() {}
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

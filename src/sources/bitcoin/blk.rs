@@ -443,6 +443,31 @@ pub fn decode_block(bytes: &[u8], path: &Path, offset: u64) -> Result<Block> {
     Ok(block)
 }
 
+/// `a + b`, saturating at 2^256 - 1. Headers in block files are untrusted: a
+/// forged `bits` field claims work whose sum overflows (found by fuzzing;
+/// `Work`'s own `+` panics in debug builds and wraps in release ones).
+fn add_work(a: Work, b: Work) -> Work {
+    let split = |w: Work| {
+        let x = w.to_be_bytes();
+        let (hi, lo) = x.split_at(16);
+        (
+            u128::from_be_bytes(hi.try_into().expect("16 bytes")),
+            u128::from_be_bytes(lo.try_into().expect("16 bytes")),
+        )
+    };
+    let ((ah, al), (bh, bl)) = (split(a), split(b));
+    let (lo, carry) = al.overflowing_add(bl);
+    let mut out = [0xffu8; 32];
+    if let Some(hi) = ah
+        .checked_add(bh)
+        .and_then(|h| h.checked_add(u128::from(carry)))
+    {
+        out[..16].copy_from_slice(&hi.to_be_bytes());
+        out[16..].copy_from_slice(&lo.to_be_bytes());
+    }
+    Work::from_be_bytes(out)
+}
+
 /// The chain with the most cumulative work, root first, and the number of
 /// indexed blocks not on it. Duplicates of a block count once.
 fn best_chain(entries: &[Entry]) -> (Vec<Entry>, u64) {
@@ -463,7 +488,10 @@ fn best_chain(entries: &[Entry]) -> (Vec<Entry>, u64) {
             match by_hash.get(&entries[i].prev) {
                 Some(&p) if total[p].is_none() && p != i => stack.push(p),
                 Some(&p) if p != i => {
-                    total[i] = Some(total[p].expect("parent computed") + entries[i].work);
+                    total[i] = Some(add_work(
+                        total[p].expect("parent computed"),
+                        entries[i].work,
+                    ));
                     stack.pop();
                 }
                 _ => {
@@ -522,6 +550,29 @@ impl Source for BlkSource {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn cumulative_work_saturates() {
+        let w = |hi: u8, lo: u8| {
+            let mut b = [0u8; 32];
+            b[0] = hi;
+            b[31] = lo;
+            Work::from_be_bytes(b)
+        };
+        assert_eq!(add_work(w(0, 2), w(0, 3)), w(0, 5));
+        // A carry from the low half into the high half.
+        let mut lo = [0u8; 32];
+        lo[16..].copy_from_slice(&[0xff; 16]);
+        let mut want = [0u8; 32];
+        want[15] = 1;
+        assert_eq!(
+            add_work(Work::from_be_bytes(lo), w(0, 1)),
+            Work::from_be_bytes(want)
+        );
+        let max = Work::from_be_bytes([0xff; 32]);
+        assert_eq!(add_work(max, w(0x80, 0)), max);
+        assert_eq!(add_work(w(0x80, 0), w(0x80, 0)), max);
+    }
 
     #[test]
     fn xor_reader_undoes_the_key() {
