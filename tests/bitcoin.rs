@@ -652,7 +652,9 @@ fn fuzz_regression_blk_work_overflow() {
     .unwrap();
     let mut opts = fundtrace::sources::bitcoin::BlkOptions::new(bitcoin::Network::Bitcoin);
     opts.xor_key = Some([0; 8]);
-    if let Ok(mut src) = fundtrace::sources::bitcoin::BlkSource::open(&[f.clone()], opts) {
+    if let Ok(mut src) =
+        fundtrace::sources::bitcoin::BlkSource::open(std::slice::from_ref(&f), opts)
+    {
         while let Ok(Some(_)) = src.next_record() {}
     }
     let _ = std::fs::remove_dir_all(&dir);
