@@ -29,10 +29,6 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -88,126 +84,24 @@ const TRANSFER_SELECTOR: &str = "a9059cbb";
 const GAS_PRICE: &str = "0x77359400";
 
 // ---------------------------------------------------------------------------
-// The node (a copy of tests/common/anvil.rs, without the CI rule).
+// The node: the tests' harness (binary lookup, free port, private cache,
+// stop by PID).
 
-struct Anvil {
-    child: Child,
-    url: String,
-    port: u16,
-    cache: PathBuf,
-}
+#[allow(dead_code)] // the bench uses part of the tests' harness
+#[path = "../tests/common/anvil.rs"]
+mod anvil;
+use anvil::{Anvil, raw_call};
 
-fn anvil_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FUNDTRACE_ANVIL") {
-        return Some(PathBuf::from(p));
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/anvil/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    p.is_file().then_some(p)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local address").port()
-}
-
-/// One raw HTTP/1.1 POST; the body of a 200 answer.
-fn post(port: u16, body: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    let req = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") || head.to_ascii_lowercase().contains("chunked") {
-        return None;
-    }
-    Some(body.to_owned())
-}
-
-impl Anvil {
-    fn start() -> Option<Anvil> {
-        let Some(bin) = anvil_binary() else {
-            eprintln!(
-                "ethereum bench skipped: anvil is not installed (run `sh tests/anvil.sh` or set \
-                 FUNDTRACE_ANVIL)"
-            );
-            return None;
-        };
-        for _ in 0..5 {
-            let port = free_port();
-            let cache = std::env::temp_dir().join(format!(
-                "fundtrace-bench-anvil-{}-{port}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&cache).expect("create the anvil cache folder");
-            let mut child = Command::new(&bin)
-                .args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--silent",
-                ])
-                .arg("--cache-path")
-                .arg(&cache)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(20) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken: try another
-                }
-                let ok = post(
-                    port,
-                    r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#,
-                )
-                .is_some_and(|r| r.contains("\"result\""));
-                if ok {
-                    return Some(Anvil {
-                        child,
-                        url: format!("http://127.0.0.1:{port}"),
-                        port,
-                        cache,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(&cache);
-        }
-        panic!("anvil did not start");
-    }
-
-    /// SIGTERM by PID, then SIGKILL if it lingers.
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
+/// JSON-RPC batches for setting up the chain.
+trait Rpc {
     /// One JSON-RPC batch; the results in call order. Panics on any error.
+    fn batch(&self, calls: &[(&str, Value)]) -> Vec<Value>;
+    fn call(&self, method: &str, params: Value) -> Value {
+        self.batch(&[(method, params)]).remove(0)
+    }
+}
+
+impl Rpc for Anvil {
     fn batch(&self, calls: &[(&str, Value)]) -> Vec<Value> {
         let body: Vec<Value> = calls
             .iter()
@@ -215,7 +109,7 @@ impl Anvil {
             .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
             .collect();
         let body = Value::Array(body).to_string();
-        let answer = post(self.port, &body)
+        let answer = raw_call(self.port, &body)
             .unwrap_or_else(|| panic!("anvil gave no answer to a batch of {}", calls.len()));
         let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&answer) else {
             panic!("not a JSON-RPC batch answer: {answer:.300}");
@@ -233,17 +127,6 @@ impl Anvil {
             out[i] = item["result"].clone();
         }
         out
-    }
-
-    fn call(&self, method: &str, params: Value) -> Value {
-        self.batch(&[(method, params)]).remove(0)
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.cache);
     }
 }
 
@@ -486,7 +369,7 @@ fn ingest(url: &str, concurrency: usize, traces: TraceMode, head: u64) -> BTreeM
 }
 
 fn bench(c: &mut Criterion) {
-    let Some(node) = Anvil::start() else {
+    let Some(node) = Anvil::start(&[]) else {
         return;
     };
     let traffic_blocks = std::env::var("FUNDTRACE_BENCH_ETH_BLOCKS")

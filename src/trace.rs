@@ -417,21 +417,7 @@ impl<'g> Tracer<'g> {
                 distinct.push(*s);
             }
         }
-        let membership = &targets.membership;
-        let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
-        if config.stop_at_clusters {
-            for &n in membership.keys() {
-                absorbing[n as usize / 64] |= 1 << (n % 64);
-            }
-        }
-        let ctx = Ctx {
-            g: graph,
-            cfg: config,
-            models: &models,
-            membership,
-            absorbing,
-            pool: &self.pool,
-        };
+        let ctx = self.ctx(targets, config, &models);
         let results: Vec<SeedResult> = distinct
             .par_iter()
             .map(|s| match graph.node(s) {
@@ -481,6 +467,30 @@ impl<'g> Tracer<'g> {
 }
 
 impl Tracer<'_> {
+    /// The per-trace context: the graph, the parameters and the members
+    /// that absorb taint (with `stop_at_clusters`).
+    fn ctx<'a>(
+        &'a self,
+        targets: &'a Targets,
+        config: &'a TraceConfig,
+        models: &'a [Model],
+    ) -> Ctx<'a> {
+        let mut absorbing = vec![0u64; self.graph.address_count().div_ceil(64)];
+        if config.stop_at_clusters {
+            for &n in targets.membership.keys() {
+                absorbing[n as usize / 64] |= 1 << (n % 64);
+            }
+        }
+        Ctx {
+            g: self.graph,
+            cfg: config,
+            models,
+            membership: &targets.membership,
+            absorbing,
+            pool: &self.pool,
+        }
+    }
+
     /// The (address, asset) pairs whose opening balance the value models use
     /// when tracing `seeds` to `targets`: addresses that pass taint on
     /// (reached in fewer than `max_hops` hops, not absorbing members, not
@@ -494,21 +504,7 @@ impl Tracer<'_> {
         config: &TraceConfig,
     ) -> Vec<(Address, Asset)> {
         let graph = self.graph;
-        let membership = &targets.membership;
-        let mut absorbing = vec![0u64; graph.address_count().div_ceil(64)];
-        if config.stop_at_clusters {
-            for &n in membership.keys() {
-                absorbing[n as usize / 64] |= 1 << (n % 64);
-            }
-        }
-        let ctx = Ctx {
-            g: graph,
-            cfg: config,
-            models: &config.models,
-            membership,
-            absorbing,
-            pool: &self.pool,
-        };
+        let ctx = self.ctx(targets, config, &config.models);
         let seed_nodes: Vec<u32> = seeds
             .iter()
             .filter_map(|s| graph.node(s))
@@ -673,6 +669,42 @@ impl Hops {
     }
 }
 
+/// Records the nodes improved in `layer` (sorted, each once) as entries whose
+/// predecessor is the entry valid when the relaxation was made, then settles
+/// them. Returns them with their ready events: the next frontier.
+fn settle(
+    touched: &[u32],
+    layer: u32,
+    best: &[AtomicU64],
+    entries: &mut Vec<Entry>,
+    first_entry: &mut [u32],
+    cur_entry: &mut [u32],
+) -> Vec<(u32, u32)> {
+    let base = entries.len();
+    let mut out = Vec::with_capacity(touched.len());
+    for &v in touched {
+        let packed = best[v as usize].load(Ordering::Relaxed);
+        let ready = (packed >> 32) as u32;
+        let u = (packed & 0xffff_ffff) as u32 - 1;
+        entries.push(Entry {
+            node: v,
+            layer,
+            event: ready - 1,
+            pred: cur_entry[u as usize],
+        });
+        out.push((v, ready));
+    }
+    for (i, &(v, ready)) in out.iter().enumerate() {
+        let idx = (base + i) as u32;
+        if first_entry[v as usize] == NONE {
+            first_entry[v as usize] = idx;
+        }
+        cur_entry[v as usize] = idx;
+        best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
+    }
+    out
+}
+
 /// Frontiers at least this long are expanded in parallel, in chunks of half
 /// this size.
 const PAR_FRONTIER: usize = 2048;
@@ -780,27 +812,14 @@ impl Ctx<'_> {
             } else {
                 touched.sort_unstable();
             }
-            let mut next = Vec::with_capacity(touched.len());
-            for &v in &touched {
-                let packed = best[v as usize].load(Ordering::Relaxed);
-                let ready = (packed >> 32) as u32;
-                let u = (packed & 0xffff_ffff) as u32 - 1;
-                entries.push(Entry {
-                    node: v,
-                    layer,
-                    event: ready - 1,
-                    pred: cur_entry[u as usize],
-                });
-                next.push((v, ready));
-            }
-            for (i, &(v, ready)) in next.iter().enumerate() {
-                let idx = (entries.len() - next.len() + i) as u32;
-                if first_entry[v as usize] == NONE {
-                    first_entry[v as usize] = idx;
-                }
-                cur_entry[v as usize] = idx;
-                best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
-            }
+            let mut next = settle(
+                &touched,
+                layer,
+                best,
+                &mut entries,
+                &mut first_entry,
+                &mut cur_entry,
+            );
             // A hop is one transaction: value that arrived in transaction T
             // and moves on inside T (a contract forwarding what it received)
             // reaches the next address in the same layer. Events of one
@@ -846,29 +865,15 @@ impl Ctx<'_> {
                     }
                 }
                 touched.sort_unstable();
-                let mut more = Vec::with_capacity(touched.len());
-                for &v in &touched {
-                    let packed = best[v as usize].load(Ordering::Relaxed);
-                    let ready = (packed >> 32) as u32;
-                    let u = (packed & 0xffff_ffff) as u32 - 1;
-                    entries.push(Entry {
-                        node: v,
-                        layer,
-                        event: ready - 1,
-                        pred: cur_entry[u as usize],
-                    });
-                    more.push((v, ready));
-                }
-                for (i, &(v, ready)) in more.iter().enumerate() {
-                    let idx = (entries.len() - more.len() + i) as u32;
-                    if first_entry[v as usize] == NONE {
-                        first_entry[v as usize] = idx;
-                    }
-                    cur_entry[v as usize] = idx;
-                    best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
-                }
-                next.extend_from_slice(&more);
-                wave = more;
+                wave = settle(
+                    &touched,
+                    layer,
+                    best,
+                    &mut entries,
+                    &mut first_entry,
+                    &mut cur_entry,
+                );
+                next.extend_from_slice(&wave);
             }
             frontier = next;
             // Over budget, and the next layer would have work to do.

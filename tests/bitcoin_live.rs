@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::replay::{Handler, Replay};
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,53 +14,6 @@ use std::time::Duration;
 
 use fundtrace::sources::bitcoin::{CoreFileSource, CoreRpc, CoreRpcSource, Esplora, HttpOptions};
 use fundtrace::{BitcoinNetwork, Record, Source};
-
-type Handler = Arc<dyn Fn(&str, &str, &str, Option<&str>) -> (u16, String) + Send + Sync>;
-
-/// A loopback server: `handler(method, url, body, authorization)`. Stops
-/// when dropped.
-struct Replay {
-    url: String,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Replay {
-    fn start(handler: Handler) -> Replay {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || {
-            for mut req in s.incoming_requests() {
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let auth = req
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.as_str().to_owned());
-                let (status, text) =
-                    handler(req.method().as_str(), req.url(), &body, auth.as_deref());
-                let _ =
-                    req.respond(tiny_http::Response::from_string(text).with_status_code(status));
-            }
-        });
-        Replay {
-            url: format!("http://127.0.0.1:{port}"),
-            server,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Replay {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn quick() -> HttpOptions {
     HttpOptions {

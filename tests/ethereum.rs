@@ -6,10 +6,12 @@
 
 mod common;
 
+use common::replay::Replay;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fundtrace::sources::ethereum::convert::{LogTransfer, log_transfer, parity_frames};
@@ -19,50 +21,12 @@ use fundtrace::sources::ethereum::{
 use fundtrace::{Error, Record, Source};
 use serde_json::{Value, json};
 
+/// A JSON-RPC answer from the request body.
 type Handler = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 
-/// A loopback JSON-RPC server: `handler(body) -> (status, body)`. Stops when
-/// dropped.
-struct Replay {
-    url: String,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Replay {
-    fn start(handler: Handler) -> Replay {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let s = server.clone();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let h = hits.clone();
-        let thread = std::thread::spawn(move || {
-            for mut req in s.incoming_requests() {
-                h.fetch_add(1, Ordering::SeqCst);
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let (status, text) = handler(&body);
-                let _ =
-                    req.respond(tiny_http::Response::from_string(text).with_status_code(status));
-            }
-        });
-        Replay {
-            url: format!("http://127.0.0.1:{port}"),
-            server,
-            thread: Some(thread),
-            hits,
-        }
-    }
-}
-
-impl Drop for Replay {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// A loopback JSON-RPC server answering with `handler`.
+fn serve(handler: Handler) -> Replay {
+    Replay::on_body(move |body| handler(body))
 }
 
 fn etl_dir() -> Option<PathBuf> {
@@ -215,7 +179,7 @@ fn block_483920_matches_ethereum_etl() {
         "test_export_block_receipts_job/receipts_with_logs",
         "test_export_receipts_job/receipts_with_logs",
     ] {
-        let server = Replay::start(recorded(&[block_dir.clone(), etl.join(receipts_dir)]));
+        let server = serve(recorded(&[block_dir.clone(), etl.join(receipts_dir)]));
         let rpc = EthRpc::connect(&server.url, quick()).unwrap();
         let mut src = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920));
         let records = read_all(&mut src);
@@ -286,7 +250,7 @@ fn block_483920_matches_ethereum_etl() {
 fn the_dao_transfer_in_block_1755635() {
     let Some(etl) = etl_dir() else { return };
     let dir = etl.join("test_stream/blocks_1755634_1755635");
-    let server = Replay::start(recorded(std::slice::from_ref(&dir)));
+    let server = serve(recorded(std::slice::from_ref(&dir)));
     let rpc = EthRpc::connect(&server.url, quick()).unwrap();
     let mut src = EthRpcSource::new(rpc, BlockRange::Range(1_755_634, 1_755_635));
     let ts = transfers(&read_all(&mut src));
@@ -390,7 +354,7 @@ fn traces_match_ethereum_etl() {
     for (name, n) in TRACE_BLOCKS {
         let dir = etl.join("test_export_traces_job").join(name);
         let expected = expected_value_rows(&dir.join("expected_traces.csv"));
-        let server = Replay::start(recorded(std::slice::from_ref(&dir)));
+        let server = serve(recorded(std::slice::from_ref(&dir)));
         let rpc = EthRpc::connect(&server.url, quick()).unwrap();
         let Some(BlockTraces::Parity(traces)) = rpc.block_traces(n).unwrap() else {
             panic!("{name}: parity traces expected")
@@ -406,7 +370,7 @@ fn traces_match_ethereum_etl() {
 
         // geth, same block (no rewards in geth traces).
         let gdir = etl.join("test_extract_geth_traces_job").join(name);
-        let server = Replay::start(recorded(std::slice::from_ref(&gdir)));
+        let server = serve(recorded(std::slice::from_ref(&gdir)));
         let rpc = EthRpc::connect(&server.url, quick())
             .unwrap()
             .with_traces(fundtrace::sources::ethereum::TraceMode::Geth);
@@ -551,7 +515,7 @@ fn etl_csv_import_equals_the_rpc_path() {
     let mut src = EtlSource::open(&tmp).unwrap();
     let from_csv = read_all(&mut src);
 
-    let server = Replay::start(recorded(&[
+    let server = serve(recorded(&[
         etl.join("test_export_blocks_job/block_with_logs"),
         etl.join("test_export_block_receipts_job/receipts_with_logs"),
     ]));
@@ -664,7 +628,7 @@ fn malformed_and_wrong_typed_answers() {
         ("other-hash", "belongs to block"),
     ] {
         let inner = inner.clone();
-        let server = Replay::start(Arc::new(move |body: &str| {
+        let server = serve(Arc::new(move |body: &str| {
             let (status, text) = inner(body);
             if body.contains("eth_getBlockReceipts") && case == "other-hash" {
                 // A receipt of another block: its blockHash differs.
@@ -713,7 +677,7 @@ fn retries_timeouts_and_outages() {
     // The first call of each method gets a 429, the second a 503.
     let seen: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
     let i2 = inner.clone();
-    let flaky = Replay::start(Arc::new(move |body: &str| {
+    let flaky = serve(Arc::new(move |body: &str| {
         let method = serde_json::from_str::<Value>(body)
             .map(|v| v["method"].as_str().unwrap_or("batch").to_owned())
             .unwrap_or_default();
@@ -735,7 +699,7 @@ fn retries_timeouts_and_outages() {
     assert!(flaky.hits.load(Ordering::SeqCst) > 3);
 
     // Always 503: gives up, naming block and status.
-    let down = Replay::start(Arc::new(|_: &str| (503, "down".into())));
+    let down = serve(Arc::new(|_: &str| (503, "down".into())));
     let rpc = EthRpc::connect(&down.url, quick()).unwrap();
     let err = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
         .next_record()
@@ -750,7 +714,7 @@ fn retries_timeouts_and_outages() {
 
     // Too slow: times out.
     let i3 = inner.clone();
-    let slow = Replay::start(Arc::new(move |body: &str| {
+    let slow = serve(Arc::new(move |body: &str| {
         if body.contains("eth_getBlockByNumber") {
             std::thread::sleep(Duration::from_millis(400));
         }
@@ -787,7 +751,7 @@ fn retries_timeouts_and_outages() {
     );
 
     // A JSON-RPC error that is not about a missing method fails at once.
-    let refusing = Replay::start(Arc::new(|body: &str| {
+    let refusing = serve(Arc::new(|body: &str| {
         let id = serde_json::from_str::<Value>(body)
             .map(|v| v["id"].clone())
             .unwrap_or(Value::Null);

@@ -6,10 +6,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::anvil::{Anvil, raw_call};
+use common::example;
+use common::replay::Replay;
 use ethers::providers::{Http, Middleware, Provider};
 use ethers::signers::{LocalWallet, Signer};
 use ethers::types::transaction::eip2718::TypedTransaction;
@@ -440,43 +441,10 @@ fn laundering_case_on_a_live_node() {
     assert!(report.to_json().unwrap().contains("\"opening_balances\""));
 }
 
-/// A tiny forwarding server in front of the node, so that "the node" can be
-/// stopped in the middle of ingestion and come back.
-struct Front {
-    url: String,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Front {
-    fn start(node_port: u16) -> Front {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let s = server.clone();
-        let thread = std::thread::spawn(move || {
-            for mut req in s.incoming_requests() {
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let answer = raw_call(node_port, &body).unwrap_or_default();
-                let body = answer.split_once("\r\n\r\n").map_or("", |x| x.1).to_owned();
-                let _ = req.respond(tiny_http::Response::from_string(body));
-            }
-        });
-        Front {
-            url: format!("http://127.0.0.1:{port}"),
-            server,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// A forwarding server in front of the node, so that "the node" can be
+/// stopped in the middle of ingestion (by dropping it) and come back.
+fn front(node_port: u16) -> Replay {
+    Replay::on_body(move |body| (200, raw_call(node_port, body).unwrap_or_default()))
 }
 
 /// The node goes away in the middle of ingestion: the error names the block
@@ -492,7 +460,7 @@ fn stopped_node_and_resumed_ingestion() {
     let head = d.head();
     let (whole, _, _) = load(&node.url, BlockRange::Range(0, head));
 
-    let front = Front::start(node.port);
+    let front = front(node.port);
     let rpc = EthRpc::connect(
         &front.url,
         RpcOptions {
@@ -575,16 +543,6 @@ fn follows_the_head() {
     let third = block(&d.pay(&dev, x.address(), 9));
     let seen = reader.join().unwrap();
     assert_eq!(seen, vec![(first, 7), (second, 8), (third, 9)]);
-}
-
-/// `target/<profile>/examples/<name>`: cargo builds examples before tests.
-fn example(name: &str) -> std::process::Command {
-    let mut dir = std::env::current_exe().expect("test binary path");
-    dir.pop(); // deps/
-    dir.pop(); // <profile>/
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} not built", path.display());
-    std::process::Command::new(path)
 }
 
 /// The trace example on the live node from mid-history: it fetches the

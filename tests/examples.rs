@@ -2,18 +2,8 @@
 
 mod common;
 
+use common::example;
 use std::path::PathBuf;
-use std::process::Command;
-
-/// `target/<profile>/examples/<name>`: cargo builds examples before tests.
-fn example(name: &str) -> Command {
-    let mut dir = std::env::current_exe().expect("test binary path");
-    dir.pop(); // deps/
-    dir.pop(); // <profile>/
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} not built", path.display());
-    Command::new(path)
-}
 
 /// Checks that a run succeeded and reads the JSON report it wrote.
 fn ok_json(out: &std::process::Output, json: &std::path::Path) -> serde_json::Value {

@@ -40,19 +40,24 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// One raw JSON-RPC POST with std only (no client under test involved).
+/// One raw JSON-RPC POST with std only (no client under test involved);
+/// the body of a 200 answer. HTTP/1.0, so the answer is never chunked.
 pub fn raw_call(port: u16, body: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     let req = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    Some(out)
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.split_whitespace()
+        .nth(1)
+        .is_some_and(|code| code == "200")
+        .then(|| body.to_owned())
 }
 
 impl Anvil {

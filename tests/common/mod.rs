@@ -3,6 +3,7 @@
 
 #[cfg(feature = "ethereum")]
 pub mod anvil;
+pub mod replay;
 
 use std::path::PathBuf;
 
@@ -118,4 +119,14 @@ pub fn data_dir() -> Option<PathBuf> {
     }
     eprintln!("skipping: shared data folder {} not found", dir.display());
     None
+}
+
+/// `target/<profile>/examples/<name>`: cargo builds examples before tests.
+pub fn example(name: &str) -> std::process::Command {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop(); // deps/
+    dir.pop(); // <profile>/
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} not built", path.display());
+    std::process::Command::new(path)
 }

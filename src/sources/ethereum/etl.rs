@@ -134,6 +134,11 @@ impl Ctx<'_> {
             .ok_or_else(|| self.err(format!("column {col} is missing or empty")))
     }
 
+    /// A column that must be there, read with `read` (`Ctx::u64`, …).
+    fn required<T>(&self, col: &str, read: fn(&Self, &str) -> Result<Option<T>>) -> Result<T> {
+        read(self, col)?.ok_or_else(|| self.err(format!("column {col} is missing or empty")))
+    }
+
     fn u64(&self, col: &str) -> Result<Option<u64>> {
         self.get(col)
             .map(|v| {
@@ -265,9 +270,7 @@ impl EtlSource {
                     line: *line,
                     row,
                 };
-                let n = c
-                    .u64("number")?
-                    .ok_or_else(|| c.err("column number is missing"))?;
+                let n = c.required("number", Ctx::u64)?;
                 let b = blocks.entry(n).or_default();
                 b.hash = c.hash("hash")?;
                 b.time = c.time("timestamp")?;
@@ -284,9 +287,7 @@ impl EtlSource {
                     line: *line,
                     row,
                 };
-                let h = c
-                    .hash("transaction_hash")?
-                    .ok_or_else(|| c.err("no transaction_hash"))?;
+                let h = c.required("transaction_hash", Ctx::hash)?;
                 receipts.insert(h, receipt(&c, h, "")?);
             }
         }
@@ -302,18 +303,12 @@ impl EtlSource {
                     line: *line,
                     row,
                 };
-                let n = c
-                    .u64("block_number")?
-                    .ok_or_else(|| c.err("no block_number"))?;
-                let hash = c.hash("hash")?.ok_or_else(|| c.err("no hash"))?;
-                let index = c
-                    .u64("transaction_index")?
-                    .ok_or_else(|| c.err("no transaction_index"))?;
+                let n = c.required("block_number", Ctx::u64)?;
+                let hash = c.required("hash", Ctx::hash)?;
+                let index = c.required("transaction_index", Ctx::u64)?;
                 let tx = Transaction {
                     hash,
-                    from: c
-                        .addr("from_address")?
-                        .ok_or_else(|| c.err("no from_address"))?,
+                    from: c.required("from_address", Ctx::addr)?,
                     to: c.addr("to_address")?,
                     value: c.u256("value")?.unwrap_or_default(),
                     gas_price: c.u256("gas_price")?,
@@ -369,12 +364,8 @@ impl EtlSource {
                     line: *line,
                     row,
                 };
-                let n = c
-                    .u64("block_number")?
-                    .ok_or_else(|| c.err("no block_number"))?;
-                let h = c
-                    .hash("transaction_hash")?
-                    .ok_or_else(|| c.err("no transaction_hash"))?;
+                let n = c.required("block_number", Ctx::u64)?;
+                let h = c.required("transaction_hash", Ctx::hash)?;
                 let topics = c
                     .get("topics")
                     .unwrap_or("")
@@ -389,7 +380,7 @@ impl EtlSource {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let log = Log {
-                    address: c.addr("address")?.ok_or_else(|| c.err("no address"))?,
+                    address: c.required("address", Ctx::addr)?,
                     topics,
                     data: c.bytes("data")?,
                     log_index: c.u256("log_index")?,
@@ -412,30 +403,20 @@ impl EtlSource {
                     line: *line,
                     row,
                 };
-                let n = c
-                    .u64("block_number")?
-                    .ok_or_else(|| c.err("no block_number"))?;
-                let h = c
-                    .hash("transaction_hash")?
-                    .ok_or_else(|| c.err("no transaction_hash"))?;
+                let n = c.required("block_number", Ctx::u64)?;
+                let h = c.required("transaction_hash", Ctx::hash)?;
                 let word = |a: H160| {
                     let mut w = [0u8; 32];
                     w[12..].copy_from_slice(&a.0);
                     H256(w)
                 };
-                let from = c
-                    .addr("from_address")?
-                    .ok_or_else(|| c.err("no from_address"))?;
-                let to = c
-                    .addr("to_address")?
-                    .ok_or_else(|| c.err("no to_address"))?;
-                let value = c.u256("value")?.ok_or_else(|| c.err("no value"))?;
+                let from = c.required("from_address", Ctx::addr)?;
+                let to = c.required("to_address", Ctx::addr)?;
+                let value = c.required("value", Ctx::u256)?;
                 let mut data = [0u8; 32];
                 value.to_big_endian(&mut data);
                 let log = Log {
-                    address: c
-                        .addr("token_address")?
-                        .ok_or_else(|| c.err("no token_address"))?,
+                    address: c.required("token_address", Ctx::addr)?,
                     topics: vec![H256(super::convert::TRANSFER_TOPIC), word(from), word(to)],
                     data: Bytes::from(data.to_vec()),
                     log_index: c.u256("log_index")?,
@@ -557,9 +538,7 @@ fn receipt(c: &Ctx<'_>, hash: H256, prefix: &str) -> Result<Receipt> {
 }
 
 fn trace_row(c: &Ctx<'_>) -> Result<(u64, usize, Trace)> {
-    let n = c
-        .u64("block_number")?
-        .ok_or_else(|| c.err("no block_number"))?;
+    let n = c.required("block_number", Ctx::u64)?;
     let kind = c.need("trace_type")?;
     let value = c.u256("value")?.unwrap_or_default();
     let zero = H160::zero();
