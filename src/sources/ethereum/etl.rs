@@ -61,7 +61,24 @@ struct BlockRows {
 
 type Row = BTreeMap<String, String>;
 
-fn read_csv(path: &Path) -> Result<Option<Vec<(usize, Row)>>> {
+/// One CSV file: its path and its rows with their line numbers.
+struct Table {
+    path: PathBuf,
+    rows: Vec<(usize, Row)>,
+}
+
+impl Table {
+    /// The rows, each ready to read with its file and line for errors.
+    fn rows(&self) -> impl Iterator<Item = Ctx<'_>> {
+        self.rows.iter().map(|(line, row)| Ctx {
+            path: &self.path,
+            line: *line,
+            row,
+        })
+    }
+}
+
+fn read_csv(path: &Path) -> Result<Option<Table>> {
     if !path.exists() {
         return Ok(None);
     }
@@ -88,7 +105,10 @@ fn read_csv(path: &Path) -> Result<Option<Vec<(usize, Row)>>> {
             .collect();
         rows.push((line, row));
     }
-    Ok(Some(rows))
+    Ok(Some(Table {
+        path: path.to_owned(),
+        rows,
+    }))
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> Error {
@@ -262,14 +282,8 @@ impl EtlSource {
             });
         }
 
-        if let Some(rows) = &blocks_csv {
-            let path = f("blocks.csv");
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+        if let Some(t) = &blocks_csv {
+            for c in t.rows() {
                 let n = c.required("number", Ctx::u64)?;
                 let b = blocks.entry(n).or_default();
                 b.hash = c.hash("hash")?;
@@ -279,30 +293,18 @@ impl EtlSource {
 
         // Receipts: receipts.csv, or BigQuery's receipt_* columns.
         let mut receipts: BTreeMap<H256, Receipt> = BTreeMap::new();
-        if let Some(rows) = &receipts_csv {
-            let path = f("receipts.csv");
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+        if let Some(t) = &receipts_csv {
+            for c in t.rows() {
                 let h = c.required("transaction_hash", Ctx::hash)?;
                 receipts.insert(h, receipt(&c, h, "")?);
             }
         }
 
         let has_txs = txs_csv.is_some();
-        let mut tx_block: BTreeMap<H256, (u64, usize)> = BTreeMap::new();
+        let mut seen: std::collections::BTreeSet<H256> = std::collections::BTreeSet::new();
         let mut no_receipt = 0u64;
-        if let Some(rows) = &txs_csv {
-            let path = f("transactions.csv");
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+        if let Some(t) = &txs_csv {
+            for c in t.rows() {
                 let n = c.required("block_number", Ctx::u64)?;
                 let hash = c.required("hash", Ctx::hash)?;
                 let index = c.required("transaction_index", Ctx::u64)?;
@@ -338,10 +340,7 @@ impl EtlSource {
                 if b.time.is_none() {
                     b.time = c.time("block_timestamp")?;
                 }
-                if tx_block
-                    .insert(hash, (n, usize::try_from(index).unwrap_or(usize::MAX)))
-                    .is_some()
-                {
+                if !seen.insert(hash) {
                     return Err(c.err(format!("transaction {hash:?} appears twice")));
                 }
                 b.receipts.insert(hash, r);
@@ -356,14 +355,8 @@ impl EtlSource {
             ));
         }
 
-        if let Some(rows) = &logs_csv {
-            let path = f("logs.csv");
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+        if let Some(t) = &logs_csv {
+            for c in t.rows() {
                 let n = c.required("block_number", Ctx::u64)?;
                 let h = c.required("transaction_hash", Ctx::hash)?;
                 let topics = c
@@ -390,19 +383,13 @@ impl EtlSource {
                 blocks.entry(n).or_default().logs.push((h, log));
             }
         }
-        if let Some(rows) = &tokens_csv {
-            let path = f("token_transfers.csv");
+        if let Some(t) = &tokens_csv {
             warnings.push(format!(
                 "{}: token transfers come from token_transfers.csv, which does not tell ERC-721 \
                  from ERC-20 transfers; export logs.csv to keep NFT token ids out of amounts",
                 dir.display()
             ));
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+            for c in t.rows() {
                 let n = c.required("block_number", Ctx::u64)?;
                 let h = c.required("transaction_hash", Ctx::hash)?;
                 let word = |a: H160| {
@@ -430,14 +417,8 @@ impl EtlSource {
                 b.logs.push((h, log));
             }
         }
-        if let Some(rows) = &traces_csv {
-            let path = f("traces.csv");
-            for (line, row) in rows {
-                let c = Ctx {
-                    path: &path,
-                    line: *line,
-                    row,
-                };
+        if let Some(t) = &traces_csv {
+            for c in t.rows() {
                 let (n, index, trace) = trace_row(&c)?;
                 let b = blocks.entry(n).or_default();
                 if b.time.is_none() {
