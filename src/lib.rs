@@ -54,6 +54,7 @@ pub mod cluster;
 pub mod error;
 pub mod graph;
 pub mod labels;
+pub mod limits;
 pub mod ofac;
 pub mod report;
 pub mod seeds;

@@ -163,6 +163,24 @@ pub struct TraceConfig {
     pub max_edges_per_seed: Option<u64>,
 }
 
+impl TraceConfig {
+    /// Checks the settings against the documented caps: `max_hops` at most
+    /// [`MAX_HOPS`](crate::limits::MAX_HOPS).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check(&self) -> Result<()> {
+        if self.max_hops > crate::limits::MAX_HOPS {
+            return Err(Error::Config(format!(
+                "max_hops {} is over the cap of {} (limits::MAX_HOPS), which bounds the length of evidence paths",
+                self.max_hops,
+                crate::limits::MAX_HOPS
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TraceConfig {
     fn default() -> Self {
         TraceConfig {
@@ -280,7 +298,8 @@ pub struct TraceOutcome {
 /// same for any number of threads.
 ///
 /// # Errors
-/// [`Error::Config`] if two clusters share a name (findings name clusters).
+/// [`Error::Config`] if two clusters share a name (findings name clusters)
+/// or a setting is over its cap ([`TraceConfig::check`]).
 /// Seeds or cluster members absent from the graph are not errors: they are
 /// reported as warnings.
 ///
@@ -400,13 +419,14 @@ impl<'g> Tracer<'g> {
     /// As [`Tracer::trace`], to clusters resolved by [`Tracer::targets`].
     ///
     /// # Errors
-    /// None at present; the result type leaves room for checks.
+    /// [`Error::Config`] for settings over the caps ([`TraceConfig::check`]).
     pub fn trace_targets(
         &self,
         seeds: &[Address],
         targets: &Targets,
         config: &TraceConfig,
     ) -> Result<TraceOutcome> {
+        config.check()?;
         let graph = self.graph;
         let mut models = config.models.clone();
         models.sort();

@@ -659,3 +659,48 @@ fn fuzz_regression_blk_work_overflow() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A block with more transactions than `limits::MAX_TXS_PER_BLOCK` is
+/// refused, naming the block, before anything of it is converted.
+#[test]
+fn block_over_the_transaction_cap_is_refused() {
+    use fundtrace::limits::MAX_TXS_PER_BLOCK;
+    let tx = bitcoin::Transaction {
+        version: bitcoin::transaction::Version::ONE,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![],
+        output: vec![],
+    };
+    let txs = vec![tx; MAX_TXS_PER_BLOCK + 1];
+    let mut out = Vec::new();
+    let e = fundtrace::sources::bitcoin::convert_transactions(
+        txs.iter(),
+        777,
+        1,
+        BitcoinNetwork::Mainnet,
+        &mut UtxoIndex::new(),
+        &mut out,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("in bitcoin block 777")
+            && e.contains(&format!(
+                "{} transactions, over the cap of {MAX_TXS_PER_BLOCK}",
+                MAX_TXS_PER_BLOCK + 1
+            )),
+        "{e}"
+    );
+    assert!(out.is_empty());
+    // At the cap, the block converts.
+    let s = fundtrace::sources::bitcoin::convert_transactions(
+        txs[..MAX_TXS_PER_BLOCK].iter(),
+        777,
+        1,
+        BitcoinNetwork::Mainnet,
+        &mut UtxoIndex::new(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(s.txs, MAX_TXS_PER_BLOCK as u64);
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fundtrace::sources::bitcoin::{CoreFileSource, CoreRpc, CoreRpcSource, Esplora, HttpOptions};
-use fundtrace::{BitcoinNetwork, Record, Source};
+use fundtrace::{BitcoinNetwork, FlowGraph, GraphBuilder, Record, Source};
 
 fn quick() -> HttpOptions {
     HttpOptions {
@@ -27,8 +27,18 @@ fn quick() -> HttpOptions {
 /// Bitcoin Core answering from bitcoin-etl's recorded responses: an older
 /// node (it refuses verbosity 3), with user `alice`, password `secret`.
 fn core_handler(dir: PathBuf) -> Handler {
-    let files: HashMap<String, String> = std::fs::read_dir(&dir)
-        .unwrap()
+    core_handler_over(&[dir], |_, t| t.to_owned())
+}
+
+/// As [`core_handler`], over the files of several folders, with `edit`
+/// applied to each answer file's text (by file name) before it is served.
+fn core_handler_over(
+    dirs: &[PathBuf],
+    edit: impl Fn(&str, &str) -> String + Send + Sync + 'static,
+) -> Handler {
+    let files: HashMap<String, String> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().path())
         .map(|p| {
             (
@@ -69,7 +79,7 @@ fn core_handler(dir: PathBuf) -> Handler {
             m => return err(-32601, &format!("Method not found: {m}")),
         };
         match files.get(&file) {
-            Some(t) => ok(t),
+            Some(t) => ok(&edit(&file, t)),
             None if req["method"] == "getblockhash" => err(-8, "Block height out of range"),
             None => err(-5, "No such mempool or blockchain transaction"),
         }
@@ -293,4 +303,165 @@ fn esplora_replay() {
     assert!(e.tx(&"00".repeat(32)).unwrap().is_none());
     let err = e.records(&["00".repeat(32)]).unwrap_err().to_string();
     assert!(err.contains("not found"), "{err}");
+}
+
+const H50001: &str = "000000001c920d495e1eeef2452b6d1c6c229a919b28196c103ecffebabee141";
+const H50002: &str = "000000002066d7f9b134c30b5005b7bf5fbfa52f279883f1fde793dcdc964266";
+
+fn events(g: &FlowGraph) -> Vec<fundtrace::graph::EventInfo> {
+    g.events().map(|e| g.event(e)).collect()
+}
+
+/// The node fails mid-range (every request answered 500 after block 50001,
+/// as when a node dies behind a proxy): the error names the block, nothing of
+/// it is loaded, and a load resumed at `resume_from` gives the graph of an
+/// uninterrupted one. A slow first answer is retried.
+#[test]
+fn core_rpc_source_dies_mid_range_and_resumes() {
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
+    let dir = d.join("bitcoin-etl/stream_50001_50002");
+    let rpc = |url: &str| {
+        CoreRpc::new(url, BitcoinNetwork::Mainnet, quick()).with_user("alice", "secret")
+    };
+    let healthy = Replay::start(core_handler(dir.clone()));
+    let mut b = GraphBuilder::new();
+    b.load(&mut CoreRpcSource::new(rpc(&healthy.url), 50_001..=50_002))
+        .unwrap();
+    let whole = b.freeze().unwrap();
+
+    let inner = core_handler(dir.clone());
+    let down = Arc::new(AtomicUsize::new(0));
+    let first_slow = Arc::new(AtomicUsize::new(0));
+    let dying = Replay::start(Arc::new(move |m, u, body, auth| {
+        // Block 50001 is served whole; the node dies when 50002 is asked for.
+        if body.contains("\"getblockhash\"") && body.contains("[50002]") {
+            down.store(1, Ordering::SeqCst);
+        }
+        if down.load(Ordering::SeqCst) > 0 {
+            return (500, "<html>502 bad gateway</html>".into());
+        }
+        // The first getblock is slower than the timeout, then retried.
+        if body.contains("\"getblock\"") && first_slow.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1_200));
+        }
+        inner(m, u, body, auth)
+    }));
+    let mut src = CoreRpcSource::new(rpc(&dying.url), 50_001..=50_002);
+    let mut b = GraphBuilder::new();
+    let e = b.load(&mut src).unwrap_err().to_string();
+    assert!(
+        e.contains("getblockhash [50002]")
+            && e.contains("http 500; gave up after 3 attempts")
+            && e.contains(&dying.url),
+        "{e}"
+    );
+    assert_eq!(src.resume_from(), 50_002);
+    assert_eq!(src.counters()["blocks"], 1);
+    drop(dying);
+    let mut rest = CoreRpcSource::new(rpc(&healthy.url), src.resume_from()..=50_002);
+    b.load(&mut rest).unwrap();
+    let resumed = b.freeze().unwrap();
+    assert_eq!(events(&resumed), events(&whole));
+    assert_eq!(resumed.address_count(), whole.address_count());
+}
+
+/// Answers that do not belong to the block asked for are refused, naming it:
+/// a hash for another height, a block for another hash, header fields that do
+/// not hash to the stated hash, and a block that does not link to the one
+/// before it (a reorganisation during the load).
+#[test]
+fn core_rpc_source_refuses_blocks_that_do_not_match() {
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
+    let stream = d.join("bitcoin-etl/stream_50001_50002");
+    let load = |h: Handler, range: std::ops::RangeInclusive<u64>| {
+        let server = Replay::start(h);
+        let rpc = CoreRpc::new(&server.url, BitcoinNetwork::Mainnet, quick())
+            .with_user("alice", "secret");
+        let mut src = CoreRpcSource::new(rpc, range);
+        let mut b = GraphBuilder::new();
+        let e = b.load(&mut src).unwrap_err().to_string();
+        (e, src.resume_from())
+    };
+    // getblockhash 50002 answers 50001's hash.
+    let (e, at) = load(
+        core_handler_over(std::slice::from_ref(&stream), |f, t| {
+            if f == "rpc_response_getblockhash_50002.json" {
+                format!("\"{H50001}\"")
+            } else {
+                t.to_owned()
+            }
+        }),
+        50_001..=50_002,
+    );
+    assert!(
+        e.contains("the node says height 50001, expected 50002"),
+        "{e}"
+    );
+    assert_eq!(at, 50_002);
+    // getblock for 50001 answers block 50002 (genuine in itself).
+    let b50002 =
+        std::fs::read_to_string(stream.join(format!("rpc_response_getblock_{H50002}_2.json")))
+            .unwrap();
+    let (e, at) = load(
+        core_handler_over(std::slice::from_ref(&stream), move |f, t| {
+            if f.contains(H50001) {
+                b50002.clone()
+            } else {
+                t.to_owned()
+            }
+        }),
+        50_001..=50_002,
+    );
+    assert!(
+        e.contains(&format!(
+            "getblock {H50001} (height 50001): the node answered with block {H50002}"
+        )),
+        "{e}"
+    );
+    assert_eq!(at, 50_001);
+    // A changed nonce: the header no longer hashes to the stated hash.
+    let (e, _) = load(
+        core_handler_over(std::slice::from_ref(&stream), |f, t| {
+            if f.contains(H50001) {
+                t.replace("\"nonce\": 56717043", "\"nonce\": 56717044")
+                    .replace("\"nonce\":56717043", "\"nonce\":56717044")
+            } else {
+                t.to_owned()
+            }
+        }),
+        50_001..=50_001,
+    );
+    assert!(
+        e.contains(&format!("block {H50001}: its header fields hash to")),
+        "{e}"
+    );
+    // Height 50001 answered with (real) block 1, relabelled: its header is
+    // genuine, but block 50002 does not link to it.
+    let block1 = "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048";
+    let (e, at) = load(
+        core_handler_over(
+            &[stream.clone(), d.join("bitcoin-etl/block_1")],
+            move |f, t| {
+                if f == "rpc_response_getblockhash_50001.json" {
+                    format!("\"{block1}\"")
+                } else if f.contains(block1) {
+                    t.replace("\"height\": 1,", "\"height\": 50001,")
+                        .replace("\"height\":1,", "\"height\":50001,")
+                } else {
+                    t.to_owned()
+                }
+            },
+        ),
+        50_001..=50_002,
+    );
+    assert!(
+        e.contains(&format!("does not follow block {block1} at height 50001"))
+            && e.contains("reorganised"),
+        "{e}"
+    );
+    assert_eq!(at, 50_002);
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use fundtrace::sources::ethereum::convert::{LogTransfer, log_transfer, parity_frames};
 use fundtrace::sources::ethereum::{
-    BlockRange, BlockTraces, EthKind, EthRpc, EthRpcSource, EtlSource, FrameKind, RpcOptions,
+    BlockData, BlockRange, BlockTraces, EthKind, EthRpc, EthRpcSource, EtlSource, FrameKind,
+    RpcOptions, convert_block,
 };
 use fundtrace::{Error, Record, Source};
 use serde_json::{Value, json};
@@ -798,5 +799,29 @@ fn kinds_are_reported() {
     assert_eq!(
         serde_json::to_value(&k).unwrap(),
         json!({"kind": "internal", "trace_address": [0, 1], "frame": "call"})
+    );
+}
+
+/// A block with more transactions than `limits::MAX_TXS_PER_BLOCK` is
+/// refused, naming the block.
+#[test]
+fn block_over_the_transaction_cap_is_refused() {
+    use fundtrace::limits::MAX_TXS_PER_BLOCK;
+    let block = ethers::types::Block::<ethers::types::Transaction> {
+        number: Some(19_000_000u64.into()),
+        hash: Some(ethers::types::H256::repeat_byte(7)),
+        transactions: vec![ethers::types::Transaction::default(); MAX_TXS_PER_BLOCK + 1],
+        ..Default::default()
+    };
+    let data = BlockData {
+        block,
+        receipts: vec![],
+        traces: None,
+    };
+    let e = convert_block(&data).unwrap_err().to_string();
+    assert!(
+        e.contains("in ethereum block 19000000")
+            && e.contains(&format!("over the cap of {MAX_TXS_PER_BLOCK}")),
+        "{e}"
     );
 }

@@ -551,6 +551,44 @@ fn work_budget_truncates_between_layers() {
     }
 }
 
+/// `max_hops` is capped at `limits::MAX_HOPS`, which bounds every evidence
+/// path: a chain exactly that long is found with a path of that many steps;
+/// one hop more is refused before any work.
+#[test]
+fn hop_cap_bounds_report_paths() {
+    use fundtrace::limits::MAX_HOPS;
+    let n = u64::from(MAX_HOPS); // a chain over addresses 0..=n
+    let addr = |i: u64| eth(u16::try_from(i).unwrap());
+    let recs: Vec<_> = (0..n)
+        .map(|i| xfer(i + 1, 0, 0, addr(i), addr(i + 1), 100))
+        .collect();
+    let end = addr(n);
+    let clusters = [Cluster::new("end", vec![end])];
+    let cfg = TraceConfig {
+        max_hops: MAX_HOPS,
+        ..TraceConfig::default()
+    };
+    let out = run(recs.clone(), addr(0), &clusters, &cfg);
+    let f = finding(&out, "end").unwrap();
+    assert_eq!(f.min_hops, MAX_HOPS);
+    assert_eq!(f.path.len(), MAX_HOPS as usize);
+    let g = FlowGraph::from_records("chain", recs).unwrap();
+    let over = TraceConfig {
+        max_hops: MAX_HOPS + 1,
+        ..TraceConfig::default()
+    };
+    let e = trace(&g, &[addr(0)], &clusters, &over)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "max_hops {} is over the cap of {MAX_HOPS}",
+            MAX_HOPS + 1
+        )),
+        "{e}"
+    );
+}
+
 /// A hop is one transaction. In tx T (block 2) A pays a forwarding contract
 /// F, which passes the value on to B inside T (an internal transfer); in tx U
 /// (block 3) B pays X. S → A is one hop, A → F → B together one more, B → X a

@@ -228,6 +228,11 @@ impl BlockQueue {
         }
     }
 
+    /// Whether every record of the blocks stepped so far was handed out.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Totals over the blocks emitted so far.
     pub(crate) fn totals(&self) -> BlockSummary {
         self.totals
@@ -281,6 +286,7 @@ pub fn convert_transactions<'a>(
     utxos: &mut UtxoIndex,
     out: &mut Vec<Record>,
 ) -> Result<BlockSummary> {
+    crate::limits::check_block_txs(txs.len(), || format!("in bitcoin block {height}"))?;
     let bref = BlockRef {
         chain: Chain::Bitcoin,
         height: BlockHeight(height),

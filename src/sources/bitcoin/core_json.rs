@@ -24,6 +24,8 @@ use crate::types::BitcoinNetwork;
 pub struct CoreBlock {
     /// Block hash.
     pub hash: ::bitcoin::BlockHash,
+    /// The previous block's hash (`None` for the genesis block).
+    pub prev: Option<::bitcoin::BlockHash>,
     /// Height.
     pub height: u64,
     /// Header time.
@@ -50,6 +52,11 @@ struct GetBlock<'a> {
     merkleroot: String,
     #[serde(borrow)]
     tx: Vec<TxEntry<'a>>,
+    // The other header fields, to check that they hash to `hash`.
+    version: Option<i32>,
+    previousblockhash: Option<String>,
+    bits: Option<String>,
+    nonce: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -224,13 +231,66 @@ pub fn parse_getblock(json: &str, what: &str, net: BitcoinNetwork) -> Result<Cor
             ),
         ));
     }
+    check_header(&b, hash, root, what)?;
+    crate::limits::check_block_txs(txs.len(), || format!("in bitcoin block {hash} ({what})"))?;
     Ok(CoreBlock {
         hash,
+        prev: b
+            .previousblockhash
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| bad(what, format!("previousblockhash: {e}")))?,
         height: b.height,
         time: b.time,
         txs,
         prevouts,
     })
+}
+
+/// Rebuilds the 80-byte header from the answer's fields and checks that it
+/// hashes to the stated block hash, so an answer cannot pair one block's
+/// hash with another block's contents.
+fn check_header(
+    b: &GetBlock<'_>,
+    hash: ::bitcoin::BlockHash,
+    merkle_root: Option<::bitcoin::TxMerkleNode>,
+    what: &str,
+) -> Result<()> {
+    let (Some(version), Some(bits), Some(nonce), Some(merkle_root)) =
+        (b.version, b.bits.as_deref(), b.nonce, merkle_root)
+    else {
+        return Err(bad(
+            what,
+            format!("block {hash}: version, bits or nonce missing, so the hash cannot be checked"),
+        ));
+    };
+    let prev_blockhash = match b.previousblockhash.as_deref() {
+        Some(p) => p
+            .parse()
+            .map_err(|e| bad(what, format!("previousblockhash: {e}")))?,
+        None => <::bitcoin::BlockHash as ::bitcoin::hashes::Hash>::all_zeros(),
+    };
+    let bits =
+        u32::from_str_radix(bits, 16).map_err(|e| bad(what, format!("bits {bits:?}: {e}")))?;
+    let time = u32::try_from(b.time)
+        .map_err(|_| bad(what, format!("time {} does not fit a header", b.time)))?;
+    let header = ::bitcoin::block::Header {
+        version: ::bitcoin::block::Version::from_consensus(version),
+        prev_blockhash,
+        merkle_root,
+        time,
+        bits: ::bitcoin::CompactTarget::from_consensus(bits),
+        nonce,
+    };
+    let got = header.block_hash();
+    if got != hash {
+        return Err(bad(
+            what,
+            format!("block {hash}: its header fields hash to {got}, not to the stated hash"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a `getrawtransaction <txid> true` answer (or a bare transaction

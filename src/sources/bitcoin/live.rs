@@ -2,9 +2,10 @@
 //!
 //! Both go through the same conversion as recorded files
 //! ([`core_json`](super::core_json), [`esplora`](super::esplora)). Requests
-//! have a timeout; timeouts, HTTP 429 and 5xx answers are retried with
-//! exponential backoff, and when retries run out the error names the URL and
-//! the request. Answers larger than [`HttpOptions::max_response`] are refused.
+//! have a timeout; timeouts, refused or dropped connections, HTTP 429 and
+//! 5xx answers (but not Core's JSON errors, which come as 500) are retried
+//! with exponential backoff, and when retries run out the error names the
+//! URL and the request. Answers larger than [`HttpOptions::max_response`] are refused.
 //! TLS is not built in: reach remote nodes through a tunnel or a local proxy.
 
 use std::ops::RangeInclusive;
@@ -26,7 +27,8 @@ use crate::types::BitcoinNetwork;
 pub struct HttpOptions {
     /// Time allowed for one request, connection to last byte (default 30 s).
     pub timeout: Duration,
-    /// Retries after a timeout, HTTP 429 or 5xx (default 3).
+    /// Retries after a timeout, a refused or dropped connection, HTTP 429 or
+    /// 5xx (default 3).
     pub retries: u32,
     /// Wait before the first retry, doubled each time (default 250 ms).
     pub backoff: Duration,
@@ -125,13 +127,32 @@ impl Http {
                         200..=299 => return Ok(Answer::Ok(text)),
                         404 => return Ok(Answer::NotFound),
                         429 | 502..=504 => format!("http {status}"),
-                        500 if body.is_none() => format!("http {status}"),
+                        // Core sends RPC errors as 500 with a JSON body; a
+                        // 500 without one is a failing server or proxy.
+                        500 if body.is_none()
+                            || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() =>
+                        {
+                            format!("http {status}")
+                        }
                         _ => return Ok(Answer::Status(status, text)),
                     }
                 }
                 Err(ureq::Error::Timeout(_)) => "timed out".to_owned(),
                 Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
                     "timed out".to_owned()
+                }
+                // A node restarting, or a connection dropped mid-answer.
+                Err(ureq::Error::ConnectionFailed) => "connection failed".to_owned(),
+                Err(ureq::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
+                    format!("connection lost: {e}")
                 }
                 Err(e) => {
                     return Err(Error::Parse {
@@ -340,12 +361,20 @@ impl PrevoutProvider for CoreRpc {
 
 /// Blocks from a live Bitcoin Core node as a [`Source`], a height range in
 /// order; a block is converted whole or not at all.
+///
+/// Each block is checked before it is converted: it is the block asked for
+/// (hash and height), its header fields hash to its hash, its transactions
+/// to its merkle root, and it links to the block before it. A mismatch is an
+/// error naming the block; [`CoreRpcSource::resume_from`] gives the height
+/// to restart at.
 pub struct CoreRpcSource {
     rpc: CoreRpc,
     next: u64,
     end: u64,
     utxos: UtxoIndex,
     queue: BlockQueue,
+    /// The hash of the last block converted, to check the next one links to it.
+    last: Option<BlockHash>,
 }
 
 impl CoreRpcSource {
@@ -360,6 +389,20 @@ impl CoreRpcSource {
             end: *heights.end(),
             utxos,
             queue: BlockQueue::default(),
+            last: None,
+        }
+    }
+
+    /// The height to restart at after an error or an early stop: the first
+    /// block not yet handed over whole. Blocks before it were delivered
+    /// completely and no record of it or later ones was, so a new source
+    /// from this height, loaded into the same builder, gives the graph an
+    /// uninterrupted load would have.
+    pub fn resume_from(&self) -> u64 {
+        if self.queue.is_empty() {
+            self.next
+        } else {
+            self.next - 1
         }
     }
 }
@@ -396,15 +439,31 @@ impl CoreRpcSource {
                 "getblock {hash} (height {h}): the node does not have it"
             ))
         })?;
+        if block.hash != hash {
+            return Err(net_err(format!(
+                "getblock {hash} (height {h}): the node answered with block {}",
+                block.hash
+            )));
+        }
         if block.height != h {
             return Err(net_err(format!(
                 "getblock {hash}: the node says height {}, expected {h}",
                 block.height
             )));
         }
+        if let Some(last) = self.last.filter(|_| h > 0) {
+            if block.prev != Some(last) {
+                return Err(net_err(format!(
+                    "block {hash} at height {h} does not follow block {last} at height {}: \
+                     the chain was reorganised during the load; restart from an earlier height",
+                    h - 1
+                )));
+            }
+        }
         let mut recs = Vec::new();
         let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;
         self.next += 1;
+        self.last = Some(hash);
         Ok(Step::Block(s, recs))
     }
 }
@@ -461,14 +520,18 @@ impl Esplora {
     /// `/block/:hash/txids`: the block's transaction ids in order.
     ///
     /// # Errors
-    /// Transport failures, malformed answers.
+    /// Transport failures, malformed answers, more ids than
+    /// [`MAX_TXS_PER_BLOCK`](crate::limits::MAX_TXS_PER_BLOCK).
     pub fn block_txids(&self, hash: &str) -> Result<Option<Vec<String>>> {
         let Some(t) = self.get(&format!("/block/{hash}/txids"))? else {
             return Ok(None);
         };
-        serde_json::from_str(&t)
-            .map(Some)
-            .map_err(|e| net_err(format!("{}/block/{hash}/txids: {e}", self.base)))
+        let list: Vec<String> = serde_json::from_str(&t)
+            .map_err(|e| net_err(format!("{}/block/{hash}/txids: {e}", self.base)))?;
+        crate::limits::check_block_txs(list.len(), || {
+            format!("in bitcoin block {hash} ({}/block/{hash}/txids)", self.base)
+        })?;
+        Ok(Some(list))
     }
 
     /// Fetches transactions and places each in its block (from the block's

@@ -620,6 +620,9 @@ pub fn convert_block(data: &BlockData) -> Result<ConvertedBlock> {
     if b.timestamp.bits() > 64 {
         return Err(block_error(height, "timestamp does not fit in 64 bits"));
     }
+    crate::limits::check_block_txs(b.transactions.len(), || {
+        format!("in ethereum block {height}")
+    })?;
     let block = BlockRef {
         chain: Chain::Ethereum,
         height: BlockHeight(height),
