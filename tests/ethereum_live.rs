@@ -596,3 +596,62 @@ fn trace_example_on_a_live_node() {
     assert!(!r["meta"]["opening_balances"].as_array().unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The chain is reorganised while it is loaded: after blocks 0–3 are in,
+/// the node reverts to block 2 and mines a different block 3 and more. The
+/// next block fetched no longer links to the block 3 that was loaded, and the
+/// load stops with an error naming the block instead of mixing two chains.
+#[test]
+fn reorganisation_during_a_load_is_refused() {
+    let Some(node) = Anvil::start(&[]) else {
+        return;
+    };
+    let call = |method: &str, params: &str| {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#);
+        let answer = raw_call(node.port, &body).unwrap();
+        assert!(!answer.contains("\"error\""), "{method}: {answer}");
+        answer
+    };
+    for _ in 0..2 {
+        call("evm_mine", "[]");
+    }
+    let snap: serde_json::Value = serde_json::from_str(&call("evm_snapshot", "[]")).unwrap();
+    let snap = snap["result"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        call("evm_mine", "[]");
+    }
+    let rpc = EthRpc::connect(
+        &node.url,
+        RpcOptions {
+            concurrency: 1, // windows of two blocks: 0–1, 2–3, 4–5, 6
+            ..quick()
+        },
+    )
+    .unwrap();
+    let port = node.port;
+    let mut src = EthRpcSource::new(rpc, BlockRange::Range(0, 6)).on_progress(Box::new(move |p| {
+        if p.blocks == 4 {
+            // Blocks 0–3 are loaded: replace 3–6 by other blocks.
+            let raw = |m: &str, params: &str| {
+                let b = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}","params":{params}}}"#);
+                raw_call(port, &b).unwrap()
+            };
+            raw("evm_revert", &format!(r#"["{snap}"]"#));
+            raw("evm_setNextBlockTimestamp", "[4000000000]");
+            for _ in 0..4 {
+                raw("evm_mine", "[]");
+            }
+        }
+    }));
+    let mut b = GraphBuilder::new();
+    let e = b.load(&mut src).unwrap_err().to_string();
+    assert!(
+        e.contains("eth_getBlockByNumber for block 4")
+            && e.contains("is not the hash")
+            && e.contains("of block 3 loaded before it")
+            && e.contains("reorganised"),
+        "{e}"
+    );
+    assert_eq!(src.resume_from(), 4);
+    assert_eq!(src.loaded(), Some((0, 3)));
+}

@@ -570,6 +570,8 @@ pub struct EthRpcSource {
     notes: Vec<String>,
     progress: Option<ProgressFn>,
     started: Option<Instant>,
+    /// The number and hash of the last block loaded.
+    last_hash: Option<(u64, [u8; 32])>,
 }
 
 impl std::fmt::Debug for EthRpcSource {
@@ -606,6 +608,7 @@ impl EthRpcSource {
             notes: Vec::new(),
             progress: None,
             started: None,
+            last_hash: None,
         }
     }
 
@@ -615,9 +618,14 @@ impl EthRpcSource {
         self
     }
 
-    /// The first block not yet loaded: where a resumed load starts.
+    /// The first block not yet handed over whole: where a resumed load
+    /// starts, after an error or an early stop. Earlier blocks were
+    /// delivered completely, nothing of this one or later ones was.
     pub fn resume_from(&self) -> u64 {
-        self.next
+        self.queue
+            .front()
+            .and_then(|r| r.block())
+            .map_or(self.next, |b| b.height.0)
     }
 
     /// The client.
@@ -632,6 +640,27 @@ impl EthRpcSource {
             BlockRange::Follow { from, .. } => from,
         };
         (self.next > first).then(|| (first, self.next - 1))
+    }
+
+    /// Checks that block `n` links to the block loaded before it, if that
+    /// was `n - 1`: a mismatch means the chain was reorganised during the
+    /// load (or the node answers from two chains).
+    fn check_link(&self, n: u64, d: &BlockData) -> Result<()> {
+        match self.last_hash {
+            Some((prev, hash)) if prev + 1 == n && d.block.parent_hash.0 != hash => {
+                Err(Error::Node {
+                    endpoint: self.rpc.endpoint.clone(),
+                    context: format!("eth_getBlockByNumber for block {n}"),
+                    reason: format!(
+                        "its parent hash {:?} is not the hash {:?} of block {prev} loaded before it: \
+                         the chain was reorganised during the load; restart from an earlier block",
+                        d.block.parent_hash,
+                        ethers::types::H256(hash)
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Fetches the next window of blocks; false at the end of the range.
@@ -672,7 +701,10 @@ impl EthRpcSource {
                 .collect(),
         );
         for (n, data) in fetched {
-            let converted = data.and_then(|d| convert_block(&d));
+            let converted = data.and_then(|d| {
+                self.check_link(n, &d)?;
+                convert_block(&d)
+            });
             match converted {
                 Ok(c) => {
                     if !c.traced {
@@ -684,6 +716,7 @@ impl EthRpcSource {
                     self.queue.extend(c.records());
                     self.blocks += 1;
                     self.next = n + 1;
+                    self.last_hash = Some((n, c.hash));
                 }
                 Err(e) => {
                     self.pending = Some(e);
