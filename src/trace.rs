@@ -738,6 +738,95 @@ impl Ctx<'_> {
                 .is_some_and(|w| w & (1 << (n % 64)) != 0)
     }
 
+    /// Relaxes the out-edges of `wave` (nodes with their arrival event + 1)
+    /// and returns the nodes whose word it lowered from settled or unreached,
+    /// sorted, each once. `same_tx` limits each node to the run of out-edges
+    /// inside its arrival transaction (the same-transaction closure);
+    /// otherwise all out-edges after the arrival count (all of them without
+    /// time order). Large waves are split over threads; the atomic minimum
+    /// makes the result independent of how.
+    fn relax_wave(
+        &self,
+        seed: u32,
+        wave: &[(u32, u32)],
+        best: &[AtomicU64],
+        fe: &[u32],
+        same_tx: bool,
+        scanned: &mut u64,
+    ) -> Vec<u32> {
+        let g = self.g;
+        let time = self.cfg.time_respecting;
+        let expand = |chunk: &[(u32, u32)]| -> (Vec<u32>, u64) {
+            let mut touched = Vec::new();
+            let mut count = 0u64;
+            for &(u, r) in chunk {
+                if (same_tx && r == 0) || self.absorbs(u, seed) {
+                    continue;
+                }
+                let pred = u64::from(u) + 1;
+                let mut relax = |v: u32, nr: u32| {
+                    if v == u || (!time && fe[v as usize] != NONE) {
+                        return;
+                    }
+                    let cand = (u64::from(nr) << 32) | pred;
+                    let slot = &best[v as usize];
+                    if cand < slot.load(Ordering::Relaxed) {
+                        let prev = slot.fetch_min(cand, Ordering::Relaxed);
+                        if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
+                            touched.push(v);
+                        }
+                    }
+                };
+                let edges = g.out_edges(u);
+                let start = if time || same_tx {
+                    edges.partition_point(|o| o.event < r)
+                } else {
+                    0
+                };
+                let run = if same_tx {
+                    let tx = g.ev_tx[r as usize - 1];
+                    edges[start..]
+                        .iter()
+                        .take_while(|o| g.ev_tx[o.event as usize] == tx)
+                        .count()
+                } else {
+                    edges.len() - start
+                };
+                for o in &edges[start..start + run] {
+                    count += 1;
+                    if o.target != NONE {
+                        relax(o.target, o.event + 1);
+                    } else {
+                        for leg in g.outputs_of(o.event) {
+                            relax(g.leg_addr[leg], o.event + 1);
+                        }
+                    }
+                }
+            }
+            (touched, count)
+        };
+        let mut touched: Vec<u32> = if wave.len() >= PAR_FRONTIER {
+            let parts: Vec<(Vec<u32>, u64)> =
+                wave.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
+            let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+            for (t, k) in parts {
+                *scanned += k;
+                all.extend(t);
+            }
+            all
+        } else {
+            let (t, k) = expand(wave);
+            *scanned += k;
+            t
+        };
+        if touched.len() >= PAR_FRONTIER {
+            touched.par_sort_unstable();
+        } else {
+            touched.sort_unstable();
+        }
+        touched
+    }
+
     /// Layered earliest-arrival search from `seed`.
     ///
     /// Each layer relaxes the out-edges of the nodes improved in the layer
@@ -771,71 +860,12 @@ impl Ctx<'_> {
         let mut layer = 0u32;
         while !frontier.is_empty() && layer < self.cfg.max_hops {
             layer += 1;
-            let fe = &first_entry;
-            let best = &best;
-            let expand = |chunk: &[(u32, u32)]| -> (Vec<u32>, u64) {
-                let mut touched = Vec::new();
-                let mut count = 0u64;
-                for &(u, r) in chunk {
-                    if self.absorbs(u, seed) {
-                        continue;
-                    }
-                    let pred = u64::from(u) + 1;
-                    let mut relax = |v: u32, nr: u32| {
-                        if v == u || (!time && fe[v as usize] != NONE) {
-                            return;
-                        }
-                        let cand = (u64::from(nr) << 32) | pred;
-                        let slot = &best[v as usize];
-                        if cand < slot.load(Ordering::Relaxed) {
-                            let prev = slot.fetch_min(cand, Ordering::Relaxed);
-                            if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
-                                touched.push(v);
-                            }
-                        }
-                    };
-                    let edges = g.out_edges(u);
-                    let start = if time {
-                        edges.partition_point(|o| o.event < r)
-                    } else {
-                        0
-                    };
-                    for o in &edges[start..] {
-                        count += 1;
-                        if o.target != NONE {
-                            relax(o.target, o.event + 1);
-                        } else {
-                            for leg in g.outputs_of(o.event) {
-                                relax(g.leg_addr[leg], o.event + 1);
-                            }
-                        }
-                    }
-                }
-                (touched, count)
-            };
-            let mut touched: Vec<u32> = if frontier.len() >= PAR_FRONTIER {
-                let parts: Vec<(Vec<u32>, u64)> =
-                    frontier.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
-                let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-                for (t, k) in parts {
-                    scanned += k;
-                    all.extend(t);
-                }
-                all
-            } else {
-                let (t, k) = expand(&frontier);
-                scanned += k;
-                t
-            };
-            if touched.len() >= PAR_FRONTIER {
-                touched.par_sort_unstable();
-            } else {
-                touched.sort_unstable();
-            }
+            let touched =
+                self.relax_wave(seed, &frontier, &best, &first_entry, false, &mut scanned);
             let mut next = settle(
                 &touched,
                 layer,
-                best,
+                &best,
                 &mut entries,
                 &mut first_entry,
                 &mut cur_entry,
@@ -847,48 +877,11 @@ impl Ctx<'_> {
             // the run of out-edges right after the arrival with the same tx.
             let mut wave = next.clone();
             while !wave.is_empty() {
-                let mut touched = Vec::new();
-                for &(u, r) in &wave {
-                    if r == 0 || self.absorbs(u, seed) {
-                        continue;
-                    }
-                    let tx = g.ev_tx[r as usize - 1];
-                    let edges = g.out_edges(u);
-                    let start = edges.partition_point(|o| o.event < r);
-                    let pred = u64::from(u) + 1;
-                    for o in edges[start..]
-                        .iter()
-                        .take_while(|o| g.ev_tx[o.event as usize] == tx)
-                    {
-                        scanned += 1;
-                        let mut relax = |v: u32| {
-                            if v == u || (!time && first_entry[v as usize] != NONE) {
-                                return;
-                            }
-                            let cand = (u64::from(o.event + 1) << 32) | pred;
-                            let slot = &best[v as usize];
-                            let prev = slot.load(Ordering::Relaxed);
-                            if cand < prev {
-                                slot.store(cand, Ordering::Relaxed);
-                                if prev == u64::MAX || prev & 0xffff_ffff == 0 {
-                                    touched.push(v);
-                                }
-                            }
-                        };
-                        if o.target != NONE {
-                            relax(o.target);
-                        } else {
-                            for leg in g.outputs_of(o.event) {
-                                relax(g.leg_addr[leg]);
-                            }
-                        }
-                    }
-                }
-                touched.sort_unstable();
+                let touched = self.relax_wave(seed, &wave, &best, &first_entry, true, &mut scanned);
                 wave = settle(
                     &touched,
                     layer,
-                    best,
+                    &best,
                     &mut entries,
                     &mut first_entry,
                     &mut cur_entry,

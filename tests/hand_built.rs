@@ -635,3 +635,43 @@ fn a_hop_is_one_transaction() {
     let out = run(later, s, &clusters, &TraceConfig::default());
     assert_eq!(finding(&out, "x").unwrap().min_hops, 4);
 }
+
+/// The same-transaction closure over a wave large enough to be split over
+/// threads: in one transaction S pays 3,000 contracts, each of which
+/// forwards to its own receiver inside that transaction. Every receiver is
+/// one hop from S, and one thread and two give the same outcome.
+#[test]
+fn wide_same_transaction_closure_is_one_hop_on_any_thread_count() {
+    let n = 3_000u16;
+    let s = eth(1);
+    let mut recs = Vec::new();
+    for i in 0..n {
+        let (c, d) = (eth(1_000 + i), eth(10_000 + i));
+        recs.push(xfer(1, 0, 2 * u32::from(i), s, c, 10));
+        recs.push(xfer(1, 0, 2 * u32::from(i) + 1, c, d, 10));
+    }
+    let receivers: Vec<_> = (0..n).map(|i| eth(10_000 + i)).collect();
+    let clusters = [
+        Cluster::new("receivers", receivers),
+        Cluster::new("last", vec![eth(10_000 + n - 1)]),
+    ];
+    let g = FlowGraph::from_records("wide", recs).unwrap();
+    let run_on = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| trace(&g, &[s], &clusters, &TraceConfig::default()).unwrap())
+    };
+    let one = run_on(1);
+    assert_eq!(one, run_on(2));
+    for name in ["receivers", "last"] {
+        let f = finding(&one, name).unwrap();
+        assert_eq!(f.min_hops, 1, "{name}");
+        assert_eq!(f.path.len(), 2, "{name}: S -> contract -> receiver");
+    }
+    assert_eq!(
+        value(finding(&one, "receivers").unwrap(), Asset::Eth, Model::Poison),
+        10 * u128::from(n)
+    );
+}
