@@ -176,7 +176,13 @@ proptest! {
             b.load(&mut MemorySource::new("a", rev[..half].to_vec())).unwrap();
             b.load(&mut MemorySource::new("b", rev[half..].to_vec())).unwrap();
             let g2 = b.freeze().unwrap();
-            prop_assert_eq!(&run(&g2, &c, &cfg).findings, &one.findings);
+            // The same graph, event for event and address for address.
+            let events = |g: &FlowGraph| g.events().map(|e| g.event(e)).collect::<Vec<_>>();
+            prop_assert_eq!(events(&g2), events(&g));
+            prop_assert_eq!(g2.addresses(), g.addresses());
+            let two_sources = run(&g2, &c, &cfg);
+            prop_assert_eq!(&two_sources.findings, &one.findings);
+            prop_assert_eq!(&two_sources.seeds, &one.seeds);
             // Snapshot round trip.
             let bytes = g.to_snapshot_bytes(&CaseInfo::default()).unwrap();
             let (g3, _) = FlowGraph::from_snapshot_bytes(&bytes).unwrap();
