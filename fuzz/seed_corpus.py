@@ -81,10 +81,20 @@ for sel, pat in [(0, "expected_transactions.csv"), (1, "expected_traces.csv"), (
         put("etl_csv", bytes([sel]) + read(p), text=True)
 
 BTC = os.path.join(DATA, "chain/bitcoin")
-# blk_file: mainnet-magic framed block files (whole, cut to MAX) and the first few blocks.
+# blk_file: a mode byte (0 plain, 1 + 8-byte XOR key, 2 + length + xor.dat bytes; see the
+# target), then mainnet-magic framed block files (whole, cut to MAX) and the first few blocks.
+KEY = bytes.fromhex("6a3ef1a0c52b9d07")
+
+
+def put_blk(b):
+    put("blk_file", b"\x00" + b)
+    put("blk_file", b"\x01" + KEY + b)
+    put("blk_file", b"\x02\x08" + KEY + b)
+
+
 for p in glob.glob(f"{BTC}/blk_files/mainnet_*blkframed.dat"):
     b = read(p)
-    put("blk_file", b)
+    put_blk(b)
     # Split into single blocks for btc_block, and small blk files of 1..3 blocks.
     off, blocks = 0, []
     while off + 8 <= len(b) and len(blocks) < 40:
@@ -96,7 +106,7 @@ for p in glob.glob(f"{BTC}/blk_files/mainnet_*blkframed.dat"):
     for i, fr in enumerate(blocks):
         put("btc_block", fr[8:])
         if i < 5:
-            put("blk_file", b"".join(blocks[: i + 1]))
+            put_blk(b"".join(blocks[: i + 1]))
 for p in glob.glob(f"{BTC}/raw_blocks/*.raw"):
     if os.path.getsize(p) <= MAX:  # the mainnet ones are 1-2 MB: too slow as seeds
         put("btc_block", read(p))
