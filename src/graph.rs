@@ -774,7 +774,7 @@ pub struct FlowGraph {
 /// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
 /// models see it instead of inferring it (see [`crate::trace`], "Unknown
 /// opening balances").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OpeningBalance {
     /// Whose balance.
     pub address: Address,

@@ -1,16 +1,16 @@
 //! Snapshots: a frozen [`FlowGraph`] (with its address book, and optionally
 //! the seeds and clusters of a case) saved to one file and loaded back.
 //!
-//! # Format (version 1, little-endian)
+//! # Format (version 2, little-endian)
 //! ```text
 //! "FTSNAP\0\x01"  magic (8 bytes)
-//! u32             format version (1)
+//! u32             format version (2; version 1 is read too)
 //! sections        u32 tag, u64 length, bytes — in a fixed order
 //! u32             CRC-32 (IEEE) of every byte before it
 //! ```
 //! Arrays are stored as their elements' little-endian bytes; the address
 //! book as fixed 35-byte records; source summaries, asset infos, seeds and
-//! clusters as JSON. A file whose checksum, magic, version or section
+//! clusters, and (from version 2) known opening balances as JSON. A file whose checksum, magic, version or section
 //! layout does not match is refused with an error naming the file and the
 //! offset; nothing of it is used. The checksum is checked before anything
 //! is decoded.
@@ -27,8 +27,9 @@ use crate::trace::Cluster;
 use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp, TxId};
 
 const MAGIC: &[u8; 8] = b"FTSNAP\0\x01";
-/// The snapshot format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The snapshot format version this crate writes. It reads this one and
+/// version 1, which had no opening balances.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a snapshot may carry besides the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,9 @@ struct Meta {
     sources: Vec<crate::graph::SourceSummary>,
     stats: crate::graph::LoadStats,
     case: CaseInfo,
+    /// Known opening balances (version 2 on; absent in version 1).
+    #[serde(default)]
+    openings: Vec<crate::graph::OpeningBalance>,
 }
 
 fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
@@ -114,6 +118,7 @@ impl FlowGraph {
             sources: g.sources.clone(),
             stats: g.stats,
             case: case.clone(),
+            openings: g.opening_list.clone(),
         };
         let (infos_json, blocks_json, meta_json) = (json(&infos)?, json(&blocks)?, json(&meta)?);
         let mut tag = 0u32;
@@ -194,11 +199,11 @@ impl FlowGraph {
             return Err((0, "not a fundtrace snapshot (magic bytes differ)".into()));
         }
         let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err((
                 8,
                 format!(
-                    "snapshot format version {version}; this build reads version {FORMAT_VERSION}"
+                    "snapshot format version {version}; this build reads versions 1 to {FORMAT_VERSION}"
                 ),
             ));
         }
@@ -407,7 +412,10 @@ impl FlowGraph {
         if index.len() != n_addr {
             return Err(bad(0, "an address occurs twice"));
         }
-        let g = FlowGraph {
+        if version < 2 && !meta.openings.is_empty() {
+            return Err(bad(16, "opening balances in a version 1 snapshot"));
+        }
+        let mut g = FlowGraph {
             addresses,
             index,
             txids,
@@ -437,6 +445,13 @@ impl FlowGraph {
             openings: rustc_hash::FxHashMap::default(),
             opening_list: Vec::new(),
         };
+        let n = meta.openings.len();
+        if g.set_opening_balances(meta.openings) != n {
+            return Err(bad(
+                16,
+                "an opening balance names an address or asset not in the graph, or one twice",
+            ));
+        }
         Ok((g, meta.case))
     }
 }

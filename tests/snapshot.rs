@@ -3,7 +3,7 @@
 
 use fundtrace::snapshot::CaseInfo;
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-use fundtrace::{FlowGraph, TraceConfig, TraceReport, trace};
+use fundtrace::{Amount, FlowGraph, OpeningBalance, TraceConfig, TraceReport, trace};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-snap-{}", std::process::id()));
@@ -82,11 +82,11 @@ fn damaged_snapshots_are_refused() {
             .to_string()
             .contains("not a fundtrace snapshot")
     );
-    let mut v2 = bytes.clone();
-    v2[8] = 2;
-    std::fs::write(&path, &v2).unwrap();
+    let mut v3 = bytes.clone();
+    v3[8] = 3;
+    std::fs::write(&path, &v3).unwrap();
     let e = FlowGraph::load(&path).unwrap_err().to_string();
-    assert!(e.contains("version 2") && e.contains("at offset 8"), "{e}");
+    assert!(e.contains("version 3") && e.contains("at offset 8"), "{e}");
     // Consistent checksum but an index out of range: still refused.
     let mut bad = bytes.clone();
     let body = bad.len() - 4;
@@ -119,4 +119,65 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// Known opening balances travel with the snapshot (format version 2) and
+/// give the same report after loading; a version 1 file, which has none,
+/// still loads.
+#[test]
+fn opening_balances_are_kept_and_version_1_still_loads() {
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers: 20_000,
+        ..SyntheticConfig::default()
+    });
+    let mut g = c.graph().unwrap();
+    let case = CaseInfo {
+        seeds: c.seeds.clone(),
+        clusters: c.clusters.clone(),
+    };
+    let plain = g.to_snapshot_bytes(&case).unwrap();
+    let holders = {
+        let tracer = fundtrace::Tracer::new(&g);
+        let targets = tracer.targets(&case.clusters).unwrap();
+        tracer.value_holders(&case.seeds, &targets, &TraceConfig::default())
+    };
+    assert!(holders.len() > 10);
+    let balances: Vec<OpeningBalance> = holders
+        .iter()
+        .step_by(3)
+        .zip(1u128..)
+        .map(|(&(address, asset), i)| OpeningBalance {
+            address,
+            asset,
+            amount: Amount::new(i * 1_000_000_007),
+            at_block: 99,
+            source: "test".into(),
+        })
+        .collect();
+    assert_eq!(g.set_opening_balances(balances.clone()), balances.len());
+    let with = report(&g, &case);
+    assert_ne!(
+        with,
+        report(&FlowGraph::from_snapshot_bytes(&plain).unwrap().0, &case)
+    );
+    let path = tmp("openings.snap");
+    g.save(&path, &case).unwrap();
+    let (back, _) = FlowGraph::load(&path).unwrap();
+    assert_eq!(back.opening_balances(), g.opening_balances());
+    assert_eq!(report(&back, &case), with);
+    std::fs::remove_file(path).unwrap();
+
+    // The same graph without openings, written as version 1.
+    let mut v1 = plain.clone();
+    v1[8] = 1;
+    let body = v1.len() - 4;
+    let crc = crc32(&v1[..body]);
+    v1[body..].copy_from_slice(&crc.to_le_bytes());
+    let (old, case_old) = FlowGraph::from_snapshot_bytes(&v1).unwrap();
+    assert!(old.opening_balances().is_empty());
+    assert_eq!(report(&old, &case_old), report(&g_without(&c), &case));
+}
+
+fn g_without(c: &SyntheticCase) -> FlowGraph {
+    c.graph().unwrap()
 }
