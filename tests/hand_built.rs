@@ -671,7 +671,11 @@ fn wide_same_transaction_closure_is_one_hop_on_any_thread_count() {
         assert_eq!(f.path.len(), 2, "{name}: S -> contract -> receiver");
     }
     assert_eq!(
-        value(finding(&one, "receivers").unwrap(), Asset::Eth, Model::Poison),
+        value(
+            finding(&one, "receivers").unwrap(),
+            Asset::Eth,
+            Model::Poison
+        ),
         10 * u128::from(n)
     );
 }
