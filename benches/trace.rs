@@ -16,7 +16,10 @@
 //!   reachability, `hops/petgraph_bfs_digraph` is `petgraph::visit::Bfs` over
 //!   the same graph exported as a `DiGraph` (the baseline),
 //!   `hops/petgraph_bfs_flowgraph` the same `Bfs` over our frozen graph
-//!   through petgraph's traits. `*_1t` variants run on one thread.
+//!   through petgraph's traits.
+//!
+//! Every benchmark of ours runs on a 2-thread pool and, as `*_1t`, on one
+//! thread; the petgraph baselines are sequential.
 //!
 //! Bytes per transfer of the frozen graph are printed on stderr.
 
@@ -114,24 +117,6 @@ fn bench(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(if n >= 10_000_000 { 20 } else { 8 }));
 
         group.throughput(Throughput::Elements(transfers));
-        group.bench_function("build", |b| {
-            b.iter(|| {
-                let mut builder = GraphBuilder::new();
-                builder
-                    .load(&mut MemorySource::new("bench", records.clone()))
-                    .expect("loads");
-                black_box(builder.freeze().expect("freezes"))
-            })
-        });
-        group.bench_function("end_to_end", |b| {
-            b.iter(|| {
-                let g = case.graph().expect("loads");
-                black_box(
-                    trace(&g, &case.seeds, &case.clusters, &TraceConfig::default())
-                        .expect("traces"),
-                )
-            })
-        });
         let snap = std::env::temp_dir().join(format!("fundtrace-bench-{n}.snap"));
         let case_info = fundtrace::snapshot::CaseInfo {
             seeds: case.seeds.clone(),
@@ -142,42 +127,76 @@ fn bench(c: &mut Criterion) {
             "size {n}: snapshot {} bytes",
             std::fs::metadata(&snap).map(|m| m.len()).unwrap_or(0)
         );
-        group.bench_function("snapshot_load", |b| {
-            b.iter(|| black_box(FlowGraph::load(&snap).expect("loads")))
-        });
-        group.bench_function("trace6", |b| {
-            b.iter(|| {
-                black_box(
-                    trace(&graph, &case.seeds, &case.clusters, &TraceConfig::default())
-                        .expect("traces"),
-                )
-            })
-        });
-
         let tracer = fundtrace::Tracer::new(&graph);
         let targets = tracer.targets(&case.clusters).expect("distinct names");
-        group.bench_function("trace6_reused_tracer", |b| {
-            b.iter(|| {
-                black_box(
-                    tracer
-                        .trace_targets(&case.seeds, &targets, &TraceConfig::default())
-                        .expect("traces"),
-                )
-            })
-        });
         let depth3 = TraceConfig {
             max_hops: 3,
             ..TraceConfig::default()
         };
-        group.bench_function("depth3_one_seed_reused_tracer", |b| {
-            b.iter(|| {
-                black_box(
-                    tracer
-                        .trace_targets(&case.seeds[..1], &targets, &depth3)
-                        .expect("traces"),
-                )
-            })
-        });
+        let one = pool(1);
+        let two = pool(2);
+        // Every benchmark on 2 threads, then on 1 ("_1t"): the ratio is the
+        // parallel scaling.
+        for (suffix, threads) in [("", &two), ("_1t", &one)] {
+            let name = |base: &str| format!("{base}{suffix}");
+            group.bench_function(name("build"), |b| {
+                b.iter(|| {
+                    threads.install(|| {
+                        let mut builder = GraphBuilder::new();
+                        builder
+                            .load(&mut MemorySource::new("bench", records.clone()))
+                            .expect("loads");
+                        black_box(builder.freeze().expect("freezes"))
+                    })
+                })
+            });
+            group.bench_function(name("end_to_end"), |b| {
+                b.iter(|| {
+                    threads.install(|| {
+                        let g = case.graph().expect("loads");
+                        black_box(
+                            trace(&g, &case.seeds, &case.clusters, &TraceConfig::default())
+                                .expect("traces"),
+                        )
+                    })
+                })
+            });
+            group.bench_function(name("snapshot_load"), |b| {
+                b.iter(|| threads.install(|| black_box(FlowGraph::load(&snap).expect("loads"))))
+            });
+            group.bench_function(name("trace6"), |b| {
+                b.iter(|| {
+                    threads.install(|| {
+                        black_box(
+                            trace(&graph, &case.seeds, &case.clusters, &TraceConfig::default())
+                                .expect("traces"),
+                        )
+                    })
+                })
+            });
+            group.bench_function(name("trace6_reused_tracer"), |b| {
+                b.iter(|| {
+                    threads.install(|| {
+                        black_box(
+                            tracer
+                                .trace_targets(&case.seeds, &targets, &TraceConfig::default())
+                                .expect("traces"),
+                        )
+                    })
+                })
+            });
+            group.bench_function(name("depth3_one_seed_reused_tracer"), |b| {
+                b.iter(|| {
+                    threads.install(|| {
+                        black_box(
+                            tracer
+                                .trace_targets(&case.seeds[..1], &targets, &depth3)
+                                .expect("traces"),
+                        )
+                    })
+                })
+            });
+        }
 
         // Hop traversal from hubs.
         let seeds = hubs(&graph, 6);
@@ -209,8 +228,6 @@ fn bench(c: &mut Criterion) {
         eprintln!(
             "size {n}: edges scanned from 6 hubs: time {scanned}, plain {scanned_plain}, petgraph DiGraph bfs {pg_edges}, petgraph bfs on FlowGraph {fg_edges}"
         );
-        let one = pool(1);
-        let two = pool(2);
         for (name, cfg, edges) in [
             ("time", &hop_cfg, scanned),
             ("plain", &plain_cfg, scanned_plain),
