@@ -25,9 +25,14 @@
 //! without `logs.csv` a token id can be read as an amount; without receipts
 //! neither fees nor failures are known; blocks without a timestamp get time 0.
 //!
-//! The export is read whole into memory, grouped by block.
+//! The rows are read one at a time and kept grouped by block as ethers
+//! structures (about 1 KB per transaction); blocks are converted to records
+//! one at a time as they are handed out. Memory therefore grows with the
+//! export: split very large exports by block range.
 
 use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 
 use ethers::types::{
@@ -44,12 +49,18 @@ use crate::types::{BlockHeight, BlockRef, Chain, Position, Timestamp, TxId};
 #[derive(Debug)]
 pub struct EtlSource {
     dir: PathBuf,
+    /// The rows grouped by block, converted one block at a time.
+    blocks: std::collections::btree_map::IntoIter<u64, BlockRows>,
+    has_txs: bool,
+    has_traces: bool,
+    /// Records of the block being handed out.
     records: VecDeque<Record>,
     warnings: Vec<String>,
-    counters: BTreeMap<String, u64>,
+    counts: BlockCounts,
+    transfers: u64,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct BlockRows {
     hash: Option<H256>,
     time: Option<u64>,
@@ -59,56 +70,38 @@ struct BlockRows {
     traces: Vec<(usize, Vec<usize>, Trace)>,
 }
 
-type Row = BTreeMap<String, String>;
-
-/// One CSV file: its path and its rows with their line numbers.
-struct Table {
-    path: PathBuf,
-    rows: Vec<(usize, Row)>,
-}
-
-impl Table {
-    /// The rows, each ready to read with its file and line for errors.
-    fn rows(&self) -> impl Iterator<Item = Ctx<'_>> {
-        self.rows.iter().map(|(line, row)| Ctx {
-            path: &self.path,
-            line: *line,
-            row,
-        })
-    }
-}
-
-fn read_csv(path: &Path) -> Result<Option<Table>> {
+/// Reads the CSV file at `path` row by row, handing each to `f` ready to
+/// read (with its file and line for errors); `false` if there is no file.
+/// Rows are not kept: memory is one row at a time.
+fn each_row(path: &Path, mut f: impl FnMut(&Ctx<'_>) -> Result<()>) -> Result<bool> {
     if !path.exists() {
-        return Ok(None);
+        return Ok(false);
     }
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(path)
         .map_err(|e| csv_error(path, &e))?;
-    let headers: Vec<String> = rdr
+    let cols: FxHashMap<String, usize> = rdr
         .headers()
         .map_err(|e| csv_error(path, &e))?
         .iter()
-        .map(|h| h.trim().to_owned())
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_owned(), i))
         .collect();
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| csv_error(path, &e))?;
-        let line = rec
+    let mut row = csv::StringRecord::new();
+    while rdr.read_record(&mut row).map_err(|e| csv_error(path, &e))? {
+        row.trim();
+        let line = row
             .position()
             .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
-        let row: Row = headers
-            .iter()
-            .cloned()
-            .zip(rec.iter().map(|v| v.trim().to_owned()))
-            .collect();
-        rows.push((line, row));
+        f(&Ctx {
+            path,
+            line,
+            cols: &cols,
+            row: &row,
+        })?;
     }
-    Ok(Some(Table {
-        path: path.to_owned(),
-        rows,
-    }))
+    Ok(true)
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> Error {
@@ -130,7 +123,8 @@ fn csv_error(path: &Path, e: &csv::Error) -> Error {
 struct Ctx<'a> {
     path: &'a Path,
     line: usize,
-    row: &'a Row,
+    cols: &'a FxHashMap<String, usize>,
+    row: &'a csv::StringRecord,
 }
 
 impl Ctx<'_> {
@@ -143,9 +137,9 @@ impl Ctx<'_> {
     }
 
     fn get(&self, col: &str) -> Option<&str> {
-        self.row
+        self.cols
             .get(col)
-            .map(String::as_str)
+            .and_then(|&i| self.row.get(i))
             .filter(|v| !v.is_empty() && *v != "None" && *v != "null")
     }
 
@@ -263,17 +257,12 @@ impl EtlSource {
         let mut warnings = Vec::new();
         let f = |name: &str| dir.join(name);
 
-        let blocks_csv = read_csv(&f("blocks.csv"))?;
-        let txs_csv = read_csv(&f("transactions.csv"))?;
-        let receipts_csv = read_csv(&f("receipts.csv"))?;
-        let logs_csv = read_csv(&f("logs.csv"))?;
-        let tokens_csv = if logs_csv.is_none() {
-            read_csv(&f("token_transfers.csv"))?
-        } else {
-            None
-        };
-        let traces_csv = read_csv(&f("traces.csv"))?;
-        if txs_csv.is_none() && traces_csv.is_none() && tokens_csv.is_none() && logs_csv.is_none() {
+        let has = |name: &str| f(name).exists();
+        let has_txs = has("transactions.csv");
+        let has_logs = has("logs.csv");
+        let has_tokens = !has_logs && has("token_transfers.csv");
+        let has_traces = has("traces.csv");
+        if !(has_txs || has_traces || has_tokens || has_logs) {
             return Err(Error::Parse {
                 what: "ethereum-etl folder",
                 input: dir.display().to_string(),
@@ -282,71 +271,67 @@ impl EtlSource {
             });
         }
 
-        if let Some(t) = &blocks_csv {
-            for c in t.rows() {
-                let n = c.required("number", Ctx::u64)?;
-                let b = blocks.entry(n).or_default();
-                b.hash = c.hash("hash")?;
-                b.time = c.time("timestamp")?;
-            }
-        }
+        each_row(&f("blocks.csv"), |c| {
+            let n = c.required("number", Ctx::u64)?;
+            let b = blocks.entry(n).or_default();
+            b.hash = c.hash("hash")?;
+            b.time = c.time("timestamp")?;
+            Ok(())
+        })?;
 
         // Receipts: receipts.csv, or BigQuery's receipt_* columns.
         let mut receipts: BTreeMap<H256, Receipt> = BTreeMap::new();
-        if let Some(t) = &receipts_csv {
-            for c in t.rows() {
-                let h = c.required("transaction_hash", Ctx::hash)?;
-                receipts.insert(h, receipt(&c, h, "")?);
-            }
-        }
+        each_row(&f("receipts.csv"), |c| {
+            let h = c.required("transaction_hash", Ctx::hash)?;
+            receipts.insert(h, receipt(c, h, "")?);
+            Ok(())
+        })?;
 
-        let has_txs = txs_csv.is_some();
         let mut seen: std::collections::BTreeSet<H256> = std::collections::BTreeSet::new();
         let mut no_receipt = 0u64;
-        if let Some(t) = &txs_csv {
-            for c in t.rows() {
-                let n = c.required("block_number", Ctx::u64)?;
-                let hash = c.required("hash", Ctx::hash)?;
-                let index = c.required("transaction_index", Ctx::u64)?;
-                let tx = Transaction {
-                    hash,
-                    from: c.required("from_address", Ctx::addr)?,
-                    to: c.addr("to_address")?,
-                    value: c.u256("value")?.unwrap_or_default(),
-                    gas_price: c.u256("gas_price")?,
-                    gas: c.u256("gas")?.unwrap_or_default(),
-                    transaction_index: Some(U64::from(index)),
-                    block_number: Some(U64::from(n)),
-                    block_hash: c.hash("block_hash")?,
-                    input: c.bytes("input")?,
-                    ..Transaction::default()
-                };
-                let r = match receipts.remove(&hash) {
-                    Some(r) => r,
-                    None if c.get("receipt_gas_used").is_some() => receipt(&c, hash, "receipt_")?,
-                    None => {
-                        no_receipt += 1;
-                        Receipt {
-                            transaction_hash: hash,
-                            gas_used: Some(U256::zero()),
-                            ..Receipt::default()
-                        }
+        each_row(&f("transactions.csv"), |c| {
+            let n = c.required("block_number", Ctx::u64)?;
+            let hash = c.required("hash", Ctx::hash)?;
+            let index = c.required("transaction_index", Ctx::u64)?;
+            let tx = Transaction {
+                hash,
+                from: c.required("from_address", Ctx::addr)?,
+                to: c.addr("to_address")?,
+                value: c.u256("value")?.unwrap_or_default(),
+                gas_price: c.u256("gas_price")?,
+                gas: c.u256("gas")?.unwrap_or_default(),
+                transaction_index: Some(U64::from(index)),
+                block_number: Some(U64::from(n)),
+                block_hash: c.hash("block_hash")?,
+                input: c.bytes("input")?,
+                ..Transaction::default()
+            };
+            let r = match receipts.remove(&hash) {
+                Some(r) => r,
+                None if c.get("receipt_gas_used").is_some() => receipt(c, hash, "receipt_")?,
+                None => {
+                    no_receipt += 1;
+                    Receipt {
+                        transaction_hash: hash,
+                        gas_used: Some(U256::zero()),
+                        ..Receipt::default()
                     }
-                };
-                let b = blocks.entry(n).or_default();
-                if b.hash.is_none() {
-                    b.hash = tx.block_hash;
                 }
-                if b.time.is_none() {
-                    b.time = c.time("block_timestamp")?;
-                }
-                if !seen.insert(hash) {
-                    return Err(c.err(format!("transaction {hash:?} appears twice")));
-                }
-                b.receipts.insert(hash, r);
-                b.txs.push(tx);
+            };
+            let b = blocks.entry(n).or_default();
+            if b.hash.is_none() {
+                b.hash = tx.block_hash;
             }
-        }
+            if b.time.is_none() {
+                b.time = c.time("block_timestamp")?;
+            }
+            if !seen.insert(hash) {
+                return Err(c.err(format!("transaction {hash:?} appears twice")));
+            }
+            b.receipts.insert(hash, r);
+            b.txs.push(tx);
+            Ok(())
+        })?;
         if no_receipt > 0 {
             warnings.push(format!(
                 "{}: {no_receipt} transactions without receipts: their fees are not seen and \
@@ -355,41 +340,40 @@ impl EtlSource {
             ));
         }
 
-        if let Some(t) = &logs_csv {
-            for c in t.rows() {
-                let n = c.required("block_number", Ctx::u64)?;
-                let h = c.required("transaction_hash", Ctx::hash)?;
-                let topics = c
-                    .get("topics")
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|t| !t.trim().is_empty())
-                    .map(|t| {
-                        t.trim()
-                            .strip_prefix("0x")
-                            .and_then(crate::types::decode_hex::<32>)
-                            .map(H256)
-                            .ok_or_else(|| c.err(format!("topic {t:?} is not 32 bytes")))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let log = Log {
-                    address: c.required("address", Ctx::addr)?,
-                    topics,
-                    data: c.bytes("data")?,
-                    log_index: c.u256("log_index")?,
-                    transaction_hash: Some(h),
-                    ..Log::default()
-                };
-                blocks.entry(n).or_default().logs.push((h, log));
-            }
-        }
-        if let Some(t) = &tokens_csv {
+        each_row(&f("logs.csv"), |c| {
+            let n = c.required("block_number", Ctx::u64)?;
+            let h = c.required("transaction_hash", Ctx::hash)?;
+            let topics = c
+                .get("topics")
+                .unwrap_or("")
+                .split(',')
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| {
+                    t.trim()
+                        .strip_prefix("0x")
+                        .and_then(crate::types::decode_hex::<32>)
+                        .map(H256)
+                        .ok_or_else(|| c.err(format!("topic {t:?} is not 32 bytes")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let log = Log {
+                address: c.required("address", Ctx::addr)?,
+                topics,
+                data: c.bytes("data")?,
+                log_index: c.u256("log_index")?,
+                transaction_hash: Some(h),
+                ..Log::default()
+            };
+            blocks.entry(n).or_default().logs.push((h, log));
+            Ok(())
+        })?;
+        if has_tokens {
             warnings.push(format!(
                 "{}: token transfers come from token_transfers.csv, which does not tell ERC-721 \
                  from ERC-20 transfers; export logs.csv to keep NFT token ids out of amounts",
                 dir.display()
             ));
-            for c in t.rows() {
+            each_row(&f("token_transfers.csv"), |c| {
                 let n = c.required("block_number", Ctx::u64)?;
                 let h = c.required("transaction_hash", Ctx::hash)?;
                 let word = |a: H160| {
@@ -415,94 +399,97 @@ impl EtlSource {
                     b.time = c.time("block_timestamp")?;
                 }
                 b.logs.push((h, log));
-            }
+                Ok(())
+            })?;
         }
-        if let Some(t) = &traces_csv {
-            for c in t.rows() {
-                let (n, index, trace) = trace_row(&c)?;
-                let b = blocks.entry(n).or_default();
-                if b.time.is_none() {
-                    b.time = c.time("block_timestamp")?;
-                }
-                if b.hash.is_none() {
-                    b.hash = c.hash("block_hash")?;
-                }
-                b.traces.push((index, trace.trace_address.clone(), trace));
-            }
-        }
-
-        let mut records = VecDeque::new();
-        let mut counts = BlockCounts::default();
-        let (mut no_time, mut transfers) = (0u64, 0u64);
-        for (n, mut b) in blocks {
+        each_row(&f("traces.csv"), |c| {
+            let (n, index, trace) = trace_row(c)?;
+            let b = blocks.entry(n).or_default();
             if b.time.is_none() {
-                no_time += 1;
+                b.time = c.time("block_timestamp")?;
             }
-            let time = b.time.unwrap_or(0);
-            // Logs into their receipts (or kept for the trace-only path).
-            b.logs.sort_by_key(|(_, l)| l.log_index.unwrap_or_default());
-            b.traces.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
-            let hash = b.hash.unwrap_or_default();
-            for (_, _, t) in &mut b.traces {
-                t.block_hash = hash;
+            if b.hash.is_none() {
+                b.hash = c.hash("block_hash")?;
             }
-            if has_txs {
-                for (h, log) in b.logs {
-                    let r = b.receipts.get_mut(&h).ok_or_else(|| Error::InvalidRecord {
-                        context: format!("in ethereum block {n} of {}", dir.display()),
-                        reason: format!("a token transfer names tx {h:?}, not in transactions.csv"),
-                    })?;
-                    r.logs.push(log);
-                }
-                b.txs.sort_by_key(|t| t.transaction_index);
-                let data = BlockData {
-                    block: Block {
-                        number: Some(U64::from(n)),
-                        hash: Some(hash),
-                        timestamp: U256::from(time),
-                        transactions: b.txs,
-                        ..Block::default()
-                    },
-                    receipts: b.receipts.into_values().collect(),
-                    traces: (!b.traces.is_empty() || traces_csv.is_some())
-                        .then(|| BlockTraces::Parity(b.traces.into_iter().map(|t| t.2).collect())),
-                };
-                let converted = convert_block(&data)?;
-                counts.add(&converted.counts);
-                warnings.extend(converted.notes.iter().cloned());
-                transfers += converted.transfers.len() as u64;
-                records.extend(converted.records());
-            } else {
-                let block = BlockRef {
-                    chain: Chain::Ethereum,
-                    height: BlockHeight(n),
-                    time: Timestamp(time),
-                };
-                let out = trace_only_block(block, hash, &b.traces, &b.logs, &mut counts)?;
-                transfers += out.len() as u64;
-                records.extend(out.into_iter().map(Record::Transfer));
-            }
-        }
+            b.traces.push((index, trace.trace_address.clone(), trace));
+            Ok(())
+        })?;
+
         if !has_txs {
             warnings.push(format!(
                 "{}: no transactions.csv: fees are not seen",
                 dir.display()
             ));
         }
+        let no_time = blocks.values().filter(|b| b.time.is_none()).count();
         if no_time > 0 {
             warnings.push(format!(
                 "{}: {no_time} blocks without a timestamp (add blocks.csv): their time shows as 0",
                 dir.display()
             ));
         }
-        let mut counters = counts.to_map();
-        counters.insert("transfers".into(), transfers);
         Ok(EtlSource {
             dir,
-            records,
+            blocks: blocks.into_iter(),
+            has_txs,
+            has_traces,
+            records: VecDeque::new(),
             warnings,
-            counters,
+            counts: BlockCounts::default(),
+            transfers: 0,
         })
+    }
+
+    /// Converts the next block into records; false when none is left.
+    fn convert_next(&mut self) -> Result<bool> {
+        let Some((n, mut b)) = self.blocks.next() else {
+            return Ok(false);
+        };
+        let time = b.time.unwrap_or(0);
+        // Logs into their receipts (or kept for the trace-only path).
+        b.logs.sort_by_key(|(_, l)| l.log_index.unwrap_or_default());
+        b.traces.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+        let hash = b.hash.unwrap_or_default();
+        for (_, _, t) in &mut b.traces {
+            t.block_hash = hash;
+        }
+        if self.has_txs {
+            for (h, log) in b.logs {
+                let r = b.receipts.get_mut(&h).ok_or_else(|| Error::InvalidRecord {
+                    context: format!("in ethereum block {n} of {}", self.dir.display()),
+                    reason: format!("a token transfer names tx {h:?}, not in transactions.csv"),
+                })?;
+                r.logs.push(log);
+            }
+            b.txs.sort_by_key(|t| t.transaction_index);
+            let data = BlockData {
+                block: Block {
+                    number: Some(U64::from(n)),
+                    hash: Some(hash),
+                    timestamp: U256::from(time),
+                    transactions: b.txs,
+                    ..Block::default()
+                },
+                receipts: b.receipts.into_values().collect(),
+                traces: (!b.traces.is_empty() || self.has_traces)
+                    .then(|| BlockTraces::Parity(b.traces.into_iter().map(|t| t.2).collect())),
+            };
+            let converted = convert_block(&data)?;
+            self.counts.add(&converted.counts);
+            self.warnings.extend(converted.notes.iter().cloned());
+            self.transfers += converted.transfers.len() as u64;
+            self.records.extend(converted.records());
+        } else {
+            let block = BlockRef {
+                chain: Chain::Ethereum,
+                height: BlockHeight(n),
+                time: Timestamp(time),
+            };
+            let out = trace_only_block(block, hash, &b.traces, &b.logs, &mut self.counts)?;
+            self.transfers += out.len() as u64;
+            self.records.extend(out.into_iter().map(Record::Transfer));
+        }
+        Ok(true)
     }
 }
 
@@ -708,7 +695,14 @@ impl Source for EtlSource {
     }
 
     fn next_record(&mut self) -> Result<Option<Record>> {
-        Ok(self.records.pop_front())
+        loop {
+            if let Some(r) = self.records.pop_front() {
+                return Ok(Some(r));
+            }
+            if !self.convert_next()? {
+                return Ok(None);
+            }
+        }
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -716,7 +710,9 @@ impl Source for EtlSource {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        self.counters.clone()
+        let mut counters = self.counts.to_map();
+        counters.insert("transfers".into(), self.transfers);
+        counters
     }
 }
 
