@@ -860,24 +860,18 @@ impl Ctx<'_> {
         let mut layer = 0u32;
         while !frontier.is_empty() && layer < self.cfg.max_hops {
             layer += 1;
-            let touched =
-                self.relax_wave(seed, &frontier, &best, &first_entry, false, &mut scanned);
-            let mut next = settle(
-                &touched,
-                layer,
-                &best,
-                &mut entries,
-                &mut first_entry,
-                &mut cur_entry,
-            );
-            // A hop is one transaction: value that arrived in transaction T
-            // and moves on inside T (a contract forwarding what it received)
-            // reaches the next address in the same layer. Events of one
-            // transaction are adjacent in time order, so the continuation is
-            // the run of out-edges right after the arrival with the same tx.
-            let mut wave = next.clone();
-            while !wave.is_empty() {
-                let touched = self.relax_wave(seed, &wave, &best, &first_entry, true, &mut scanned);
+            // The layer relaxes all out-edges after each arrival, then is
+            // closed over same-transaction continuations: a hop is one
+            // transaction, so value that arrived in transaction T and moves
+            // on inside T (a contract forwarding what it received) reaches
+            // the next address in the same layer. Events of one transaction
+            // are adjacent in time order, so the continuation is the run of
+            // out-edges right after the arrival with the same tx.
+            let mut wave = std::mem::take(&mut frontier);
+            let mut same_tx = false;
+            loop {
+                let touched =
+                    self.relax_wave(seed, &wave, &best, &first_entry, same_tx, &mut scanned);
                 wave = settle(
                     &touched,
                     layer,
@@ -886,9 +880,12 @@ impl Ctx<'_> {
                     &mut first_entry,
                     &mut cur_entry,
                 );
-                next.extend_from_slice(&wave);
+                if wave.is_empty() {
+                    break;
+                }
+                frontier.extend_from_slice(&wave);
+                same_tx = true;
             }
-            frontier = next;
             // Over budget, and the next layer would have work to do.
             let more = || {
                 frontier.iter().any(|&(u, r)| {

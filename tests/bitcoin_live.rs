@@ -27,15 +27,16 @@ fn quick() -> HttpOptions {
 /// Bitcoin Core answering from bitcoin-etl's recorded responses: an older
 /// node (it refuses verbosity 3), with user `alice`, password `secret`.
 fn core_handler(dir: PathBuf) -> Handler {
-    core_handler_over(&[dir], |_, t| t.to_owned())
+    core_handler_over(&[dir], |_, _| None)
 }
 
-/// As [`core_handler`], over the files of several folders, with `edit`
-/// applied to each answer file's text (by file name) before it is served.
-fn core_handler_over(
-    dirs: &[PathBuf],
-    edit: impl Fn(&str, &str) -> String + Send + Sync + 'static,
-) -> Handler {
+/// Replaces an answer file's text (given its name and text), or keeps it (`None`).
+trait Edit: Fn(&str, &str) -> Option<String> + Send + Sync + 'static {}
+impl<F: Fn(&str, &str) -> Option<String> + Send + Sync + 'static> Edit for F {}
+
+/// As [`core_handler`], over the files of several folders; `edit` may
+/// replace an answer file's text (by file name) before it is served.
+fn core_handler_over(dirs: &[PathBuf], edit: impl Edit) -> Handler {
     let files: HashMap<String, String> = dirs
         .iter()
         .flat_map(|d| std::fs::read_dir(d).unwrap())
@@ -79,7 +80,7 @@ fn core_handler_over(
             m => return err(-32601, &format!("Method not found: {m}")),
         };
         match files.get(&file) {
-            Some(t) => ok(&edit(&file, t)),
+            Some(t) => ok(&edit(&file, t).unwrap_or_else(|| t.clone())),
             None if req["method"] == "getblockhash" => err(-8, "Block height out of range"),
             None => err(-5, "No such mempool or blockchain transaction"),
         }
@@ -377,8 +378,8 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
         return;
     };
     let stream = d.join("bitcoin-etl/stream_50001_50002");
-    let load = |h: Handler, range: std::ops::RangeInclusive<u64>| {
-        let server = Replay::start(h);
+    let load = |dirs: &[PathBuf], edit: Box<dyn Edit>, range: std::ops::RangeInclusive<u64>| {
+        let server = Replay::start(core_handler_over(dirs, edit));
         let rpc = CoreRpc::new(&server.url, BitcoinNetwork::Mainnet, quick())
             .with_user("alice", "secret");
         let mut src = CoreRpcSource::new(rpc, range);
@@ -386,14 +387,12 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
         let e = b.load(&mut src).unwrap_err().to_string();
         (e, src.resume_from())
     };
+    let only = std::slice::from_ref(&stream);
     // getblockhash 50002 answers 50001's hash.
     let (e, at) = load(
-        core_handler_over(std::slice::from_ref(&stream), |f, t| {
-            if f == "rpc_response_getblockhash_50002.json" {
-                format!("\"{H50001}\"")
-            } else {
-                t.to_owned()
-            }
+        only,
+        Box::new(|f, _| {
+            (f == "rpc_response_getblockhash_50002.json").then(|| format!("\"{H50001}\""))
         }),
         50_001..=50_002,
     );
@@ -407,13 +406,8 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
         std::fs::read_to_string(stream.join(format!("rpc_response_getblock_{H50002}_2.json")))
             .unwrap();
     let (e, at) = load(
-        core_handler_over(std::slice::from_ref(&stream), move |f, t| {
-            if f.contains(H50001) {
-                b50002.clone()
-            } else {
-                t.to_owned()
-            }
-        }),
+        only,
+        Box::new(move |f, _| f.contains(H50001).then(|| b50002.clone())),
         50_001..=50_002,
     );
     assert!(
@@ -425,13 +419,10 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
     assert_eq!(at, 50_001);
     // A changed nonce: the header no longer hashes to the stated hash.
     let (e, _) = load(
-        core_handler_over(std::slice::from_ref(&stream), |f, t| {
-            if f.contains(H50001) {
-                t.replace("\"nonce\": 56717043", "\"nonce\": 56717044")
-                    .replace("\"nonce\":56717043", "\"nonce\":56717044")
-            } else {
-                t.to_owned()
-            }
+        only,
+        Box::new(|f, t| {
+            f.contains(H50001)
+                .then(|| t.replace("\"nonce\": 56717043", "\"nonce\": 56717044"))
         }),
         50_001..=50_001,
     );
@@ -443,19 +434,15 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
     // genuine, but block 50002 does not link to it.
     let block1 = "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048";
     let (e, at) = load(
-        core_handler_over(
-            &[stream.clone(), d.join("bitcoin-etl/block_1")],
-            move |f, t| {
-                if f == "rpc_response_getblockhash_50001.json" {
-                    format!("\"{block1}\"")
-                } else if f.contains(block1) {
-                    t.replace("\"height\": 1,", "\"height\": 50001,")
-                        .replace("\"height\":1,", "\"height\":50001,")
-                } else {
-                    t.to_owned()
-                }
-            },
-        ),
+        &[stream.clone(), d.join("bitcoin-etl/block_1")],
+        Box::new(move |f, t| {
+            if f == "rpc_response_getblockhash_50001.json" {
+                Some(format!("\"{block1}\""))
+            } else {
+                f.contains(block1)
+                    .then(|| t.replace("\"height\": 1,", "\"height\": 50001,"))
+            }
+        }),
         50_001..=50_002,
     );
     assert!(

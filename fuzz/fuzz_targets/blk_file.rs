@@ -10,21 +10,12 @@
 use fundtrace::Source;
 use fundtrace::sources::bitcoin::{BlkOptions, BlkSource};
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn dir() -> &'static PathBuf {
-    static D: OnceLock<PathBuf> = OnceLock::new();
-    D.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("fundtrace-fuzz-blk-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
+mod common;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let d = dir();
+    let d = common::scratch_dir();
     let (blk, xor) = (d.join("blk00000.dat"), d.join("xor.dat"));
     let _ = std::fs::remove_file(&xor);
     let mut opts = BlkOptions::new(bitcoin::Network::Bitcoin);

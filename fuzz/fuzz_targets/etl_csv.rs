@@ -4,23 +4,14 @@
 use fundtrace::Source;
 use fundtrace::sources::ethereum::EtlSource;
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+
+mod common;
 
 const NAMES: [&str; 3] = ["transactions.csv", "traces.csv", "token_transfers.csv"];
 
-fn dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("fundtrace-fuzz-etl-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else { return };
-    let d = dir();
+    let d = common::scratch_dir();
     for n in NAMES {
         let _ = std::fs::remove_file(d.join(n));
     }

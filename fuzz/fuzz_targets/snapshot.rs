@@ -4,13 +4,8 @@
 //! all failing the checksum.
 use fundtrace::FlowGraph;
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn file() -> &'static PathBuf {
-    static F: OnceLock<PathBuf> = OnceLock::new();
-    F.get_or_init(|| std::env::temp_dir().join(format!("fundtrace-fuzz-{}.snap", std::process::id())))
-}
+mod common;
 
 fuzz_target!(|data: &[u8]| {
     let mut bytes = data.to_vec();
@@ -19,9 +14,9 @@ fuzz_target!(|data: &[u8]| {
         let crc = crc32fast::hash(&bytes[..end]);
         bytes[end..].copy_from_slice(&crc.to_le_bytes());
     }
-    let f = file();
-    std::fs::write(f, &bytes).unwrap();
-    if let Ok((g, _case)) = FlowGraph::load(f) {
+    let f = common::scratch_dir().join("fuzz.snap");
+    std::fs::write(&f, &bytes).unwrap();
+    if let Ok((g, _case)) = FlowGraph::load(&f) {
         let _ = g.event_count();
         for e in g.events() {
             let _ = g.event(e);

@@ -222,7 +222,7 @@ pub fn parse_getblock(json: &str, what: &str, net: BitcoinNetwork) -> Result<Cor
     let root =
         ::bitcoin::merkle_tree::calculate_root(txs.iter().map(|t| t.compute_txid().to_raw_hash()))
             .map(::bitcoin::TxMerkleNode::from_raw_hash);
-    if root.map(|r| r.to_string()) != Some(b.merkleroot.clone()) {
+    let Some(root) = root.filter(|r| r.to_string() == b.merkleroot) else {
         return Err(bad(
             what,
             format!(
@@ -230,17 +230,17 @@ pub fn parse_getblock(json: &str, what: &str, net: BitcoinNetwork) -> Result<Cor
                 b.merkleroot
             ),
         ));
-    }
-    check_header(&b, hash, root, what)?;
-    crate::limits::check_block_txs(txs.len(), || format!("in bitcoin block {hash} ({what})"))?;
+    };
+    let prev: Option<::bitcoin::BlockHash> = b
+        .previousblockhash
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| bad(what, format!("previousblockhash: {e}")))?;
+    check_header(&b, hash, prev, root, what)?;
     Ok(CoreBlock {
         hash,
-        prev: b
-            .previousblockhash
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| bad(what, format!("previousblockhash: {e}")))?,
+        prev,
         height: b.height,
         time: b.time,
         txs,
@@ -254,23 +254,18 @@ pub fn parse_getblock(json: &str, what: &str, net: BitcoinNetwork) -> Result<Cor
 fn check_header(
     b: &GetBlock<'_>,
     hash: ::bitcoin::BlockHash,
-    merkle_root: Option<::bitcoin::TxMerkleNode>,
+    prev: Option<::bitcoin::BlockHash>,
+    merkle_root: ::bitcoin::TxMerkleNode,
     what: &str,
 ) -> Result<()> {
-    let (Some(version), Some(bits), Some(nonce), Some(merkle_root)) =
-        (b.version, b.bits.as_deref(), b.nonce, merkle_root)
-    else {
+    let (Some(version), Some(bits), Some(nonce)) = (b.version, b.bits.as_deref(), b.nonce) else {
         return Err(bad(
             what,
             format!("block {hash}: version, bits or nonce missing, so the hash cannot be checked"),
         ));
     };
-    let prev_blockhash = match b.previousblockhash.as_deref() {
-        Some(p) => p
-            .parse()
-            .map_err(|e| bad(what, format!("previousblockhash: {e}")))?,
-        None => <::bitcoin::BlockHash as ::bitcoin::hashes::Hash>::all_zeros(),
-    };
+    let prev_blockhash =
+        prev.unwrap_or_else(<::bitcoin::BlockHash as ::bitcoin::hashes::Hash>::all_zeros);
     let bits =
         u32::from_str_radix(bits, 16).map_err(|e| bad(what, format!("bits {bits:?}: {e}")))?;
     let time = u32::try_from(b.time)

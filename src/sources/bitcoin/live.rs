@@ -451,7 +451,7 @@ impl CoreRpcSource {
                 block.height
             )));
         }
-        if let Some(last) = self.last.filter(|_| h > 0) {
+        if let Some(last) = self.last {
             if block.prev != Some(last) {
                 return Err(net_err(format!(
                     "block {hash} at height {h} does not follow block {last} at height {}: \

@@ -31,9 +31,9 @@
 //! export: split very large exports by block range.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
-use std::path::{Path, PathBuf};
 
 use ethers::types::{
     Action, Block, Bytes, Call, CallType, Create, CreateResult, H160, H256, Log, Res, Reward,
@@ -146,6 +146,24 @@ impl Ctx<'_> {
     fn need(&self, col: &str) -> Result<&str> {
         self.get(col)
             .ok_or_else(|| self.err(format!("column {col} is missing or empty")))
+    }
+
+    /// A comma-separated column (missing or empty: no items), each item
+    /// read with `item`; an item it refuses is an error "`col` item "x"
+    /// `refused`".
+    fn list<T>(
+        &self,
+        col: &str,
+        refused: &str,
+        item: impl Fn(&str) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        self.get(col)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| item(t).ok_or_else(|| self.err(format!("{col} item {t:?} {refused}"))))
+            .collect()
     }
 
     /// A column that must be there, read with `read` (`Ctx::u64`, …).
@@ -343,19 +361,11 @@ impl EtlSource {
         each_row(&f("logs.csv"), |c| {
             let n = c.required("block_number", Ctx::u64)?;
             let h = c.required("transaction_hash", Ctx::hash)?;
-            let topics = c
-                .get("topics")
-                .unwrap_or("")
-                .split(',')
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| {
-                    t.trim()
-                        .strip_prefix("0x")
-                        .and_then(crate::types::decode_hex::<32>)
-                        .map(H256)
-                        .ok_or_else(|| c.err(format!("topic {t:?} is not 32 bytes")))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let topics = c.list("topics", "is not 32 bytes", |t| {
+                t.strip_prefix("0x")
+                    .and_then(crate::types::decode_hex::<32>)
+                    .map(H256)
+            })?;
             let log = Log {
                 address: c.required("address", Ctx::addr)?,
                 topics,
@@ -572,17 +582,9 @@ fn trace_row(c: &Ctx<'_>) -> Result<(u64, usize, Trace)> {
         ),
         other => return Err(c.err(format!("unknown trace_type {other:?}"))),
     };
-    let trace_address = c
-        .get("trace_address")
-        .unwrap_or("")
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse::<usize>()
-                .map_err(|_| c.err(format!("trace_address part {s:?} is not an integer")))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let trace_address = c.list("trace_address", "is not an integer", |t| {
+        t.parse::<usize>().ok()
+    })?;
     let index = c.u64("transaction_index")?;
     let error = c.get("error").map(str::to_owned).or_else(|| {
         // ethereum-etl marks a failed frame or parent with status 0; without
