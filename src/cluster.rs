@@ -492,14 +492,12 @@ pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> 
         let mut outs: Vec<u128> = Vec::new();
         let mut labs: Vec<u32> = Vec::new();
         for e in 0..graph.event_count() as u32 {
-            let range = graph.inputs_of(e);
-            if range.len() < 2 || graph.asset_of(e).chain() != Chain::Bitcoin {
+            if graph.input_count(e) < 2 || graph.asset_of(e).chain() != Chain::Bitcoin {
                 continue;
             }
             ins.clear();
             let mut n_in = 0usize;
-            for i in range {
-                let a = graph.leg_addr[i];
+            for (a, _) in graph.inputs(e) {
                 if special[a as usize] {
                     continue;
                 }
@@ -514,9 +512,9 @@ pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> 
             }
             stats.multi_input_txs += 1;
             outs.clear();
-            for i in graph.outputs_of(e) {
-                if !special[graph.leg_addr[i] as usize] {
-                    outs.push(graph.leg_amt.get(i));
+            for (a, v) in graph.outputs(e) {
+                if !special[a as usize] {
+                    outs.push(v);
                 }
             }
             if let Some(kind) = config.shape(n_in, &mut outs) {
@@ -571,11 +569,12 @@ pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> 
                 continue;
             }
             for &f in graph.in_events(node as u32) {
-                let r = graph.inputs_of(f);
-                if r.len() != 1 || graph.asset_of(f).chain() != Chain::Ethereum {
+                if graph.input_count(f) != 1 || graph.asset_of(f).chain() != Chain::Ethereum {
                     continue;
                 }
-                let d = graph.leg_addr[r.start];
+                let Some((d, _)) = graph.inputs(f).next() else {
+                    continue;
+                };
                 if special[d as usize] || node_label[d as usize] != NONE {
                     continue;
                 }
@@ -713,8 +712,8 @@ impl DepositCtx<'_> {
         if self.config.deposit_exclusive {
             let x = cands[0].1;
             for o in g.out_edges(d) {
-                for i in g.outputs_of(o.event) {
-                    let to = g.leg_addr[i] as usize;
+                for (to, _) in g.outputs_to(o.event, o.target) {
+                    let to = to as usize;
                     if !self.special[to] && self.node_label[to] != x {
                         return None;
                     }
@@ -760,9 +759,7 @@ impl DepositCtx<'_> {
     fn match_forward(&self, d: u32, f: u32) -> Option<Evidence> {
         let g = self.graph;
         let asset = g.asset_of(f);
-        let out = g.outputs_of(f);
-        let to = g.leg_addr[out.start];
-        let forwarded = g.leg_amt.get(out.start);
+        let (to, forwarded) = g.outputs(f).next()?;
         let fb = g.block_of(f);
         let lowest = fb.height.0.saturating_sub(self.config.deposit_max_blocks);
         let tol = self.config.deposit_tolerance(g, &asset);
@@ -775,8 +772,8 @@ impl DepositCtx<'_> {
             .rev()
             .find(|o| {
                 g.asset_of(o.event) == asset
-                    && g.outputs_of(o.event)
-                        .any(|i| !self.special[g.leg_addr[i] as usize])
+                    && g.outputs_to(o.event, o.target)
+                        .any(|(a, _)| !self.special[a as usize])
             })
             .map(|o| o.event);
         let ins = g.in_events(d);
@@ -792,9 +789,10 @@ impl DepositCtx<'_> {
                 continue;
             }
             let mut received = 0u128;
-            for i in g.outputs_of(r) {
-                if g.leg_addr[i] == d {
-                    received = received.saturating_add(g.leg_amt.get(i));
+            // `r` is one of `d`'s receipts: a one-to-one one pays `d`.
+            for (a, v) in g.outputs_to(r, d) {
+                if a == d {
+                    received = received.saturating_add(v);
                 }
             }
             if boundary.is_some_and(|b| r < b) {

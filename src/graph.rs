@@ -19,6 +19,19 @@
 //! * a UTXO transaction costs n + m + 1 legs and at most n + m adjacency
 //!   entries, never n × m edges.
 //!
+//! ## Columns
+//! Per event: its asset index (`u16`; larger indices out of line), a bit
+//! for "more than one input or output" and a bit for "first event of its
+//! transaction", each with a rank index (a `u32` per 64 events), so the
+//! transaction of an event is a population count away. Legs live in
+//! **slots** (node `u32`, amount `u64`): a multi-leg event has one slot per
+//! leg (inputs first), plus its input count and a running total of its extra
+//! slots, from which any event's first slot follows; a one-to-one event
+//! has a single slot, its sender and amount, because its receiver is
+//! already the inline target of its out-edge. For an account transfer that
+//! is 12 bytes of slot, 8 of out-edge, 4 of in-edge and about 2.4 of event
+//! columns, instead of 52 in a plain event/leg layout.
+//!
 //! Amounts are stored as `u64` with larger values (common in wei) kept
 //! out of line, so no amount is ever truncated.
 //!
@@ -426,7 +439,7 @@ impl GraphBuilder {
     ///
     /// # Errors
     /// [`Error::Conflict`] if two records claim the same position with
-    /// different content.
+    /// different content, or two transactions the same position in a block.
     ///
     /// # Complexity
     /// O(E log E) for the sort (parallel), then linear passes over legs.
@@ -513,21 +526,20 @@ impl GraphBuilder {
             }
         }
 
-        // Event columns and legs in time order.
-        let mut ev_tx = Vec::with_capacity(n_events);
-        let mut ev_asset = Vec::with_capacity(n_events);
-        let mut ev_leg = Vec::with_capacity(n_events + 1);
-        let mut ev_nin = Vec::with_capacity(n_events);
-        let total_legs: usize = kept
-            .iter()
-            .map(|&i| {
-                let e = &self.events[i as usize];
-                (e.n_in + e.n_out) as usize
-            })
-            .sum();
-        let mut leg_addr = Vec::with_capacity(total_legs);
-        let mut leg_amt = AmountColumn::with_capacity(total_legs);
+        // Columns in time order. Each position holds one transaction and
+        // each transaction one position (`intern_tx`), so a transaction's
+        // events are adjacent and a bit per event marks where one starts.
+        let (n_multi, n_slots) = kept.iter().fold((0, 0), |(m, s), &i| {
+            let e = &self.events[i as usize];
+            match (e.n_in + e.n_out) as usize {
+                2 => (m, s + 1),
+                n => (m + 1, s + n),
+            }
+        });
+        let mut layout = Layout::with_capacity(n_events, n_multi, n_slots);
         let mut blocks: Vec<BlockInfo> = Vec::new();
+        let mut legs: Vec<(u32, u128)> = Vec::new();
+        let mut prev: Option<(u128, u32)> = None;
         for (eid, &i) in kept.iter().enumerate() {
             let e = self.events[i as usize];
             let chain = if (e.key >> 104) == 0 {
@@ -548,73 +560,39 @@ impl GraphBuilder {
                     first_event: eid as u32,
                 });
             }
-            ev_tx.push(tx_of[e.tx as usize]);
-            ev_asset.push(asset_of[e.asset as usize]);
-            ev_leg.push(leg_addr.len() as u32);
-            ev_nin.push(e.n_in);
+            let pos = e.key >> 32;
+            if let Some((p, t)) = prev {
+                if p == pos && t != e.tx {
+                    return Err(Error::Conflict {
+                        position: describe_key(e.key),
+                        reason: format!(
+                            "two transactions at one position (tx {} and tx {})",
+                            self.txids[t as usize], self.txids[e.tx as usize]
+                        ),
+                    });
+                }
+            }
+            let new_tx = prev.is_none_or(|(_, t)| t != e.tx);
+            prev = Some((pos, e.tx));
             let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
-            leg_addr.extend(
+            legs.clear();
+            legs.extend(
                 self.leg_addr[r.clone()]
                     .iter()
-                    .map(|&a| node_of[a as usize]),
+                    .zip(&self.leg_amt[r])
+                    .map(|(&a, &v)| (node_of[a as usize], v)),
             );
-            for &amt in &self.leg_amt[r] {
-                leg_amt.push(amt);
-            }
+            layout
+                .push(new_tx, asset_of[e.asset as usize], e.n_in as usize, &legs)
+                .map_err(|reason| Error::Conflict {
+                    position: describe_key(e.key),
+                    reason: reason.to_owned(),
+                })?;
         }
-        ev_leg.push(leg_addr.len() as u32);
         drop(std::mem::take(&mut self.leg_addr));
         drop(std::mem::take(&mut self.leg_amt));
         drop(std::mem::take(&mut self.events));
-
-        // Adjacency by counting sort; events are visited in order, so every
-        // list comes out sorted by event id.
-        let mut out_off = vec![0u32; n_addr + 1];
-        let mut in_off = vec![0u32; n_addr + 1];
-        let each_event = |f: LegVisitor<'_>| {
-            for e in 0..n_events {
-                let (s, m, t) = (
-                    ev_leg[e] as usize,
-                    (ev_leg[e] + ev_nin[e]) as usize,
-                    ev_leg[e + 1] as usize,
-                );
-                f(e as u32, &leg_addr[s..m], &leg_addr[m..t]);
-            }
-        };
-        let mut seen: Vec<u32> = Vec::new();
-        each_event(&mut |_, ins, outs| {
-            for_each_distinct(ins, &mut seen, |a| out_off[a as usize + 1] += 1);
-            for_each_distinct(outs, &mut seen, |a| in_off[a as usize + 1] += 1);
-        });
-        for i in 0..n_addr {
-            out_off[i + 1] += out_off[i];
-            in_off[i + 1] += in_off[i];
-        }
-        let mut out_adj = vec![
-            OutEdge {
-                event: 0,
-                target: 0
-            };
-            out_off[n_addr] as usize
-        ];
-        let mut in_adj = vec![0u32; in_off[n_addr] as usize];
-        let mut out_fill = out_off.clone();
-        let mut in_fill = in_off.clone();
-        each_event(&mut |e, ins, outs| {
-            let target = if ins.len() == 1 && outs.len() == 1 {
-                outs[0]
-            } else {
-                NONE
-            };
-            for_each_distinct(ins, &mut seen, |a| {
-                out_adj[out_fill[a as usize] as usize] = OutEdge { event: e, target };
-                out_fill[a as usize] += 1;
-            });
-            for_each_distinct(outs, &mut seen, |a| {
-                in_adj[in_fill[a as usize] as usize] = e;
-                in_fill[a as usize] += 1;
-            });
-        });
+        let cols = layout.finish(n_addr);
 
         let mut asset_info = self.asset_info;
         for a in &self.assets {
@@ -633,16 +611,7 @@ impl GraphBuilder {
             assets,
             asset_info,
             blocks,
-            ev_tx,
-            ev_asset,
-            ev_leg,
-            ev_nin,
-            leg_addr,
-            leg_amt,
-            out_off,
-            out_adj,
-            in_off,
-            in_adj,
+            cols,
             sources: self.sources,
             stats: self.stats,
             openings: FxHashMap::default(),
@@ -699,6 +668,309 @@ fn for_each_distinct(items: &[u32], scratch: &mut Vec<u32>, mut f: impl FnMut(u3
     }
 }
 
+/// A bit per element with a rank index: the number of ones before each
+/// 64-bit word, so `rank` is one lookup and one population count.
+#[derive(Debug, Clone)]
+pub(crate) struct RankBits {
+    pub(crate) words: Vec<u64>,
+    /// `ranks[w]`: ones in `words[..w]`; one entry more than `words`.
+    ranks: Vec<u32>,
+    len: usize,
+}
+
+impl Default for RankBits {
+    fn default() -> RankBits {
+        RankBits {
+            words: Vec::new(),
+            ranks: vec![0],
+            len: 0,
+        }
+    }
+}
+
+impl RankBits {
+    fn with_capacity(n: usize) -> RankBits {
+        let mut r = RankBits::default();
+        r.words.reserve(n.div_ceil(64));
+        r.ranks.reserve(n.div_ceil(64));
+        r
+    }
+
+    fn push(&mut self, bit: bool) {
+        if self.len % 64 == 0 {
+            self.words.push(0);
+            let last = *self.ranks.last().unwrap_or(&0);
+            self.ranks.push(last);
+        }
+        if bit {
+            let w = self.words.len() - 1;
+            self.words[w] |= 1 << (self.len % 64);
+            let r = self.ranks.len() - 1;
+            self.ranks[r] += 1;
+        }
+        self.len += 1;
+    }
+
+    /// Rebuilds the index over stored words; `None` if `words` does not
+    /// hold exactly `len` bits (bits past `len` must be zero) or counts
+    /// overflow.
+    pub(crate) fn from_words(words: Vec<u64>, len: usize) -> Option<RankBits> {
+        if words.len() != len.div_ceil(64) {
+            return None;
+        }
+        if len % 64 != 0 && words.last().is_some_and(|w| w >> (len % 64) != 0) {
+            return None;
+        }
+        let mut ranks = Vec::with_capacity(words.len() + 1);
+        let mut total = 0u32;
+        ranks.push(0);
+        for w in &words {
+            total = total.checked_add(w.count_ones())?;
+            ranks.push(total);
+        }
+        Some(RankBits { words, ranks, len })
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Ones in `[0, i)`, for `i <= len`.
+    #[inline]
+    pub(crate) fn rank(&self, i: usize) -> u32 {
+        let (w, b) = (i / 64, i % 64);
+        let r = self.ranks[w];
+        if b == 0 {
+            r
+        } else {
+            r + (self.words[w] & ((1u64 << b) - 1)).count_ones()
+        }
+    }
+
+    /// All ones.
+    pub(crate) fn ones(&self) -> u32 {
+        self.ranks[self.ranks.len() - 1]
+    }
+
+    fn bytes(&self) -> usize {
+        self.words.capacity() * 8 + self.ranks.capacity() * 4
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.words.shrink_to_fit();
+        self.ranks.shrink_to_fit();
+    }
+}
+
+/// Asset indices at or above this are kept out of line.
+pub(crate) const WIDE_ASSET: u16 = u16::MAX;
+
+/// The traversal columns of a [`FlowGraph`], built event by event in time
+/// order by [`Layout::push`] (from a [`GraphBuilder`] or an older snapshot)
+/// and completed with adjacency by [`Layout::finish`].
+pub(crate) struct Layout {
+    pub(crate) ev_asset: Vec<u16>,
+    pub(crate) asset_wide: Vec<(u32, u32)>,
+    pub(crate) multi: RankBits,
+    pub(crate) tx_start: RankBits,
+    pub(crate) m_extra: Vec<u32>,
+    pub(crate) m_nin: Vec<u32>,
+    pub(crate) slot_addr: Vec<u32>,
+    pub(crate) slot_amt: AmountColumn,
+    pub(crate) n_legs: u64,
+    /// Receiver of each simple event, by simple rank (until `finish`).
+    s_to: Vec<u32>,
+}
+
+/// The columns of a finished layout.
+pub(crate) struct Columns {
+    pub(crate) ev_asset: Vec<u16>,
+    pub(crate) asset_wide: Vec<(u32, u32)>,
+    pub(crate) multi: RankBits,
+    pub(crate) tx_start: RankBits,
+    pub(crate) m_extra: Vec<u32>,
+    pub(crate) m_nin: Vec<u32>,
+    pub(crate) slot_addr: Vec<u32>,
+    pub(crate) slot_amt: AmountColumn,
+    pub(crate) n_legs: u64,
+    pub(crate) out_off: Vec<u32>,
+    pub(crate) out_adj: Vec<OutEdge>,
+    pub(crate) in_off: Vec<u32>,
+    pub(crate) in_adj: Vec<u32>,
+}
+
+impl Layout {
+    /// Room for `events` events of which `multi` have more than two legs,
+    /// using `slots` slots in all.
+    pub(crate) fn with_capacity(events: usize, multi: usize, slots: usize) -> Layout {
+        let mut m_extra = Vec::with_capacity(multi + 1);
+        m_extra.push(0);
+        Layout {
+            ev_asset: Vec::with_capacity(events),
+            asset_wide: Vec::new(),
+            multi: RankBits::with_capacity(events),
+            tx_start: RankBits::with_capacity(events),
+            m_extra,
+            m_nin: Vec::with_capacity(multi),
+            slot_addr: Vec::with_capacity(slots),
+            slot_amt: AmountColumn::with_capacity(slots),
+            n_legs: 0,
+            s_to: Vec::with_capacity(events - multi.min(events)),
+        }
+    }
+
+    /// Appends the next event in time order: whether it starts a new
+    /// transaction, its asset index, and its legs (`n_in` inputs first,
+    /// then outputs) as (node, amount). A one-to-one event keeps one slot
+    /// (sender and amount; its receiver goes to the adjacency), any other
+    /// event one slot per leg.
+    pub(crate) fn push(
+        &mut self,
+        new_tx: bool,
+        asset: u32,
+        n_in: usize,
+        legs: &[(u32, u128)],
+    ) -> std::result::Result<(), &'static str> {
+        if n_in == 0 || n_in >= legs.len() {
+            return Err("an event needs at least one input and one output leg");
+        }
+        if self.ev_asset.len() >= (NONE - 1) as usize {
+            return Err("too many events");
+        }
+        let e = self.ev_asset.len() as u32;
+        match u16::try_from(asset) {
+            Ok(a) if a < WIDE_ASSET => self.ev_asset.push(a),
+            _ => {
+                self.ev_asset.push(WIDE_ASSET);
+                self.asset_wide.push((e, asset));
+            }
+        }
+        self.tx_start.push(new_tx || e == 0);
+        if legs.len() == 2 {
+            if legs[0].1 != legs[1].1 {
+                return Err("a one-to-one event whose two legs differ in amount");
+            }
+            self.multi.push(false);
+            self.slot_addr.push(legs[0].0);
+            self.slot_amt.push(legs[0].1);
+            self.s_to.push(legs[1].0);
+        } else {
+            let extra = self.m_extra[self.m_extra.len() - 1]
+                .checked_add(legs.len() as u32 - 1)
+                .filter(|&x| u64::from(x) + u64::from(e) < u64::from(NONE))
+                .ok_or("too many legs")?;
+            self.multi.push(true);
+            self.m_nin.push(n_in as u32);
+            self.m_extra.push(extra);
+            for &(a, v) in legs {
+                self.slot_addr.push(a);
+                self.slot_amt.push(v);
+            }
+        }
+        self.n_legs += legs.len() as u64;
+        Ok(())
+    }
+
+    /// Builds the adjacency of `n_addr` nodes by counting sort; events are
+    /// visited in order, so every list comes out sorted by event id.
+    pub(crate) fn finish(self, n_addr: usize) -> Columns {
+        let Layout {
+            mut ev_asset,
+            mut asset_wide,
+            mut multi,
+            mut tx_start,
+            mut m_extra,
+            mut m_nin,
+            mut slot_addr,
+            mut slot_amt,
+            n_legs,
+            s_to,
+        } = self;
+        // Exact sizes (a snapshot's loaded columns are exact too).
+        ev_asset.shrink_to_fit();
+        asset_wide.shrink_to_fit();
+        multi.shrink_to_fit();
+        tx_start.shrink_to_fit();
+        m_extra.shrink_to_fit();
+        m_nin.shrink_to_fit();
+        slot_addr.shrink_to_fit();
+        slot_amt.small.shrink_to_fit();
+        slot_amt.big.shrink_to_fit();
+        let n_events = ev_asset.len();
+        let each_event = |f: LegVisitor<'_>| {
+            let (mut r, mut s) = (0usize, 0usize);
+            for e in 0..n_events {
+                let start = e + m_extra[r] as usize;
+                if multi.get(e) {
+                    let end = e + 1 + m_extra[r + 1] as usize;
+                    let mid = start + m_nin[r] as usize;
+                    f(e as u32, &slot_addr[start..mid], &slot_addr[mid..end]);
+                    r += 1;
+                } else {
+                    f(
+                        e as u32,
+                        &slot_addr[start..start + 1],
+                        std::slice::from_ref(&s_to[s]),
+                    );
+                    s += 1;
+                }
+            }
+        };
+        let mut out_off = vec![0u32; n_addr + 1];
+        let mut in_off = vec![0u32; n_addr + 1];
+        let mut seen: Vec<u32> = Vec::new();
+        each_event(&mut |_, ins, outs| {
+            for_each_distinct(ins, &mut seen, |a| out_off[a as usize + 1] += 1);
+            for_each_distinct(outs, &mut seen, |a| in_off[a as usize + 1] += 1);
+        });
+        for i in 0..n_addr {
+            out_off[i + 1] += out_off[i];
+            in_off[i + 1] += in_off[i];
+        }
+        let mut out_adj = vec![
+            OutEdge {
+                event: 0,
+                target: 0
+            };
+            out_off[n_addr] as usize
+        ];
+        let mut in_adj = vec![0u32; in_off[n_addr] as usize];
+        let mut out_fill = out_off.clone();
+        let mut in_fill = in_off.clone();
+        each_event(&mut |e, ins, outs| {
+            let target = if ins.len() == 1 && outs.len() == 1 && !multi.get(e as usize) {
+                outs[0]
+            } else {
+                NONE
+            };
+            for_each_distinct(ins, &mut seen, |a| {
+                out_adj[out_fill[a as usize] as usize] = OutEdge { event: e, target };
+                out_fill[a as usize] += 1;
+            });
+            for_each_distinct(outs, &mut seen, |a| {
+                in_adj[in_fill[a as usize] as usize] = e;
+                in_fill[a as usize] += 1;
+            });
+        });
+        Columns {
+            ev_asset,
+            asset_wide,
+            multi,
+            tx_start,
+            m_extra,
+            m_nin,
+            slot_addr,
+            slot_amt,
+            n_legs,
+            out_off,
+            out_adj,
+            in_off,
+            in_adj,
+        }
+    }
+}
+
 /// One outgoing adjacency entry: the event, and for a one-to-one transfer its
 /// receiver (`NONE` for a multi-leg UTXO transaction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -706,6 +978,32 @@ pub(crate) struct OutEdge {
     pub(crate) event: u32,
     pub(crate) target: u32,
 }
+
+/// Legs of one event as (node, amount); see [`FlowGraph::inputs`].
+pub(crate) struct Legs<'a> {
+    g: &'a FlowGraph,
+    slots: std::ops::Range<usize>,
+    one: Option<(u32, u128)>,
+}
+
+impl Iterator for Legs<'_> {
+    type Item = (u32, u128);
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u128)> {
+        if let Some(x) = self.one.take() {
+            return Some(x);
+        }
+        let s = self.slots.next()?;
+        Some((self.g.cols.slot_addr[s], self.g.cols.slot_amt.get(s)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.slots.len() + usize::from(self.one.is_some());
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Legs<'_> {}
 
 /// Amounts as `u64`, with values of 2^63 and more stored out of line.
 #[derive(Debug, Clone, Default)]
@@ -770,16 +1068,7 @@ pub struct FlowGraph {
     pub(crate) assets: Vec<Asset>,
     pub(crate) asset_info: BTreeMap<Asset, AssetInfo>,
     pub(crate) blocks: Vec<BlockInfo>,
-    pub(crate) ev_tx: Vec<u32>,
-    pub(crate) ev_asset: Vec<u32>,
-    pub(crate) ev_leg: Vec<u32>,
-    pub(crate) ev_nin: Vec<u32>,
-    pub(crate) leg_addr: Vec<u32>,
-    pub(crate) leg_amt: AmountColumn,
-    pub(crate) out_off: Vec<u32>,
-    pub(crate) out_adj: Vec<OutEdge>,
-    pub(crate) in_off: Vec<u32>,
-    pub(crate) in_adj: Vec<u32>,
+    pub(crate) cols: Columns,
     pub(crate) sources: Vec<SourceSummary>,
     pub(crate) stats: LoadStats,
     /// Known opening balances: (node, asset index) -> base units.
@@ -809,8 +1098,8 @@ impl std::fmt::Debug for FlowGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlowGraph")
             .field("addresses", &self.addresses.len())
-            .field("events", &self.ev_tx.len())
-            .field("legs", &self.leg_addr.len())
+            .field("events", &self.event_count())
+            .field("legs", &self.leg_count())
             .field("sources", &self.sources.len())
             .finish_non_exhaustive()
     }
@@ -896,17 +1185,17 @@ impl FlowGraph {
 
     /// Number of events (transfers plus UTXO transactions).
     pub fn event_count(&self) -> usize {
-        self.ev_tx.len()
+        self.cols.ev_asset.len()
     }
 
     /// Number of legs: two per transfer, n + m (+1 for a fee) per UTXO transaction.
     pub fn leg_count(&self) -> usize {
-        self.leg_addr.len()
+        self.cols.n_legs as usize
     }
 
     /// Number of adjacency entries in both directions (the edges a traversal can walk).
     pub fn adjacency_count(&self) -> usize {
-        self.out_adj.len() + self.in_adj.len()
+        self.cols.out_adj.len() + self.cols.in_adj.len()
     }
 
     /// The node of an address, or `None` if the graph never saw it.
@@ -948,11 +1237,29 @@ impl FlowGraph {
     }
 
     pub(crate) fn asset_of(&self, e: u32) -> Asset {
-        self.assets[self.ev_asset[e as usize] as usize]
+        self.assets[self.asset_index(e) as usize]
+    }
+
+    /// The index of an event's asset in [`FlowGraph::assets`].
+    #[inline]
+    pub(crate) fn asset_index(&self, e: u32) -> u32 {
+        let a = self.cols.ev_asset[e as usize];
+        if a != WIDE_ASSET {
+            return u32::from(a);
+        }
+        let w = &self.cols.asset_wide;
+        w[w.partition_point(|x| x.0 < e)].1
+    }
+
+    /// The index of an event's transaction (transactions are numbered in
+    /// time order, so this is the number of transaction starts up to `e`).
+    #[inline]
+    pub(crate) fn tx_index(&self, e: u32) -> u32 {
+        self.cols.tx_start.rank(e as usize + 1) - 1
     }
 
     pub(crate) fn txid_of(&self, e: u32) -> TxId {
-        self.txids[self.ev_tx[e as usize] as usize]
+        self.txids[self.tx_index(e) as usize]
     }
 
     pub(crate) fn block_of(&self, e: u32) -> BlockRef {
@@ -965,26 +1272,106 @@ impl FlowGraph {
         }
     }
 
+    /// Whether `e` has more than one input or output leg (a one-to-one
+    /// event keeps a single slot: its sender and amount).
     #[inline]
-    pub(crate) fn inputs_of(&self, e: u32) -> std::ops::Range<usize> {
-        let s = self.ev_leg[e as usize];
-        s as usize..(s + self.ev_nin[e as usize]) as usize
+    pub(crate) fn is_multi(&self, e: u32) -> bool {
+        self.cols.multi.get(e as usize)
     }
 
+    /// Slots of `e`: start, first output slot (= start + inputs), end. A
+    /// one-to-one event has one slot and no output slot (start, start + 1,
+    /// start + 1).
     #[inline]
-    pub(crate) fn outputs_of(&self, e: u32) -> std::ops::Range<usize> {
-        (self.ev_leg[e as usize] + self.ev_nin[e as usize]) as usize
-            ..self.ev_leg[e as usize + 1] as usize
+    fn slots(&self, e: u32) -> (usize, usize, usize) {
+        let c = &self.cols;
+        let r = c.multi.rank(e as usize) as usize;
+        let start = e as usize + c.m_extra[r] as usize;
+        if c.multi.get(e as usize) {
+            (
+                start,
+                start + c.m_nin[r] as usize,
+                e as usize + 1 + c.m_extra[r + 1] as usize,
+            )
+        } else {
+            (start, start + 1, start + 1)
+        }
+    }
+
+    /// Output slots of a multi-leg event (empty for a one-to-one event).
+    #[inline]
+    pub(crate) fn multi_outputs(&self, e: u32) -> std::ops::Range<usize> {
+        let (_, m, t) = self.slots(e);
+        m..t
+    }
+
+    /// The node of a slot.
+    #[inline]
+    pub(crate) fn slot_node(&self, s: usize) -> u32 {
+        self.cols.slot_addr[s]
+    }
+
+    /// Number of input legs of `e`.
+    #[inline]
+    pub(crate) fn input_count(&self, e: u32) -> usize {
+        let (s, m, _) = self.slots(e);
+        m - s
+    }
+
+    /// Input legs of `e` as (node, amount), in order.
+    #[inline]
+    pub(crate) fn inputs(&self, e: u32) -> Legs<'_> {
+        let (s, m, _) = self.slots(e);
+        Legs {
+            g: self,
+            slots: s..m,
+            one: None,
+        }
+    }
+
+    /// Output legs of `e` as (node, amount), in order.
+    #[inline]
+    pub(crate) fn outputs(&self, e: u32) -> Legs<'_> {
+        self.outputs_to(e, NONE)
+    }
+
+    /// As [`FlowGraph::outputs`], with the receiver of a one-to-one event
+    /// when the caller knows it (`NONE`: look it up in the sender's
+    /// adjacency).
+    #[inline]
+    pub(crate) fn outputs_to(&self, e: u32, receiver: u32) -> Legs<'_> {
+        let (s, m, t) = self.slots(e);
+        if m != t {
+            return Legs {
+                g: self,
+                slots: m..t,
+                one: None,
+            };
+        }
+        let sender = self.cols.slot_addr[s];
+        let to = if receiver != NONE {
+            receiver
+        } else {
+            let edges = self.out_edges(sender);
+            edges[edges.partition_point(|o| o.event < e)].target
+        };
+        Legs {
+            g: self,
+            slots: 0..0,
+            one: Some((to, self.cols.slot_amt.get(s))),
+        }
     }
 
     #[inline]
     pub(crate) fn out_edges(&self, n: u32) -> &[OutEdge] {
-        &self.out_adj[self.out_off[n as usize] as usize..self.out_off[n as usize + 1] as usize]
+        let c = &self.cols;
+        &c.out_adj[c.out_off[n as usize] as usize..c.out_off[n as usize + 1] as usize]
     }
 
     #[inline]
     pub(crate) fn in_events(&self, n: u32) -> &[u32] {
-        &self.in_adj[self.in_off[n as usize] as usize..self.in_off[n as usize + 1] as usize]
+        let c = &self.cols;
+        &c.in_adj[c.in_off[n as usize] as usize..c.in_off[n as usize + 1] as usize]
     }
 
     /// Everything about one event.
@@ -993,27 +1380,22 @@ impl FlowGraph {
     /// If `event` is not of this graph.
     pub fn event(&self, event: EventId) -> EventInfo {
         let e = event.0;
-        let legs = |r: std::ops::Range<usize>| {
-            r.map(|i| {
-                (
-                    self.addresses[self.leg_addr[i] as usize],
-                    Amount::new(self.leg_amt.get(i)),
-                )
-            })
-            .collect()
+        let legs = |l: Legs<'_>| {
+            l.map(|(n, v)| (self.addresses[n as usize], Amount::new(v)))
+                .collect()
         };
         EventInfo {
             tx: self.txid_of(e),
             block: self.block_of(e),
             asset: self.asset_of(e),
-            inputs: legs(self.inputs_of(e)),
-            outputs: legs(self.outputs_of(e)),
+            inputs: legs(self.inputs(e)),
+            outputs: legs(self.outputs(e)),
         }
     }
 
     /// All events, in time order.
     pub fn events(&self) -> impl Iterator<Item = EventId> + '_ {
-        (0..self.ev_tx.len() as u32).map(EventId)
+        (0..self.event_count() as u32).map(EventId)
     }
 
     /// Events in which `node` sends, in time order.
@@ -1029,16 +1411,19 @@ impl FlowGraph {
     /// Bytes used, split into the traversal structure and the address book.
     pub fn memory_use(&self) -> MemoryUse {
         use std::mem::size_of;
-        let traversal = self.ev_tx.capacity() * 4
-            + self.ev_asset.capacity() * 4
-            + self.ev_leg.capacity() * 4
-            + self.ev_nin.capacity() * 4
-            + self.leg_addr.capacity() * 4
-            + self.leg_amt.bytes()
-            + self.out_off.capacity() * 4
-            + self.out_adj.capacity() * size_of::<OutEdge>()
-            + self.in_off.capacity() * 4
-            + self.in_adj.capacity() * 4
+        let c = &self.cols;
+        let traversal = c.ev_asset.capacity() * 2
+            + c.asset_wide.capacity() * 8
+            + c.multi.bytes()
+            + c.tx_start.bytes()
+            + c.m_extra.capacity() * 4
+            + c.m_nin.capacity() * 4
+            + c.slot_addr.capacity() * 4
+            + c.slot_amt.bytes()
+            + c.out_off.capacity() * 4
+            + c.out_adj.capacity() * size_of::<OutEdge>()
+            + c.in_off.capacity() * 4
+            + c.in_adj.capacity() * 4
             + self.blocks.capacity() * size_of::<BlockInfo>();
         // A hashbrown table holds its entries plus one control byte per bucket,
         // at a load factor of at most 7/8.
@@ -1056,44 +1441,29 @@ impl FlowGraph {
     /// multi-leg UTXO transaction, one edge per leg (a one-to-one transfer is
     /// a direct edge). The size stays linear in the number of legs.
     pub fn to_petgraph(&self) -> DiGraph<PetNode, PetEdge> {
-        let mut g = DiGraph::with_capacity(self.addresses.len(), self.leg_addr.len());
+        let mut g = DiGraph::with_capacity(self.addresses.len(), self.leg_count());
         for &a in &self.addresses {
             g.add_node(PetNode::Address(a));
         }
         for e in 0..self.event_count() as u32 {
-            let (ins, outs) = (self.inputs_of(e), self.outputs_of(e));
             let ev = EventId(e);
-            if ins.len() == 1 && outs.len() == 1 {
-                let (a, b) = (self.leg_addr[ins.start], self.leg_addr[outs.start]);
-                g.add_edge(
-                    ni(a),
-                    ni(b),
-                    PetEdge {
-                        event: ev,
-                        amount: Amount::new(self.leg_amt.get(outs.start)),
-                    },
-                );
+            let edge = |amount: u128| PetEdge {
+                event: ev,
+                amount: Amount::new(amount),
+            };
+            if !self.is_multi(e) {
+                let (Some((a, v)), Some((b, _))) = (self.inputs(e).next(), self.outputs(e).next())
+                else {
+                    continue;
+                };
+                g.add_edge(ni(a), ni(b), edge(v));
             } else {
                 let t = g.add_node(PetNode::Transaction(self.txid_of(e)));
-                for i in ins {
-                    g.add_edge(
-                        ni(self.leg_addr[i]),
-                        t,
-                        PetEdge {
-                            event: ev,
-                            amount: Amount::new(self.leg_amt.get(i)),
-                        },
-                    );
+                for (a, v) in self.inputs(e) {
+                    g.add_edge(ni(a), t, edge(v));
                 }
-                for i in outs {
-                    g.add_edge(
-                        t,
-                        ni(self.leg_addr[i]),
-                        PetEdge {
-                            event: ev,
-                            amount: Amount::new(self.leg_amt.get(i)),
-                        },
-                    );
+                for (b, v) in self.outputs(e) {
+                    g.add_edge(t, ni(b), edge(v));
                 }
             }
         }
@@ -1201,13 +1571,13 @@ impl Iterator for Neighbors<'_> {
     fn next(&mut self) -> Option<NodeId> {
         loop {
             if let Some(i) = self.legs.next() {
-                return Some(NodeId(self.g.leg_addr[i]));
+                return Some(NodeId(self.g.slot_node(i)));
             }
             let o = self.edges.next()?;
             if o.target != NONE {
                 return Some(NodeId(o.target));
             }
-            self.legs = self.g.outputs_of(o.event);
+            self.legs = self.g.multi_outputs(o.event);
         }
     }
 }

@@ -1,19 +1,26 @@
 //! Snapshots: a frozen [`FlowGraph`] (with its address book, and optionally
 //! the seeds and clusters of a case) saved to one file and loaded back.
 //!
-//! # Format (version 2, little-endian)
+//! # Format (version 3, little-endian)
 //! ```text
 //! "FTSNAP\0\x01"  magic (8 bytes)
-//! u32             format version (2; version 1 is read too)
+//! u32             format version (3; versions 1 and 2 are read too)
 //! sections        u32 tag, u64 length, bytes — in a fixed order
 //! u32             CRC-32 (IEEE) of every byte before it
 //! ```
-//! Arrays are stored as their elements' little-endian bytes; the address
-//! book as fixed 35-byte records; source summaries, asset infos, seeds and
-//! clusters, and (from version 2) known opening balances as JSON. A file whose checksum, magic, version or section
-//! layout does not match is refused with an error naming the file and the
-//! offset; nothing of it is used. The checksum is checked before anything
-//! is decoded.
+//! Arrays are stored as their elements' little-endian bytes, the traversal
+//! columns exactly as the frozen graph holds them (see [`crate::graph`]),
+//! so loading is a copy and a check; the address book as fixed 35-byte
+//! records; source summaries, asset infos, seeds and clusters, and known
+//! opening balances as JSON. A file whose checksum, magic, version or
+//! section layout does not match, or whose columns are inconsistent, is
+//! refused with an error naming the file and the offset; nothing of it is
+//! used. The checksum is checked before anything is decoded.
+//!
+//! Versions 1 and 2 stored a wider layout (a column per event for its
+//! transaction, asset, leg start and input count, and two slots per
+//! transfer); they are read and converted, which costs a rebuild of the
+//! adjacency. Version 1 had no opening balances.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,14 +29,14 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::graph::{AmountColumn, BlockInfo, FlowGraph, OutEdge};
+use crate::graph::{AmountColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, OutEdge, RankBits};
 use crate::trace::Cluster;
 use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp, TxId};
 
 const MAGIC: &[u8; 8] = b"FTSNAP\0\x01";
 /// The snapshot format version this crate writes. It reads this one and
-/// version 1, which had no opening balances.
-pub const FORMAT_VERSION: u32 = 2;
+/// versions 1 and 2 (see the [module documentation](self)).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a snapshot may carry besides the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +47,30 @@ pub struct CaseInfo {
     pub clusters: Vec<Cluster>,
 }
 
-// Section tags, in file order.
-const SECTIONS: [&str; 16] = [
+// Section tags, in file order (version 3).
+const SECTIONS: [&str; 18] = [
+    "addresses",
+    "txids",
+    "assets",
+    "asset_info",
+    "blocks",
+    "ev_asset",
+    "asset_wide",
+    "multi",
+    "tx_start",
+    "m_extra",
+    "m_nin",
+    "slot_addr",
+    "slot_small",
+    "slot_big",
+    "out_off",
+    "out_adj",
+    "in_off",
+    "in_adj",
+];
+
+// Section tags of versions 1 and 2.
+const LEGACY_SECTIONS: [&str; 16] = [
     "addresses",
     "txids",
     "assets",
@@ -77,6 +106,15 @@ fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
         out.extend_from_slice(&x.to_le_bytes());
     }
 }
+
+fn put_u64s(out: &mut Vec<u8>, v: &[u64]) {
+    out.reserve(v.len() * 8);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+type Bad = (u64, String);
 
 impl FlowGraph {
     /// Writes the graph (and `case`) to `path` as a snapshot.
@@ -144,32 +182,39 @@ impl FlowGraph {
         });
         next(&mut out, &|o| o.extend_from_slice(&infos_json));
         next(&mut out, &|o| o.extend_from_slice(&blocks_json));
-        next(&mut out, &|o| put_u32s(o, &g.ev_tx));
-        next(&mut out, &|o| put_u32s(o, &g.ev_asset));
-        next(&mut out, &|o| put_u32s(o, &g.ev_leg));
-        next(&mut out, &|o| put_u32s(o, &g.ev_nin));
-        next(&mut out, &|o| put_u32s(o, &g.leg_addr));
+        let c = &g.cols;
         next(&mut out, &|o| {
-            g.leg_amt
-                .small
+            c.ev_asset
                 .iter()
                 .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
         });
         next(&mut out, &|o| {
-            g.leg_amt
+            c.asset_wide.iter().for_each(|&(e, a)| {
+                o.extend_from_slice(&e.to_le_bytes());
+                o.extend_from_slice(&a.to_le_bytes());
+            })
+        });
+        next(&mut out, &|o| put_u64s(o, &c.multi.words));
+        next(&mut out, &|o| put_u64s(o, &c.tx_start.words));
+        next(&mut out, &|o| put_u32s(o, &c.m_extra));
+        next(&mut out, &|o| put_u32s(o, &c.m_nin));
+        next(&mut out, &|o| put_u32s(o, &c.slot_addr));
+        next(&mut out, &|o| put_u64s(o, &c.slot_amt.small));
+        next(&mut out, &|o| {
+            c.slot_amt
                 .big
                 .iter()
                 .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
         });
-        next(&mut out, &|o| put_u32s(o, &g.out_off));
+        next(&mut out, &|o| put_u32s(o, &c.out_off));
         next(&mut out, &|o| {
-            g.out_adj.iter().for_each(|e| {
+            c.out_adj.iter().for_each(|e| {
                 o.extend_from_slice(&e.event.to_le_bytes());
                 o.extend_from_slice(&e.target.to_le_bytes());
             })
         });
-        next(&mut out, &|o| put_u32s(o, &g.in_off));
-        next(&mut out, &|o| put_u32s(o, &g.in_adj));
+        next(&mut out, &|o| put_u32s(o, &c.in_off));
+        next(&mut out, &|o| put_u32s(o, &c.in_adj));
         next(&mut out, &|o| o.extend_from_slice(&meta_json));
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -219,8 +264,13 @@ impl FlowGraph {
             ));
         }
         let mut at = 12usize;
-        let mut sections: Vec<&[u8]> = Vec::with_capacity(SECTIONS.len() + 1);
-        for (i, name) in SECTIONS.iter().chain([&META]).enumerate() {
+        let names: &[&str] = if version >= 3 {
+            &SECTIONS
+        } else {
+            &LEGACY_SECTIONS
+        };
+        let mut sections: Vec<&[u8]> = Vec::with_capacity(names.len() + 1);
+        for (i, name) in names.iter().chain([&META]).enumerate() {
             let head = b
                 .get(at..at + 12)
                 .filter(|_| at + 12 <= body_end)
@@ -251,17 +301,8 @@ impl FlowGraph {
         let bad = |i: usize, r: &str| {
             (
                 off(i),
-                format!("section {}: {r}", SECTIONS.get(i).copied().unwrap_or(META)),
+                format!("section {}: {r}", names.get(i).copied().unwrap_or(META)),
             )
-        };
-        let u32s = |i: usize| -> std::result::Result<Vec<u32>, (u64, String)> {
-            let s = sections[i];
-            if s.len() % 4 != 0 {
-                return Err(bad(i, "length is not a multiple of 4"));
-            }
-            Ok(s.chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-                .collect())
         };
         let s0 = sections[0];
         if s0.len() % ADDRESS_BYTES != 0 {
@@ -299,106 +340,21 @@ impl FlowGraph {
             serde_json::from_slice(sections[3]).map_err(|e| bad(3, &e.to_string()))?;
         let blocks: Vec<(Chain, u64, u64, u32)> =
             serde_json::from_slice(sections[4]).map_err(|e| bad(4, &e.to_string()))?;
-        let (ev_tx, ev_asset, ev_leg, ev_nin, leg_addr) =
-            (u32s(5)?, u32s(6)?, u32s(7)?, u32s(8)?, u32s(9)?);
-        if sections[10].len() % 8 != 0
-            || sections[11].len() % 16 != 0
-            || sections[13].len() % 8 != 0
-        {
-            return Err(bad(10, "amount or adjacency sections have a bad length"));
-        }
-        let small: Vec<u64> = sections[10]
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect();
-        let big: Vec<u128> = sections[11]
-            .chunks_exact(16)
-            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-            .collect();
-        let (out_off, in_off, in_adj) = (u32s(12)?, u32s(14)?, u32s(15)?);
-        let out_adj: Vec<OutEdge> = sections[13]
-            .chunks_exact(8)
-            .map(|c| OutEdge {
-                event: u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
-                target: u32::from_le_bytes(c[4..].try_into().expect("4 bytes")),
-            })
-            .collect();
+        let meta_at = names.len();
         let meta: Meta =
-            serde_json::from_slice(sections[16]).map_err(|e| bad(16, &e.to_string()))?;
-
-        // Consistency: every index in range, offsets monotone and closed.
-        let (n_addr, n_ev, n_leg) = (addresses.len(), ev_tx.len(), leg_addr.len());
+            serde_json::from_slice(sections[meta_at]).map_err(|e| bad(meta_at, &e.to_string()))?;
+        let n_addr = addresses.len();
         let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
-        check(
-            ev_asset.len() == n_ev && ev_nin.len() == n_ev && ev_leg.len() == n_ev + 1,
-            6,
-            "event columns differ in length",
-        )?;
-        check(
-            ev_tx.iter().all(|&t| (t as usize) < txids.len()),
-            5,
-            "transaction index out of range",
-        )?;
-        check(
-            ev_asset.iter().all(|&a| (a as usize) < assets.len()),
-            6,
-            "asset index out of range",
-        )?;
-        check(
-            ev_leg.windows(2).all(|w| w[0] <= w[1])
-                && ev_leg.last().is_some_and(|&l| l as usize == n_leg),
-            7,
-            "leg offsets are not monotone",
-        )?;
-        check(
-            ev_nin
-                .iter()
-                .zip(ev_leg.windows(2))
-                .all(|(&n, w)| n <= w[1] - w[0]),
-            8,
-            "more inputs than legs",
-        )?;
-        check(
-            leg_addr.iter().all(|&a| (a as usize) < n_addr),
-            9,
-            "address index out of range",
-        )?;
-        check(small.len() == n_leg, 10, "one amount per leg expected")?;
-        check(
-            small
-                .iter()
-                .all(|&s| s & (1 << 63) == 0 || ((s & !(1 << 63)) as usize) < big.len()),
-            11,
-            "large amount index out of range",
-        )?;
-        for (i, (offs, len)) in [
-            (12usize, (&out_off, out_adj.len())),
-            (14, (&in_off, in_adj.len())),
-        ] {
-            check(
-                offs.len() == n_addr + 1
-                    && offs.windows(2).all(|w| w[0] <= w[1])
-                    && offs.last().is_some_and(|&l| l as usize == len),
-                i,
-                "adjacency offsets inconsistent",
-            )?;
-        }
-        check(
-            out_adj.iter().all(|e| {
-                (e.event as usize) < n_ev
-                    && (e.target == crate::graph::NONE || (e.target as usize) < n_addr)
-            }),
-            13,
-            "adjacency entry out of range",
-        )?;
-        check(
-            in_adj.iter().all(|&e| (e as usize) < n_ev),
-            15,
-            "adjacency entry out of range",
-        )?;
+        let cols = if version >= 3 {
+            columns(&sections, n_addr, txids.len(), assets.len(), &bad)?
+        } else {
+            legacy_columns(&sections, n_addr, txids.len(), assets.len(), &bad)?
+        };
+        let n_ev = cols.ev_asset.len();
         check(
             blocks.windows(2).all(|w| w[0].3 < w[1].3)
                 && blocks.first().is_none_or(|b| b.3 == 0)
+                && blocks.last().is_none_or(|b| (b.3 as usize) < n_ev)
                 && (n_ev == 0 || !blocks.is_empty()),
             4,
             "block table inconsistent",
@@ -413,7 +369,7 @@ impl FlowGraph {
             return Err(bad(0, "an address occurs twice"));
         }
         if version < 2 && !meta.openings.is_empty() {
-            return Err(bad(16, "opening balances in a version 1 snapshot"));
+            return Err(bad(meta_at, "opening balances in a version 1 snapshot"));
         }
         let mut g = FlowGraph {
             addresses,
@@ -430,16 +386,7 @@ impl FlowGraph {
                     first_event,
                 })
                 .collect(),
-            ev_tx,
-            ev_asset,
-            ev_leg,
-            ev_nin,
-            leg_addr,
-            leg_amt: AmountColumn { small, big },
-            out_off,
-            out_adj,
-            in_off,
-            in_adj,
+            cols,
             sources: meta.sources,
             stats: meta.stats,
             openings: rustc_hash::FxHashMap::default(),
@@ -448,12 +395,311 @@ impl FlowGraph {
         let n = meta.openings.len();
         if g.set_opening_balances(meta.openings) != n {
             return Err(bad(
-                16,
+                meta_at,
                 "an opening balance names an address or asset not in the graph, or one twice",
             ));
         }
         Ok((g, meta.case))
     }
+}
+
+fn u32s(s: &[u8]) -> Option<Vec<u32>> {
+    (s.len() % 4 == 0).then(|| {
+        s.chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect()
+    })
+}
+
+fn u64s(s: &[u8]) -> Option<Vec<u64>> {
+    (s.len() % 8 == 0).then(|| {
+        s.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    })
+}
+
+fn u128s(s: &[u8]) -> Option<Vec<u128>> {
+    (s.len() % 16 == 0).then(|| {
+        s.chunks_exact(16)
+            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+            .collect()
+    })
+}
+
+fn out_edges(s: &[u8]) -> Option<Vec<OutEdge>> {
+    (s.len() % 8 == 0).then(|| {
+        s.chunks_exact(8)
+            .map(|c| OutEdge {
+                event: u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
+                target: u32::from_le_bytes(c[4..].try_into().expect("4 bytes")),
+            })
+            .collect()
+    })
+}
+
+/// Whether every large-amount marker points into `big`.
+fn amounts_ok(small: &[u64], big: &[u128]) -> bool {
+    small
+        .iter()
+        .all(|&s| s & (1 << 63) == 0 || ((s & !(1 << 63)) as usize) < big.len())
+}
+
+/// Whether `offs` splits `len` entries over `n` nodes.
+fn offsets_ok(offs: &[u32], n: usize, len: usize) -> bool {
+    offs.len() == n + 1
+        && offs.first() == Some(&0)
+        && offs.windows(2).all(|w| w[0] <= w[1])
+        && offs.last().is_some_and(|&l| l as usize == len)
+}
+
+/// Decodes and checks the traversal columns of a version 3 snapshot: every
+/// index in range, offsets closed, adjacency lists in strict time order,
+/// and every one-to-one event named by exactly one out-edge of its sender
+/// (the graph finds its receiver there).
+fn columns(
+    sections: &[&[u8]],
+    n_addr: usize,
+    n_tx: usize,
+    n_assets: usize,
+    bad: &dyn Fn(usize, &str) -> Bad,
+) -> std::result::Result<Columns, Bad> {
+    let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
+    let len_err = |i: usize| bad(i, "length is not a multiple of the element size");
+    if sections[5].len() % 2 != 0 {
+        return Err(len_err(5));
+    }
+    let ev_asset: Vec<u16> = sections[5]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
+        .collect();
+    let n_ev = ev_asset.len();
+    check(n_ev < NONE as usize, 5, "too many events")?;
+    let wide = u32s(sections[6]).ok_or_else(|| len_err(6))?;
+    check(wide.len() % 2 == 0, 6, "odd number of values")?;
+    let asset_wide: Vec<(u32, u32)> = wide.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    check(
+        ev_asset
+            .iter()
+            .all(|&a| a == crate::graph::WIDE_ASSET || (a as usize) < n_assets),
+        5,
+        "asset index out of range",
+    )?;
+    check(
+        asset_wide.windows(2).all(|w| w[0].0 < w[1].0)
+            && asset_wide.iter().all(|&(e, a)| {
+                ev_asset.get(e as usize) == Some(&crate::graph::WIDE_ASSET)
+                    && (a as usize) < n_assets
+            })
+            && ev_asset
+                .iter()
+                .filter(|&&a| a == crate::graph::WIDE_ASSET)
+                .count()
+                == asset_wide.len(),
+        6,
+        "out-of-line assets do not match their events",
+    )?;
+    let multi = u64s(sections[7])
+        .and_then(|w| RankBits::from_words(w, n_ev))
+        .ok_or_else(|| bad(7, "not one bit per event"))?;
+    let tx_start = u64s(sections[8])
+        .and_then(|w| RankBits::from_words(w, n_ev))
+        .ok_or_else(|| bad(8, "not one bit per event"))?;
+    check(
+        (n_ev == 0 || tx_start.get(0)) && tx_start.ones() as usize == n_tx,
+        8,
+        "transaction starts do not match the transaction ids",
+    )?;
+    let m_extra = u32s(sections[9]).ok_or_else(|| len_err(9))?;
+    let m_nin = u32s(sections[10]).ok_or_else(|| len_err(10))?;
+    let n_multi = multi.ones() as usize;
+    check(
+        m_extra.len() == n_multi + 1
+            && m_extra[0] == 0
+            && m_extra.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] >= 2),
+        9,
+        "leg counts of multi-leg events inconsistent",
+    )?;
+    check(
+        m_nin.len() == n_multi
+            && m_nin
+                .iter()
+                .zip(m_extra.windows(2))
+                .all(|(&n, w)| n >= 1 && n <= w[1] - w[0]),
+        10,
+        "input counts of multi-leg events inconsistent",
+    )?;
+    let slot_addr = u32s(sections[11]).ok_or_else(|| len_err(11))?;
+    let n_slots = n_ev as u64 + u64::from(m_extra[n_multi]);
+    check(
+        slot_addr.len() as u64 == n_slots,
+        11,
+        "slot count does not match the events",
+    )?;
+    check(
+        slot_addr.iter().all(|&a| (a as usize) < n_addr),
+        11,
+        "address index out of range",
+    )?;
+    let small = u64s(sections[12]).ok_or_else(|| len_err(12))?;
+    let big = u128s(sections[13]).ok_or_else(|| len_err(13))?;
+    check(
+        small.len() == slot_addr.len(),
+        12,
+        "one amount per slot expected",
+    )?;
+    check(
+        amounts_ok(&small, &big),
+        13,
+        "large amount index out of range",
+    )?;
+    let out_off = u32s(sections[14]).ok_or_else(|| len_err(14))?;
+    let out_adj = out_edges(sections[15]).ok_or_else(|| len_err(15))?;
+    let in_off = u32s(sections[16]).ok_or_else(|| len_err(16))?;
+    let in_adj = u32s(sections[17]).ok_or_else(|| len_err(17))?;
+    check(
+        offsets_ok(&out_off, n_addr, out_adj.len()),
+        14,
+        "adjacency offsets inconsistent",
+    )?;
+    check(
+        offsets_ok(&in_off, n_addr, in_adj.len()),
+        16,
+        "adjacency offsets inconsistent",
+    )?;
+    check(
+        in_adj.iter().all(|&e| (e as usize) < n_ev)
+            && (0..n_addr).all(|n| {
+                in_adj[in_off[n] as usize..in_off[n + 1] as usize]
+                    .windows(2)
+                    .all(|w| w[0] < w[1])
+            }),
+        17,
+        "adjacency entry out of range or out of order",
+    )?;
+    // Out-edges: in range and in order; a one-to-one event's edge sits at
+    // its sender (its only slot) and names a receiver, once.
+    let mut claimed = vec![0u64; n_ev.div_ceil(64)];
+    let mut n_claimed = 0usize;
+    for n in 0..n_addr {
+        let list = &out_adj[out_off[n] as usize..out_off[n + 1] as usize];
+        for (k, o) in list.iter().enumerate() {
+            let e = o.event as usize;
+            let ok = e < n_ev
+                && (k == 0 || list[k - 1].event < o.event)
+                && if multi.get(e) {
+                    o.target == NONE
+                } else {
+                    let slot = e + m_extra[multi.rank(e) as usize] as usize;
+                    let first = claimed[e / 64] & (1 << (e % 64)) == 0;
+                    claimed[e / 64] |= 1 << (e % 64);
+                    n_claimed += 1;
+                    first && (o.target as usize) < n_addr && slot_addr[slot] as usize == n
+                };
+            if !ok {
+                return Err(bad(
+                    15,
+                    "out-edge out of range, out of order or not its sender's",
+                ));
+            }
+        }
+    }
+    check(
+        n_claimed == n_ev - n_multi,
+        15,
+        "a one-to-one event has no out-edge",
+    )?;
+    let n_legs = n_slots + (n_ev - n_multi) as u64;
+    Ok(Columns {
+        ev_asset,
+        asset_wide,
+        multi,
+        tx_start,
+        m_extra,
+        m_nin,
+        slot_addr,
+        slot_amt: AmountColumn { small, big },
+        n_legs,
+        out_off,
+        out_adj,
+        in_off,
+        in_adj,
+    })
+}
+
+/// Decodes the wide columns of a version 1 or 2 snapshot, checks them and
+/// lays them out anew.
+fn legacy_columns(
+    sections: &[&[u8]],
+    n_addr: usize,
+    n_tx: usize,
+    n_assets: usize,
+    bad: &dyn Fn(usize, &str) -> Bad,
+) -> std::result::Result<Columns, Bad> {
+    let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
+    let col = |i: usize| u32s(sections[i]).ok_or_else(|| bad(i, "length is not a multiple of 4"));
+    let (ev_tx, ev_asset, ev_leg, ev_nin, leg_addr) = (col(5)?, col(6)?, col(7)?, col(8)?, col(9)?);
+    let small = u64s(sections[10]).ok_or_else(|| bad(10, "length is not a multiple of 8"))?;
+    let big = u128s(sections[11]).ok_or_else(|| bad(11, "length is not a multiple of 16"))?;
+    let (n_ev, n_leg) = (ev_tx.len(), leg_addr.len());
+    check(
+        ev_asset.len() == n_ev && ev_nin.len() == n_ev && ev_leg.len() == n_ev + 1,
+        6,
+        "event columns differ in length",
+    )?;
+    // Transactions numbered in time order, each one run of events.
+    check(
+        ev_tx.first().is_none_or(|&t| t == 0)
+            && ev_tx.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1)
+            && ev_tx.last().map_or(0, |&t| t as usize + 1) == n_tx,
+        5,
+        "transactions are not numbered in time order",
+    )?;
+    check(
+        ev_asset.iter().all(|&a| (a as usize) < n_assets),
+        6,
+        "asset index out of range",
+    )?;
+    check(
+        ev_leg.first() == Some(&0)
+            && ev_leg.windows(2).all(|w| w[0] <= w[1])
+            && ev_leg.last().is_some_and(|&l| l as usize == n_leg),
+        7,
+        "leg offsets are not monotone",
+    )?;
+    check(
+        ev_nin
+            .iter()
+            .zip(ev_leg.windows(2))
+            .all(|(&n, w)| n >= 1 && n < w[1] - w[0]),
+        8,
+        "an event without an input or an output",
+    )?;
+    check(
+        leg_addr.iter().all(|&a| (a as usize) < n_addr),
+        9,
+        "address index out of range",
+    )?;
+    check(small.len() == n_leg, 10, "one amount per leg expected")?;
+    check(
+        amounts_ok(&small, &big),
+        11,
+        "large amount index out of range",
+    )?;
+    let amounts = AmountColumn { small, big };
+    let n_multi = ev_leg.windows(2).filter(|w| w[1] - w[0] != 2).count();
+    let mut layout = Layout::with_capacity(n_ev, n_multi, n_leg - (n_ev - n_multi));
+    let mut legs = Vec::new();
+    for e in 0..n_ev {
+        let r = ev_leg[e] as usize..ev_leg[e + 1] as usize;
+        legs.clear();
+        legs.extend(r.map(|l| (leg_addr[l], amounts.get(l))));
+        let new_tx = e == 0 || ev_tx[e] != ev_tx[e - 1];
+        layout
+            .push(new_tx, ev_asset[e], ev_nin[e] as usize, &legs)
+            .map_err(|r| bad(9, &format!("event {e}: {r}")))?;
+    }
+    Ok(layout.finish(n_addr))
 }
 
 fn asset_bytes(a: &Asset) -> [u8; 21] {

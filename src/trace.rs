@@ -784,10 +784,10 @@ impl Ctx<'_> {
                     0
                 };
                 let run = if same_tx {
-                    let tx = g.ev_tx[r as usize - 1];
+                    let tx = g.tx_index(r - 1);
                     edges[start..]
                         .iter()
-                        .take_while(|o| g.ev_tx[o.event as usize] == tx)
+                        .take_while(|o| g.tx_index(o.event) == tx)
                         .count()
                 } else {
                     edges.len() - start
@@ -797,8 +797,8 @@ impl Ctx<'_> {
                     if o.target != NONE {
                         relax(o.target, o.event + 1);
                     } else {
-                        for leg in g.outputs_of(o.event) {
-                            relax(g.leg_addr[leg], o.event + 1);
+                        for s in g.multi_outputs(o.event) {
+                            relax(g.slot_node(s), o.event + 1);
                         }
                     }
                 }
@@ -923,10 +923,11 @@ impl Ctx<'_> {
             }
             let from = hops.entries[ent.pred as usize].node;
             let block = g.block_of(ent.event);
+            // The entry's event paid its node: a one-to-one one pays only it.
             let amount: u128 = g
-                .outputs_of(ent.event)
-                .filter(|&l| g.leg_addr[l] == ent.node)
-                .map(|l| g.leg_amt.get(l))
+                .outputs_to(ent.event, ent.node)
+                .filter(|&(a, _)| a == ent.node)
+                .map(|(_, v)| v)
                 .fold(0u128, |a, b| a.saturating_add(b));
             steps.push(PathStep {
                 from: g.addresses()[from as usize],
@@ -951,9 +952,9 @@ impl Ctx<'_> {
         for o in g.out_edges(seed) {
             let a = g.asset_of(o.event);
             let amt: u128 = g
-                .inputs_of(o.event)
-                .filter(|&l| g.leg_addr[l] == seed)
-                .map(|l| g.leg_amt.get(l))
+                .inputs(o.event)
+                .filter(|&(a, _)| a == seed)
+                .map(|(_, v)| v)
                 .sum();
             let s = sent.entry(a).or_default();
             *s = s
@@ -1210,6 +1211,9 @@ impl Ctx<'_> {
             if f == NONE {
                 break;
             }
+            // The receiver of a one-to-one `f`: `n` if it received in `f`,
+            // else the one its out-edge names.
+            let receiver = if f == next_in { n } else { outs[j].target };
             if f == next_in {
                 i += 1;
             }
@@ -1220,15 +1224,15 @@ impl Ctx<'_> {
                 bal_before_e = Some(bal);
                 opening_before_e = opening;
             }
-            if g.ev_asset[f as usize] != asset {
+            if g.asset_index(f) != asset {
                 continue;
             }
-            let sum = |r: std::ops::Range<usize>| -> u128 {
-                r.filter(|&l| g.leg_addr[l] == n)
-                    .map(|l| g.leg_amt.get(l))
+            let sum = |l: crate::graph::Legs<'_>| -> u128 {
+                l.filter(|&(a, _)| a == n)
+                    .map(|(_, v)| v)
                     .fold(0, u128::saturating_add)
             };
-            let (out, inn) = (sum(g.inputs_of(f)), sum(g.outputs_of(f)));
+            let (out, inn) = (sum(g.inputs(f)), sum(g.outputs_to(f, receiver)));
             if out > bal {
                 opening += out - bal;
                 bal = 0;
@@ -1296,15 +1300,21 @@ impl Ctx<'_> {
         let mut fifo_q: VecDeque<(u128, bool)> = VecDeque::new();
         let mut input_members: Vec<u32> = Vec::new();
         while let Some(Reverse((e, n, i, j))) = heap.pop() {
-            // Advance this cursor.
+            // Advance this cursor, learning the receiver of a one-to-one `e`
+            // on the way (`n` itself, or the target of `n`'s out-edge).
+            let mut receiver = NONE;
             {
                 let ins = g.in_events(n);
                 let outs = g.out_edges(n);
                 let (mut i, mut j) = (i as usize, j as usize);
                 if ins.get(i) == Some(&e) {
+                    receiver = n;
                     i += 1;
                 }
-                if outs.get(j).map(|o| o.event) == Some(e) {
+                if let Some(o) = outs.get(j).filter(|o| o.event == e) {
+                    if o.target != NONE {
+                        receiver = o.target;
+                    }
                     j += 1;
                 }
                 if n == seed {
@@ -1320,18 +1330,14 @@ impl Ctx<'_> {
             }
             last = e;
             events += 1;
-            let asset_ix = g.ev_asset[e as usize];
-            let ins = g.inputs_of(e);
-            let outs = g.outputs_of(e);
+            let asset_ix = g.asset_index(e);
             // Input side.
             in_taints.clear();
             pieces.clear();
             piece_ends.clear();
             input_members.clear();
             let mut any_poison = false;
-            for l in ins.clone() {
-                let x = g.leg_addr[l];
-                let y = g.leg_amt.get(l);
+            for (x, y) in g.inputs(e) {
                 let t = if x == seed {
                     if fifo {
                         push_lot(&mut pieces, y, true);
@@ -1360,17 +1366,15 @@ impl Ctx<'_> {
             }
             if !any_poison {
                 // Only clean inflows to followed addresses: update balances.
-                for l in outs {
-                    let v = g.leg_addr[l];
+                for (v, y) in g.outputs_to(e, receiver) {
                     if let Some(h) = holdings.get_mut(&(v, asset_ix)) {
-                        let y = g.leg_amt.get(l);
                         h.credit(y, &Taint::default(), &[(y, false)]);
                     }
                 }
                 continue;
             }
             // Output side.
-            let simple = ins.len() == 1 && outs.len() == 1;
+            let simple = !g.is_multi(e);
             let total_in: u128 = in_taints
                 .iter()
                 .map(|(y, _)| *y)
@@ -1384,9 +1388,7 @@ impl Ctx<'_> {
             if !simple && fifo {
                 fifo_q.extend(pieces.iter().copied());
             }
-            for l in outs {
-                let v = g.leg_addr[l];
-                let o = g.leg_amt.get(l);
+            for (v, o) in g.outputs_to(e, receiver) {
                 out_pieces.clear();
                 let t = if simple {
                     out_pieces.extend_from_slice(&pieces);

@@ -471,11 +471,26 @@ fn duplicates_and_conflicts() {
     assert_eq!(g.event_count(), 1);
     assert_eq!(g.load_stats().duplicates_dropped, 1);
     let other = xfer(1, 0, 0, eth(1), eth(3), 5);
-    let err = FlowGraph::from_records("conflict", vec![r, other])
+    let err = FlowGraph::from_records("conflict", vec![r.clone(), other])
         .err()
         .unwrap();
     assert!(
         err.to_string().contains("ethereum block 1 index 0 sub 0"),
+        "{err}"
+    );
+    // Two transactions claiming one position in a block (at different
+    // steps inside it) cannot both be right.
+    let mut second = xfer(1, 0, 1, eth(2), eth(3), 5);
+    if let Record::Transfer(t) = &mut second {
+        t.tx = fundtrace::TxId::new(Chain::Ethereum, [0xab; 32]);
+    }
+    let err = FlowGraph::from_records("two at one", vec![r, second])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("ethereum block 1 index 0 sub 1")
+            && err.contains("two transactions at one position"),
         "{err}"
     );
 }

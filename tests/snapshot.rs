@@ -82,11 +82,11 @@ fn damaged_snapshots_are_refused() {
             .to_string()
             .contains("not a fundtrace snapshot")
     );
-    let mut v3 = bytes.clone();
-    v3[8] = 3;
-    std::fs::write(&path, &v3).unwrap();
+    let mut v4 = bytes.clone();
+    v4[8] = 4;
+    std::fs::write(&path, &v4).unwrap();
     let e = FlowGraph::load(&path).unwrap_err().to_string();
-    assert!(e.contains("version 3") && e.contains("at offset 8"), "{e}");
+    assert!(e.contains("version 4") && e.contains("at offset 8"), "{e}");
     // Consistent checksum but an index out of range: still refused.
     let mut bad = bytes.clone();
     let body = bad.len() - 4;
@@ -121,11 +121,10 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-/// Known opening balances travel with the snapshot (format version 2) and
-/// give the same report after loading; a version 1 file, which has none,
-/// still loads.
+/// Known opening balances travel with the snapshot and give the same report
+/// after loading.
 #[test]
-fn opening_balances_are_kept_and_version_1_still_loads() {
+fn opening_balances_are_kept() {
     let c = SyntheticCase::generate(&SyntheticConfig {
         transfers: 20_000,
         ..SyntheticConfig::default()
@@ -166,16 +165,56 @@ fn opening_balances_are_kept_and_version_1_still_loads() {
     assert_eq!(back.opening_balances(), g.opening_balances());
     assert_eq!(report(&back, &case), with);
     std::fs::remove_file(path).unwrap();
+}
 
-    // The same graph without openings, written as version 1.
-    let mut v1 = plain.clone();
+/// A version 2 snapshot (the wide layout) written by the crate before the
+/// compact layout, and the same file marked version 1 (which differs only
+/// in having no opening balances), load into the graph a fresh build
+/// gives: same report, and saved again they give the same bytes.
+#[test]
+fn version_1_and_2_snapshots_still_load() {
+    let v2 = include_bytes!("fixtures/synthetic_1000_v2.snap");
+    assert_eq!(u32::from_le_bytes(v2[8..12].try_into().unwrap()), 2);
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers: 1_000,
+        ..SyntheticConfig::default()
+    });
+    let fresh = g_without(&c);
+    let case = CaseInfo {
+        seeds: c.seeds.clone(),
+        clusters: c.clusters.clone(),
+    };
+    let mut v1 = v2.to_vec();
     v1[8] = 1;
     let body = v1.len() - 4;
     let crc = crc32(&v1[..body]);
     v1[body..].copy_from_slice(&crc.to_le_bytes());
-    let (old, case_old) = FlowGraph::from_snapshot_bytes(&v1).unwrap();
-    assert!(old.opening_balances().is_empty());
-    assert_eq!(report(&old, &case_old), report(&g_without(&c), &case));
+    for bytes in [&v2[..], &v1[..]] {
+        let (old, case_old) = FlowGraph::from_snapshot_bytes(bytes).unwrap();
+        assert_eq!(case_old, case);
+        assert_eq!(old.event_count(), fresh.event_count());
+        assert_eq!(old.leg_count(), fresh.leg_count());
+        assert_eq!(report(&old, &case_old), report(&fresh, &case));
+        assert_eq!(
+            old.to_snapshot_bytes(&case).unwrap(),
+            fresh.to_snapshot_bytes(&case).unwrap()
+        );
+    }
+    // A damaged legacy column is refused with its section named.
+    let mut bad = v2.to_vec();
+    let body = bad.len() - 4;
+    // The sixth section (ev_tx) follows five others; find it by walking headers.
+    let mut at = 12usize;
+    for _ in 0..5 {
+        let len =
+            usize::try_from(u64::from_le_bytes(bad[at + 4..at + 12].try_into().unwrap())).unwrap();
+        at += 12 + len;
+    }
+    bad[at + 12 + 4] = 7; // the second event's transaction jumps
+    let crc = crc32(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(e.1.contains("ev_tx"), "{e:?}");
 }
 
 fn g_without(c: &SyntheticCase) -> FlowGraph {
