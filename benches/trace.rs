@@ -1,6 +1,15 @@
 #![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 //! Graph build and trace on synthetic cases of 10^5, 10^6 (and, with
-//! `FUNDTRACE_BENCH_LARGE=1`, 10^7) transfers.
+//! `FUNDTRACE_BENCH_LARGE=1`, 10^7) transfers; with
+//! `FUNDTRACE_BENCH_HUGE=1`, only 10^8 (about 16 GB at its peak, over
+//! half an hour).
+//!
+//! At 10^8 the records are not held in memory (they would not fit next to
+//! the graph): the case is streamed into the builder once, and the load and
+//! the freeze of that one build are timed and printed with the resident
+//! memory, not repeated by criterion; `build`, `end_to_end` and
+//! `snapshot_load` are left out, the traversal and trace benchmarks run as
+//! at the other sizes.
 //!
 //! * `build`: records already in memory -> frozen graph.
 //! * `end_to_end`: generate + load + freeze + 6-seed trace, all three models.
@@ -32,11 +41,48 @@ use fundtrace::{Address, FlowGraph, GraphBuilder, MemorySource, Record, TraceCon
 use petgraph::visit::{Bfs, IntoNeighbors};
 
 fn sizes() -> Vec<u64> {
+    if std::env::var_os("FUNDTRACE_BENCH_HUGE").is_some() {
+        return vec![100_000_000];
+    }
     let mut v = vec![100_000, 1_000_000];
     if std::env::var_os("FUNDTRACE_BENCH_LARGE").is_some() {
         v.push(10_000_000);
     }
     v
+}
+
+/// Resident and peak resident memory of this process in MiB (Linux).
+fn resident() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|k| k.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Counts transfers (account transfers plus UTXO inputs and outputs) of
+/// the records passing through.
+struct Counting<S> {
+    inner: S,
+    transfers: u64,
+}
+
+impl<S: fundtrace::Source> fundtrace::Source for Counting<S> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn next_record(&mut self) -> fundtrace::Result<Option<Record>> {
+        let r = self.inner.next_record()?;
+        if let Some(r) = &r {
+            self.transfers += transfers_in(std::slice::from_ref(r));
+        }
+        Ok(r)
+    }
 }
 
 fn transfers_in(records: &[Record]) -> u64 {
@@ -90,16 +136,38 @@ where
 }
 
 fn bench(c: &mut Criterion) {
+    let one = pool(1);
+    let two = pool(2);
     for &n in &sizes() {
         let cfg = SyntheticConfig {
             transfers: n,
             extra_seeds: 2,
             ..SyntheticConfig::default()
         };
+        let huge = n >= 100_000_000;
         let case = SyntheticCase::generate(&cfg);
-        let records = case.records();
-        let transfers = transfers_in(&records);
-        let graph = case.graph().expect("synthetic cases load");
+        let records = if huge { Vec::new() } else { case.records() };
+        let t = std::time::Instant::now();
+        let mut builder = GraphBuilder::new();
+        let mut source = Counting {
+            inner: case.source(),
+            transfers: 0,
+        };
+        builder.load(&mut source).expect("synthetic cases load");
+        let loaded = t.elapsed();
+        let t = std::time::Instant::now();
+        let graph = two
+            .install(|| builder.freeze())
+            .expect("synthetic cases freeze");
+        let frozen = t.elapsed();
+        let transfers = source.transfers;
+        drop(source);
+        let (rss, peak) = resident();
+        eprintln!(
+            "size {n}: generate and load {:.1} s, freeze {:.1} s (2 threads); resident {rss:.0} MiB, peak {peak:.0} MiB",
+            loaded.as_secs_f64(),
+            frozen.as_secs_f64()
+        );
         let mem = graph.memory_use();
         eprintln!(
             "size {n}: {transfers} transfers, {} events, {} legs, {} addresses; traversal {:.1} B/transfer, with address book and tx ids {:.1} B/transfer",
@@ -118,52 +186,54 @@ fn bench(c: &mut Criterion) {
 
         group.throughput(Throughput::Elements(transfers));
         let snap = std::env::temp_dir().join(format!("fundtrace-bench-{n}.snap"));
-        let case_info = fundtrace::snapshot::CaseInfo {
-            seeds: case.seeds.clone(),
-            clusters: case.clusters.clone(),
-        };
-        graph.save(&snap, &case_info).expect("saves");
-        eprintln!(
-            "size {n}: snapshot {} bytes",
-            std::fs::metadata(&snap).map(|m| m.len()).unwrap_or(0)
-        );
+        if !huge {
+            let case_info = fundtrace::snapshot::CaseInfo {
+                seeds: case.seeds.clone(),
+                clusters: case.clusters.clone(),
+            };
+            graph.save(&snap, &case_info).expect("saves");
+            eprintln!(
+                "size {n}: snapshot {} bytes",
+                std::fs::metadata(&snap).map(|m| m.len()).unwrap_or(0)
+            );
+        }
         let tracer = fundtrace::Tracer::new(&graph);
         let targets = tracer.targets(&case.clusters).expect("distinct names");
         let depth3 = TraceConfig {
             max_hops: 3,
             ..TraceConfig::default()
         };
-        let one = pool(1);
-        let two = pool(2);
         // Every benchmark on 2 threads, then on 1 ("_1t"): the ratio is the
         // parallel scaling.
         for (suffix, threads) in [("", &two), ("_1t", &one)] {
             let name = |base: &str| format!("{base}{suffix}");
-            group.bench_function(name("build"), |b| {
-                b.iter(|| {
-                    threads.install(|| {
-                        let mut builder = GraphBuilder::new();
-                        builder
-                            .load(&mut MemorySource::new("bench", records.clone()))
-                            .expect("loads");
-                        black_box(builder.freeze().expect("freezes"))
+            if !huge {
+                group.bench_function(name("build"), |b| {
+                    b.iter(|| {
+                        threads.install(|| {
+                            let mut builder = GraphBuilder::new();
+                            builder
+                                .load(&mut MemorySource::new("bench", records.clone()))
+                                .expect("loads");
+                            black_box(builder.freeze().expect("freezes"))
+                        })
                     })
-                })
-            });
-            group.bench_function(name("end_to_end"), |b| {
-                b.iter(|| {
-                    threads.install(|| {
-                        let g = case.graph().expect("loads");
-                        black_box(
-                            trace(&g, &case.seeds, &case.clusters, &TraceConfig::default())
-                                .expect("traces"),
-                        )
+                });
+                group.bench_function(name("end_to_end"), |b| {
+                    b.iter(|| {
+                        threads.install(|| {
+                            let g = case.graph().expect("loads");
+                            black_box(
+                                trace(&g, &case.seeds, &case.clusters, &TraceConfig::default())
+                                    .expect("traces"),
+                            )
+                        })
                     })
-                })
-            });
-            group.bench_function(name("snapshot_load"), |b| {
-                b.iter(|| threads.install(|| black_box(FlowGraph::load(&snap).expect("loads"))))
-            });
+                });
+                group.bench_function(name("snapshot_load"), |b| {
+                    b.iter(|| threads.install(|| black_box(FlowGraph::load(&snap).expect("loads"))))
+                });
+            }
             group.bench_function(name("trace6"), |b| {
                 b.iter(|| {
                     threads.install(|| {

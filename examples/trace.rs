@@ -608,16 +608,23 @@ fn run(args: Args) -> Result<(), String> {
             case_clusters = case.clusters;
             g
         }
-        None => builder.freeze().map_err(|e| e.to_string())?,
+        None => {
+            let t = Instant::now();
+            let g = builder.freeze().map_err(|e| e.to_string())?;
+            eprintln!("froze the graph in {:.1} s", t.elapsed().as_secs_f64());
+            g
+        }
     };
     let mem = graph.memory_use();
     eprintln!(
-        "graph: {} addresses, {} events, {} legs, {:.1} MiB ({:.1} s)",
+        "graph: {} addresses, {} events, {} legs, {:.1} MiB traversal + {:.1} MiB address book ({:.1} s){}",
         graph.address_count(),
         graph.event_count(),
         graph.leg_count(),
-        (mem.traversal_bytes + mem.book_bytes) as f64 / (1 << 20) as f64,
-        t0.elapsed().as_secs_f64()
+        mem.traversal_bytes as f64 / (1 << 20) as f64,
+        mem.book_bytes as f64 / (1 << 20) as f64,
+        t0.elapsed().as_secs_f64(),
+        resident()
     );
     let seeds = if args.seeds.is_empty() {
         case_seeds
@@ -870,5 +877,24 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The process's resident and peak resident memory, where the system says
+/// (Linux); empty elsewhere.
+fn resident() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|k| k.parse::<u64>().ok())
+    };
+    match (field("VmRSS:"), field("VmHWM:")) {
+        (Some(r), Some(p)) => format!("; resident {} MiB, peak {} MiB", r / 1024, p / 1024),
+        _ => String::new(),
     }
 }

@@ -25,6 +25,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -568,47 +569,58 @@ fn columns(
         "adjacency offsets inconsistent",
     )?;
     check(
-        in_adj.iter().all(|&e| (e as usize) < n_ev)
-            && (0..n_addr).all(|n| {
-                in_adj[in_off[n] as usize..in_off[n + 1] as usize]
-                    .windows(2)
-                    .all(|w| w[0] < w[1])
-            }),
+        (0..n_addr).into_par_iter().with_min_len(4096).all(|n| {
+            let list = &in_adj[in_off[n] as usize..in_off[n + 1] as usize];
+            list.last().is_none_or(|&e| (e as usize) < n_ev) && list.windows(2).all(|w| w[0] < w[1])
+        }),
         17,
         "adjacency entry out of range or out of order",
     )?;
-    // Out-edges: in range and in order; a one-to-one event's edge sits at
-    // its sender (its only slot) and names a receiver, once.
-    let mut claimed = vec![0u64; n_ev.div_ceil(64)];
-    let mut n_claimed = 0usize;
-    for n in 0..n_addr {
+    // Out-edges: in range and in strict time order; a one-to-one event's
+    // edge sits at its sender (its only slot) and names a receiver. Lists
+    // are strictly increasing, so an event has at most one edge at its
+    // sender and none elsewhere; as many such edges as one-to-one events
+    // means each has exactly one. Checked per node, in parallel.
+    let node_ok = |n: usize| -> Option<usize> {
         let list = &out_adj[out_off[n] as usize..out_off[n + 1] as usize];
+        let mut simple = 0usize;
         for (k, o) in list.iter().enumerate() {
             let e = o.event as usize;
-            let ok = e < n_ev
-                && (k == 0 || list[k - 1].event < o.event)
-                && if multi.get(e) {
-                    o.target == NONE
-                } else {
-                    let slot = e + m_extra[multi.rank(e) as usize] as usize;
-                    let first = claimed[e / 64] & (1 << (e % 64)) == 0;
-                    claimed[e / 64] |= 1 << (e % 64);
-                    n_claimed += 1;
-                    first && (o.target as usize) < n_addr && slot_addr[slot] as usize == n
-                };
-            if !ok {
-                return Err(bad(
-                    15,
-                    "out-edge out of range, out of order or not its sender's",
-                ));
+            if e >= n_ev || (k > 0 && list[k - 1].event >= o.event) {
+                return None;
+            }
+            if multi.get(e) {
+                if o.target != NONE {
+                    return None;
+                }
+            } else {
+                let slot = e + m_extra[multi.rank(e) as usize] as usize;
+                if o.target as usize >= n_addr || slot_addr[slot] as usize != n {
+                    return None;
+                }
+                simple += 1;
             }
         }
+        Some(simple)
+    };
+    let owned: Option<usize> = (0..n_addr)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(node_ok)
+        .try_reduce(|| 0, |a, b| Some(a + b));
+    match owned {
+        None => {
+            return Err(bad(
+                15,
+                "out-edge out of range, out of order or not its sender's",
+            ));
+        }
+        Some(k) => check(
+            k == n_ev - n_multi,
+            15,
+            "a one-to-one event has no out-edge",
+        )?,
     }
-    check(
-        n_claimed == n_ev - n_multi,
-        15,
-        "a one-to-one event has no out-edge",
-    )?;
     let n_legs = n_slots + (n_ev - n_multi) as u64;
     Ok(Columns {
         ev_asset,

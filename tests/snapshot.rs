@@ -96,6 +96,17 @@ fn damaged_snapshots_are_refused() {
     bad[body..].copy_from_slice(&crc.to_le_bytes());
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("address record"), "{e:?}");
+    // An out-edge that names another event than its sender's: refused with
+    // the section named (the graph looks receivers up there).
+    let mut bad = bytes.clone();
+    let at = section_at(&bad, 15);
+    let first = u32::from_le_bytes(bad[at + 12..at + 16].try_into().unwrap());
+    bad[at + 12..at + 16].copy_from_slice(&(first ^ 1).to_le_bytes());
+    let body = bad.len() - 4;
+    let crc = crc32(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
     assert!(
         FlowGraph::load(&tmp("missing.snap"))
             .unwrap_err()
@@ -103,6 +114,16 @@ fn damaged_snapshots_are_refused() {
             .contains("missing.snap")
     );
     std::fs::remove_file(path).unwrap();
+}
+
+/// Offset of the header of section `index` (walking the headers).
+fn section_at(bytes: &[u8], index: usize) -> usize {
+    let mut at = 12usize;
+    for _ in 0..index {
+        let len = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap());
+        at += 12 + usize::try_from(len).unwrap();
+    }
+    at
 }
 
 /// CRC-32 (IEEE), bit by bit: an independent check of the format's checksum.
@@ -203,13 +224,8 @@ fn version_1_and_2_snapshots_still_load() {
     // A damaged legacy column is refused with its section named.
     let mut bad = v2.to_vec();
     let body = bad.len() - 4;
-    // The sixth section (ev_tx) follows five others; find it by walking headers.
-    let mut at = 12usize;
-    for _ in 0..5 {
-        let len =
-            usize::try_from(u64::from_le_bytes(bad[at + 4..at + 12].try_into().unwrap())).unwrap();
-        at += 12 + len;
-    }
+    // The sixth section (ev_tx) follows five others.
+    let at = section_at(&bad, 5);
     bad[at + 12 + 4] = 7; // the second event's transaction jumps
     let crc = crc32(&bad[..body]);
     bad[body..].copy_from_slice(&crc.to_le_bytes());

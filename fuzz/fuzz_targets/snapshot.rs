@@ -21,5 +21,7 @@ fuzz_target!(|data: &[u8]| {
         for e in g.events() {
             let _ = g.event(e);
         }
+        // Every one-to-one event's receiver is looked up in its sender's out-edges.
+        let _ = g.to_petgraph();
     }
 });
