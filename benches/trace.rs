@@ -22,13 +22,21 @@
 //!   (big frontiers), taint passing through clusters, 10 hops, no value
 //!   models; throughput is adjacency entries scanned per second.
 //!   `hops/time` is the time-respecting search, `hops/plain` plain
-//!   reachability, `hops/petgraph_bfs_digraph` is `petgraph::visit::Bfs` over
+//!   reachability, each through a fresh `trace` call (which allocates and
+//!   fills its per-address search arrays, one set per seed running at once)
+//!   and, as `*_reused_tracer`, on a `Tracer` that keeps them between runs;
+//!   `hops/petgraph_bfs_digraph` is
+//!   `petgraph::visit::Bfs` over
 //!   the same graph exported as a `DiGraph` (the baseline),
 //!   `hops/petgraph_bfs_flowgraph` the same `Bfs` over our frozen graph
 //!   through petgraph's traits.
 //!
+//! * `growth/seeds/k` and `growth/max_hops/h`: the time-respecting hop
+//!   search from the first k hubs (10 hops), and from all six to h hops.
+//!
 //! Every benchmark of ours runs on a 2-thread pool and, as `*_1t`, on one
-//! thread; the petgraph baselines are sequential.
+//! thread (the growth points on 2 only); the petgraph baselines are
+//! sequential.
 //!
 //! Bytes per transfer of the frozen graph are printed on stderr.
 
@@ -317,6 +325,16 @@ fn bench(c: &mut Criterion) {
                     })
                 })
             });
+            for (suffix, threads) in [("", &two), ("_1t", &one)] {
+                let id = BenchmarkId::new("hops", format!("{name}_reused_tracer{suffix}"));
+                group.bench_function(id, |b| {
+                    b.iter(|| {
+                        threads.install(|| {
+                            black_box(tracer.trace_targets(&seeds, &targets, cfg).expect("traces"))
+                        })
+                    })
+                });
+            }
         }
         group.throughput(Throughput::Elements(pg_edges));
         group.bench_function(BenchmarkId::new("hops", "petgraph_bfs_digraph"), |b| {
@@ -326,6 +344,35 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("hops", "petgraph_bfs_flowgraph"), |b| {
             b.iter(|| black_box(bfs_edges(&graph, &fg_starts)))
         });
+        if !huge {
+            // How the time-respecting search grows with the number of seeds
+            // (10 hops) and with the hop limit (6 seeds), on 2 threads.
+            let points = [1usize, 2, 4, 6]
+                .map(|k| (format!("seeds/{k}"), k, hop_cfg.max_hops))
+                .into_iter()
+                .chain([1u32, 2, 3, 5].map(|h| (format!("max_hops/{h}"), 6, h)));
+            for (name, k, h) in points {
+                let cfg = TraceConfig {
+                    max_hops: h,
+                    ..hop_cfg.clone()
+                };
+                let edges = trace(&graph, &seeds[..k], &case.clusters, &cfg)
+                    .expect("traces")
+                    .stats
+                    .edges_scanned;
+                eprintln!("size {n}: growth {name}: {edges} entries scanned");
+                group.throughput(Throughput::Elements(edges));
+                group.bench_function(BenchmarkId::new("growth", name), |b| {
+                    b.iter(|| {
+                        two.install(|| {
+                            black_box(
+                                trace(&graph, &seeds[..k], &case.clusters, &cfg).expect("traces"),
+                            )
+                        })
+                    })
+                });
+            }
+        }
         group.finish();
     }
 }
