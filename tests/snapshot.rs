@@ -3,7 +3,9 @@
 
 use fundtrace::snapshot::CaseInfo;
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-use fundtrace::{Amount, FlowGraph, OpeningBalance, TraceConfig, TraceReport, trace};
+mod common;
+
+use fundtrace::{Amount, Asset, FlowGraph, OpeningBalance, TraceConfig, TraceReport, trace};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-snap-{}", std::process::id()));
@@ -235,4 +237,43 @@ fn version_1_and_2_snapshots_still_load() {
 
 fn g_without(c: &SyntheticCase) -> FlowGraph {
     c.graph().unwrap()
+}
+
+/// More assets than the compact asset column holds inline (65,535): the
+/// rest are kept out of line, read back per event and survive a snapshot.
+#[test]
+fn assets_past_the_inline_column() {
+    let n = 70_000u32;
+    let asset = |i: u32| {
+        let mut c = [0u8; 20];
+        c[..4].copy_from_slice(&i.to_be_bytes());
+        Asset::Erc20(c)
+    };
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            let (h, idx) = (u64::from(i / 1_000) + 1, i % 1_000);
+            common::token(
+                h,
+                idx,
+                0,
+                asset(i),
+                common::eth((i % 500) as u16),
+                common::eth(500 + (i % 700) as u16),
+                u128::from(i) + 1,
+            )
+        })
+        .collect();
+    let g = FlowGraph::from_records("tokens", records).unwrap();
+    assert_eq!(g.assets().len(), n as usize);
+    for (i, e) in (0u32..).zip(g.events()) {
+        let info = g.event(e);
+        assert_eq!(info.asset, asset(i));
+        assert_eq!(info.outputs[0].1, Amount::new(u128::from(i) + 1));
+    }
+    let bytes = g.to_snapshot_bytes(&CaseInfo::default()).unwrap();
+    let (back, _) = FlowGraph::from_snapshot_bytes(&bytes).unwrap();
+    for e in g.events().step_by(7) {
+        assert_eq!(back.event(e), g.event(e));
+    }
+    assert_eq!(back.to_snapshot_bytes(&CaseInfo::default()).unwrap(), bytes);
 }
