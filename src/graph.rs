@@ -770,20 +770,13 @@ pub(crate) const WIDE_ASSET: u16 = u16::MAX;
 /// order by [`Layout::push`] (from a [`GraphBuilder`] or an older snapshot)
 /// and completed with adjacency by [`Layout::finish`].
 pub(crate) struct Layout {
-    pub(crate) ev_asset: Vec<u16>,
-    pub(crate) asset_wide: Vec<(u32, u32)>,
-    pub(crate) multi: RankBits,
-    pub(crate) tx_start: RankBits,
-    pub(crate) m_extra: Vec<u32>,
-    pub(crate) m_nin: Vec<u32>,
-    pub(crate) slot_addr: Vec<u32>,
-    pub(crate) slot_amt: AmountColumn,
-    pub(crate) n_legs: u64,
+    /// Everything but the adjacency, which `finish` adds.
+    cols: Columns,
     /// Receiver of each simple event, by simple rank (until `finish`).
     s_to: Vec<u32>,
 }
 
-/// The columns of a finished layout.
+/// The traversal columns of a [`FlowGraph`] (see the module documentation).
 pub(crate) struct Columns {
     pub(crate) ev_asset: Vec<u16>,
     pub(crate) asset_wide: Vec<(u32, u32)>,
@@ -807,15 +800,21 @@ impl Layout {
         let mut m_extra = Vec::with_capacity(multi + 1);
         m_extra.push(0);
         Layout {
-            ev_asset: Vec::with_capacity(events),
-            asset_wide: Vec::new(),
-            multi: RankBits::with_capacity(events),
-            tx_start: RankBits::with_capacity(events),
-            m_extra,
-            m_nin: Vec::with_capacity(multi),
-            slot_addr: Vec::with_capacity(slots),
-            slot_amt: AmountColumn::with_capacity(slots),
-            n_legs: 0,
+            cols: Columns {
+                ev_asset: Vec::with_capacity(events),
+                asset_wide: Vec::new(),
+                multi: RankBits::with_capacity(events),
+                tx_start: RankBits::with_capacity(events),
+                m_extra,
+                m_nin: Vec::with_capacity(multi),
+                slot_addr: Vec::with_capacity(slots),
+                slot_amt: AmountColumn::with_capacity(slots),
+                n_legs: 0,
+                out_off: Vec::new(),
+                out_adj: Vec::new(),
+                in_off: Vec::new(),
+                in_adj: Vec::new(),
+            },
             s_to: Vec::with_capacity(events - multi.min(events)),
         }
     }
@@ -832,72 +831,69 @@ impl Layout {
         n_in: usize,
         legs: &[(u32, u128)],
     ) -> std::result::Result<(), &'static str> {
+        let c = &mut self.cols;
         if n_in == 0 || n_in >= legs.len() {
             return Err("an event needs at least one input and one output leg");
         }
-        if self.ev_asset.len() >= (NONE - 1) as usize {
+        if c.ev_asset.len() >= (NONE - 1) as usize {
             return Err("too many events");
         }
-        let e = self.ev_asset.len() as u32;
+        let e = c.ev_asset.len() as u32;
         match u16::try_from(asset) {
-            Ok(a) if a < WIDE_ASSET => self.ev_asset.push(a),
+            Ok(a) if a < WIDE_ASSET => c.ev_asset.push(a),
             _ => {
-                self.ev_asset.push(WIDE_ASSET);
-                self.asset_wide.push((e, asset));
+                c.ev_asset.push(WIDE_ASSET);
+                c.asset_wide.push((e, asset));
             }
         }
-        self.tx_start.push(new_tx || e == 0);
+        c.tx_start.push(new_tx || e == 0);
         if legs.len() == 2 {
             if legs[0].1 != legs[1].1 {
                 return Err("a one-to-one event whose two legs differ in amount");
             }
-            self.multi.push(false);
-            self.slot_addr.push(legs[0].0);
-            self.slot_amt.push(legs[0].1);
+            c.multi.push(false);
+            c.slot_addr.push(legs[0].0);
+            c.slot_amt.push(legs[0].1);
             self.s_to.push(legs[1].0);
         } else {
-            let extra = self.m_extra[self.m_extra.len() - 1]
+            let extra = c.m_extra[c.m_extra.len() - 1]
                 .checked_add(legs.len() as u32 - 1)
                 .filter(|&x| u64::from(x) + u64::from(e) < u64::from(NONE))
                 .ok_or("too many legs")?;
-            self.multi.push(true);
-            self.m_nin.push(n_in as u32);
-            self.m_extra.push(extra);
+            c.multi.push(true);
+            c.m_nin.push(n_in as u32);
+            c.m_extra.push(extra);
             for &(a, v) in legs {
-                self.slot_addr.push(a);
-                self.slot_amt.push(v);
+                c.slot_addr.push(a);
+                c.slot_amt.push(v);
             }
         }
-        self.n_legs += legs.len() as u64;
+        c.n_legs += legs.len() as u64;
         Ok(())
     }
 
     /// Builds the adjacency of `n_addr` nodes by counting sort; events are
     /// visited in order, so every list comes out sorted by event id.
     pub(crate) fn finish(self, n_addr: usize) -> Columns {
-        let Layout {
-            mut ev_asset,
-            mut asset_wide,
-            mut multi,
-            mut tx_start,
-            mut m_extra,
-            mut m_nin,
-            mut slot_addr,
-            mut slot_amt,
-            n_legs,
-            s_to,
-        } = self;
+        let Layout { mut cols, s_to } = self;
         // Exact sizes (a snapshot's loaded columns are exact too).
-        ev_asset.shrink_to_fit();
-        asset_wide.shrink_to_fit();
-        multi.shrink_to_fit();
-        tx_start.shrink_to_fit();
-        m_extra.shrink_to_fit();
-        m_nin.shrink_to_fit();
-        slot_addr.shrink_to_fit();
-        slot_amt.small.shrink_to_fit();
-        slot_amt.big.shrink_to_fit();
-        let n_events = ev_asset.len();
+        cols.ev_asset.shrink_to_fit();
+        cols.asset_wide.shrink_to_fit();
+        cols.multi.shrink_to_fit();
+        cols.tx_start.shrink_to_fit();
+        cols.m_extra.shrink_to_fit();
+        cols.m_nin.shrink_to_fit();
+        cols.slot_addr.shrink_to_fit();
+        cols.slot_amt.small.shrink_to_fit();
+        cols.slot_amt.big.shrink_to_fit();
+        let Columns {
+            multi,
+            m_extra,
+            m_nin,
+            slot_addr,
+            ..
+        } = &cols;
+        let n_events = cols.ev_asset.len();
         let each_event = |f: LegVisitor<'_>| {
             let (mut r, mut s) = (0usize, 0usize);
             for e in 0..n_events {
@@ -939,11 +935,7 @@ impl Layout {
         let mut out_fill = out_off.clone();
         let mut in_fill = in_off.clone();
         each_event(&mut |e, ins, outs| {
-            let target = if ins.len() == 1 && outs.len() == 1 && !multi.get(e as usize) {
-                outs[0]
-            } else {
-                NONE
-            };
+            let target = if multi.get(e as usize) { NONE } else { outs[0] };
             for_each_distinct(ins, &mut seen, |a| {
                 out_adj[out_fill[a as usize] as usize] = OutEdge { event: e, target };
                 out_fill[a as usize] += 1;
@@ -953,21 +945,11 @@ impl Layout {
                 in_fill[a as usize] += 1;
             });
         });
-        Columns {
-            ev_asset,
-            asset_wide,
-            multi,
-            tx_start,
-            m_extra,
-            m_nin,
-            slot_addr,
-            slot_amt,
-            n_legs,
-            out_off,
-            out_adj,
-            in_off,
-            in_adj,
-        }
+        cols.out_off = out_off;
+        cols.out_adj = out_adj;
+        cols.in_off = in_off;
+        cols.in_adj = in_adj;
+        cols
     }
 }
 
@@ -1318,6 +1300,20 @@ impl FlowGraph {
         m - s
     }
 
+    /// Input and output legs of `e` as (node, amount), with the receiver
+    /// of a one-to-one event when the caller knows it (`NONE`: look it up,
+    /// see [`FlowGraph::outputs_to`]).
+    #[inline]
+    pub(crate) fn legs(&self, e: u32, receiver: u32) -> (Legs<'_>, Legs<'_>) {
+        let (s, m, t) = self.slots(e);
+        let ins = Legs {
+            g: self,
+            slots: s..m,
+            one: None,
+        };
+        (ins, self.outputs_from(e, (s, m, t), receiver))
+    }
+
     /// Input legs of `e` as (node, amount), in order.
     #[inline]
     pub(crate) fn inputs(&self, e: u32) -> Legs<'_> {
@@ -1340,7 +1336,11 @@ impl FlowGraph {
     /// adjacency).
     #[inline]
     pub(crate) fn outputs_to(&self, e: u32, receiver: u32) -> Legs<'_> {
-        let (s, m, t) = self.slots(e);
+        self.outputs_from(e, self.slots(e), receiver)
+    }
+
+    #[inline]
+    fn outputs_from(&self, e: u32, (s, m, t): (usize, usize, usize), receiver: u32) -> Legs<'_> {
         if m != t {
             return Legs {
                 g: self,
@@ -1380,6 +1380,7 @@ impl FlowGraph {
     /// If `event` is not of this graph.
     pub fn event(&self, event: EventId) -> EventInfo {
         let e = event.0;
+        let (ins, outs) = self.legs(e, NONE);
         let legs = |l: Legs<'_>| {
             l.map(|(n, v)| (self.addresses[n as usize], Amount::new(v)))
                 .collect()
@@ -1388,8 +1389,8 @@ impl FlowGraph {
             tx: self.txid_of(e),
             block: self.block_of(e),
             asset: self.asset_of(e),
-            inputs: legs(self.inputs(e)),
-            outputs: legs(self.outputs(e)),
+            inputs: legs(ins),
+            outputs: legs(outs),
         }
     }
 

@@ -404,38 +404,32 @@ impl FlowGraph {
     }
 }
 
-fn u32s(s: &[u8]) -> Option<Vec<u32>> {
-    (s.len() % 4 == 0).then(|| {
-        s.chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+/// Decodes a section of fixed-size little-endian elements; `None` if its
+/// length is not a multiple of the element size.
+fn decode<T, const N: usize>(s: &[u8], f: impl Fn([u8; N]) -> T) -> Option<Vec<T>> {
+    (s.len() % N == 0).then(|| {
+        s.chunks_exact(N)
+            .map(|c| f(c.try_into().expect("N bytes")))
             .collect()
     })
+}
+
+fn u32s(s: &[u8]) -> Option<Vec<u32>> {
+    decode(s, u32::from_le_bytes)
 }
 
 fn u64s(s: &[u8]) -> Option<Vec<u64>> {
-    (s.len() % 8 == 0).then(|| {
-        s.chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect()
-    })
+    decode(s, u64::from_le_bytes)
 }
 
 fn u128s(s: &[u8]) -> Option<Vec<u128>> {
-    (s.len() % 16 == 0).then(|| {
-        s.chunks_exact(16)
-            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-            .collect()
-    })
+    decode(s, u128::from_le_bytes)
 }
 
 fn out_edges(s: &[u8]) -> Option<Vec<OutEdge>> {
-    (s.len() % 8 == 0).then(|| {
-        s.chunks_exact(8)
-            .map(|c| OutEdge {
-                event: u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
-                target: u32::from_le_bytes(c[4..].try_into().expect("4 bytes")),
-            })
-            .collect()
+    decode(s, |c: [u8; 8]| OutEdge {
+        event: u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+        target: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
     })
 }
 
@@ -467,13 +461,7 @@ fn columns(
 ) -> std::result::Result<Columns, Bad> {
     let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
     let len_err = |i: usize| bad(i, "length is not a multiple of the element size");
-    if sections[5].len() % 2 != 0 {
-        return Err(len_err(5));
-    }
-    let ev_asset: Vec<u16> = sections[5]
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
-        .collect();
+    let ev_asset = decode(sections[5], u16::from_le_bytes).ok_or_else(|| len_err(5))?;
     let n_ev = ev_asset.len();
     check(n_ev < NONE as usize, 5, "too many events")?;
     let wide = u32s(sections[6]).ok_or_else(|| len_err(6))?;

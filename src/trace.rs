@@ -1232,7 +1232,8 @@ impl Ctx<'_> {
                     .map(|(_, v)| v)
                     .fold(0, u128::saturating_add)
             };
-            let (out, inn) = (sum(g.inputs(f)), sum(g.outputs_to(f, receiver)));
+            let (ins_f, outs_f) = g.legs(f, receiver);
+            let (out, inn) = (sum(ins_f), sum(outs_f));
             if out > bal {
                 opening += out - bal;
                 bal = 0;
@@ -1331,13 +1332,14 @@ impl Ctx<'_> {
             last = e;
             events += 1;
             let asset_ix = g.asset_index(e);
+            let (ins, outs) = g.legs(e, receiver);
             // Input side.
             in_taints.clear();
             pieces.clear();
             piece_ends.clear();
             input_members.clear();
             let mut any_poison = false;
-            for (x, y) in g.inputs(e) {
+            for (x, y) in ins {
                 let t = if x == seed {
                     if fifo {
                         push_lot(&mut pieces, y, true);
@@ -1366,7 +1368,7 @@ impl Ctx<'_> {
             }
             if !any_poison {
                 // Only clean inflows to followed addresses: update balances.
-                for (v, y) in g.outputs_to(e, receiver) {
+                for (v, y) in outs {
                     if let Some(h) = holdings.get_mut(&(v, asset_ix)) {
                         h.credit(y, &Taint::default(), &[(y, false)]);
                     }
@@ -1388,7 +1390,7 @@ impl Ctx<'_> {
             if !simple && fifo {
                 fifo_q.extend(pieces.iter().copied());
             }
-            for (v, o) in g.outputs_to(e, receiver) {
+            for (v, o) in outs {
                 out_pieces.clear();
                 let t = if simple {
                     out_pieces.extend_from_slice(&pieces);
