@@ -953,6 +953,16 @@ impl Layout {
     }
 }
 
+/// Asks the processor to start loading the cache line holding `x`. Only a
+/// hint: it never faults and has no effect on results (none off x86-64).
+#[inline(always)]
+pub(crate) fn prefetch<T>(x: &T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    safe_arch::prefetch_t0(x);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = x;
+}
+
 /// One outgoing adjacency entry: the event, and for a one-to-one transfer its
 /// receiver (`NONE` for a multi-leg UTXO transaction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1359,6 +1369,40 @@ impl FlowGraph {
             g: self,
             slots: 0..0,
             one: Some((to, self.cols.slot_amt.get(s))),
+        }
+    }
+
+    /// All out-edges, node after node; `out_range` gives one node's part.
+    #[inline]
+    pub(crate) fn out_adj(&self) -> &[OutEdge] {
+        &self.cols.out_adj
+    }
+
+    /// Positions of `n`'s out-edges in `out_adj`.
+    #[inline]
+    pub(crate) fn out_range(&self, n: u32) -> std::ops::Range<usize> {
+        let c = &self.cols;
+        c.out_off[n as usize] as usize..c.out_off[n as usize + 1] as usize
+    }
+
+    /// Hints that `n`'s offsets will be read soon.
+    #[inline]
+    pub(crate) fn prefetch_offsets(&self, n: u32) {
+        if let Some(o) = self.cols.out_off.get(n as usize) {
+            prefetch(o);
+        }
+    }
+
+    /// Hints that `n`'s out-edges will be read soon: the first, middle and
+    /// last, where a binary search over them starts and ends.
+    #[inline]
+    pub(crate) fn prefetch_out_edges(&self, n: u32) {
+        let r = self.out_range(n);
+        if let Some(last) = r.end.checked_sub(1).filter(|&l| l >= r.start) {
+            let adj = &self.cols.out_adj;
+            prefetch(&adj[r.start]);
+            prefetch(&adj[r.start + (last - r.start) / 2]);
+            prefetch(&adj[last]);
         }
     }
 

@@ -75,7 +75,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::graph::{FlowGraph, NONE};
+use crate::graph::{FlowGraph, NONE, prefetch};
 use crate::types::{Address, Amount, Asset, BlockHeight, Chain, Timestamp, TxId, mul_div_floor};
 
 /// A value attribution model.
@@ -495,17 +495,21 @@ impl Tracer<'_> {
         config: &'a TraceConfig,
         models: &'a [Model],
     ) -> Ctx<'a> {
-        let mut absorbing = vec![0u64; self.graph.address_count().div_ceil(64)];
-        if config.stop_at_clusters {
-            for &n in targets.membership.keys() {
-                absorbing[n as usize / 64] |= 1 << (n % 64);
-            }
+        let mut members = vec![0u64; self.graph.address_count().div_ceil(64)];
+        for &n in targets.membership.keys() {
+            members[n as usize / 64] |= 1 << (n % 64);
         }
+        let absorbing = if config.stop_at_clusters {
+            members.clone()
+        } else {
+            Vec::new()
+        };
         Ctx {
             g: self.graph,
             cfg: config,
             models,
             membership: &targets.membership,
+            members,
             absorbing,
             pool: &self.pool,
         }
@@ -575,6 +579,9 @@ struct Ctx<'a> {
     cfg: &'a TraceConfig,
     models: &'a [Model],
     membership: &'a FxHashMap<u32, Vec<u32>>,
+    /// Bit per node: a member of a target cluster (a cheap test before the
+    /// map).
+    members: Vec<u64>,
     /// Bit per node: a member that absorbs taint (with `stop_at_clusters`).
     absorbing: Vec<u64>,
     pool: &'a Mutex<Vec<Scratch>>,
@@ -621,6 +628,8 @@ pub(crate) struct Hops {
     /// Per node: index of its latest entry (used while searching).
     cur_entry: Vec<u32>,
     entries: Vec<Entry>,
+    /// Bit per node, all clear between uses: sorts improved nodes.
+    mark: Vec<u64>,
     edges_scanned: u64,
     /// Stopped on the work budget.
     truncated: bool,
@@ -633,6 +642,7 @@ pub(crate) struct Scratch {
     best: Vec<AtomicU64>,
     first_entry: Vec<u32>,
     cur_entry: Vec<u32>,
+    mark: Vec<u64>,
 }
 
 impl Scratch {
@@ -641,6 +651,7 @@ impl Scratch {
             best: (0..n).map(|_| AtomicU64::new(u64::MAX)).collect(),
             first_entry: vec![NONE; n],
             cur_entry: vec![NONE; n],
+            mark: vec![0; n.div_ceil(64)],
         }
     }
 }
@@ -653,6 +664,7 @@ impl Hops {
             mut first_entry,
             mut cur_entry,
             entries,
+            mark,
             ..
         } = self;
         for e in &entries {
@@ -665,16 +677,8 @@ impl Hops {
             best,
             first_entry,
             cur_entry,
+            mark,
         }
-    }
-
-    /// Number of nodes reached (including the seed).
-    fn reached(&self) -> u64 {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|&(i, e)| self.first_entry[e.node as usize] as usize == i)
-            .count() as u64
     }
 }
 
@@ -686,6 +690,27 @@ impl Hops {
 
     fn ready(&self, n: u32) -> u32 {
         (self.best[n as usize].load(Ordering::Relaxed) >> 32) as u32
+    }
+}
+
+/// Sorts `nodes` (distinct): when they are many for the graph's size, by
+/// setting their bits in `mark` (all clear, one bit per node) and reading
+/// the bits back in order, clearing them; otherwise by comparison.
+fn sort_nodes(nodes: &mut Vec<u32>, mark: &mut [u64]) {
+    if nodes.len() < 64 || nodes.len() * 8 < mark.len() {
+        nodes.sort_unstable();
+        return;
+    }
+    for &n in nodes.iter() {
+        mark[n as usize / 64] |= 1 << (n % 64);
+    }
+    nodes.clear();
+    for (w, word) in mark.iter_mut().enumerate() {
+        let mut bits = std::mem::take(word);
+        while bits != 0 {
+            nodes.push(w as u32 * 64 + bits.trailing_zeros());
+            bits &= bits - 1;
+        }
     }
 }
 
@@ -729,6 +754,14 @@ fn settle(
 /// this size.
 const PAR_FRONTIER: usize = 2048;
 
+/// How far ahead of the node being expanded its successors' offsets (twice
+/// this) and out-edge lists are prefetched.
+const NODES_AHEAD: usize = 4;
+
+/// How many out-edges ahead of the one being relaxed its target's arrival
+/// word is prefetched.
+const EDGES_AHEAD: usize = 32;
+
 impl Ctx<'_> {
     fn absorbs(&self, n: u32, seed: u32) -> bool {
         n != seed
@@ -740,7 +773,7 @@ impl Ctx<'_> {
 
     /// Relaxes the out-edges of `wave` (nodes with their arrival event + 1)
     /// and returns the nodes whose word it lowered from settled or unreached,
-    /// sorted, each once. `same_tx` limits each node to the run of out-edges
+    /// each once, in no set order. `same_tx` limits each node to the run of out-edges
     /// inside its arrival transaction (the same-transaction closure);
     /// otherwise all out-edges after the arrival count (all of them without
     /// time order). Large waves are split over threads; the atomic minimum
@@ -756,28 +789,24 @@ impl Ctx<'_> {
     ) -> Vec<u32> {
         let g = self.g;
         let time = self.cfg.time_respecting;
+        let adj = g.out_adj();
         let expand = |chunk: &[(u32, u32)]| -> (Vec<u32>, u64) {
-            let mut touched = Vec::new();
-            let mut count = 0u64;
-            for &(u, r) in chunk {
+            // First each node's run of out-edges to relax, as positions in
+            // `adj`. The nodes of a frontier lie far apart, so the offsets
+            // and edge lists of nodes a few places on are prefetched.
+            let mut runs: Vec<(u32, usize, usize)> = Vec::with_capacity(chunk.len());
+            for (k, &(u, r)) in chunk.iter().enumerate() {
+                if let Some(&(w, _)) = chunk.get(k + 2 * NODES_AHEAD) {
+                    g.prefetch_offsets(w);
+                }
+                if let Some(&(w, _)) = chunk.get(k + NODES_AHEAD) {
+                    g.prefetch_out_edges(w);
+                }
                 if (same_tx && r == 0) || self.absorbs(u, seed) {
                     continue;
                 }
-                let pred = u64::from(u) + 1;
-                let mut relax = |v: u32, nr: u32| {
-                    if v == u || (!time && fe[v as usize] != NONE) {
-                        return;
-                    }
-                    let cand = (u64::from(nr) << 32) | pred;
-                    let slot = &best[v as usize];
-                    if cand < slot.load(Ordering::Relaxed) {
-                        let prev = slot.fetch_min(cand, Ordering::Relaxed);
-                        if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
-                            touched.push(v);
-                        }
-                    }
-                };
-                let edges = g.out_edges(u);
+                let range = g.out_range(u);
+                let edges = &adj[range.clone()];
                 let start = if time || same_tx {
                     edges.partition_point(|o| o.event < r)
                 } else {
@@ -792,8 +821,49 @@ impl Ctx<'_> {
                 } else {
                     edges.len() - start
                 };
-                for o in &edges[start..start + run] {
-                    count += 1;
+                if run > 0 {
+                    let lo = range.start + start;
+                    runs.push((u, lo, lo + run));
+                }
+            }
+            // Then the relaxations. Their cost is the random read of each
+            // target's word, so a second cursor runs `EDGES_AHEAD` edges in
+            // front and prefetches the words it will need.
+            let hint = |p: usize| {
+                let t = adj[p].target as usize;
+                if let Some(w) = best.get(t) {
+                    prefetch(w);
+                    if !time {
+                        prefetch(&fe[t]);
+                    }
+                }
+            };
+            let mut ahead = runs.iter().flat_map(|&(_, lo, hi)| lo..hi);
+            for p in ahead.by_ref().take(EDGES_AHEAD) {
+                hint(p);
+            }
+            let mut touched = Vec::new();
+            let mut count = 0u64;
+            for &(u, lo, hi) in &runs {
+                let pred = u64::from(u) + 1;
+                let mut relax = |v: u32, nr: u32| {
+                    if v == u || (!time && fe[v as usize] != NONE) {
+                        return;
+                    }
+                    let cand = (u64::from(nr) << 32) | pred;
+                    let slot = &best[v as usize];
+                    if cand < slot.load(Ordering::Relaxed) {
+                        let prev = slot.fetch_min(cand, Ordering::Relaxed);
+                        if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
+                            touched.push(v);
+                        }
+                    }
+                };
+                count += (hi - lo) as u64;
+                for o in &adj[lo..hi] {
+                    if let Some(p) = ahead.next() {
+                        hint(p);
+                    }
                     if o.target != NONE {
                         relax(o.target, o.event + 1);
                     } else {
@@ -805,7 +875,7 @@ impl Ctx<'_> {
             }
             (touched, count)
         };
-        let mut touched: Vec<u32> = if wave.len() >= PAR_FRONTIER {
+        if wave.len() >= PAR_FRONTIER {
             let parts: Vec<(Vec<u32>, u64)> =
                 wave.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
             let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
@@ -818,13 +888,7 @@ impl Ctx<'_> {
             let (t, k) = expand(wave);
             *scanned += k;
             t
-        };
-        if touched.len() >= PAR_FRONTIER {
-            touched.par_sort_unstable();
-        } else {
-            touched.sort_unstable();
         }
-        touched
     }
 
     /// Layered earliest-arrival search from `seed`.
@@ -843,6 +907,7 @@ impl Ctx<'_> {
             best,
             mut first_entry,
             mut cur_entry,
+            mut mark,
         } = self.take_scratch();
         let mut entries = vec![Entry {
             node: seed,
@@ -870,8 +935,9 @@ impl Ctx<'_> {
             let mut wave = std::mem::take(&mut frontier);
             let mut same_tx = false;
             loop {
-                let touched =
+                let mut touched =
                     self.relax_wave(seed, &wave, &best, &first_entry, same_tx, &mut scanned);
+                sort_nodes(&mut touched, &mut mark);
                 wave = settle(
                     &touched,
                     layer,
@@ -907,6 +973,7 @@ impl Ctx<'_> {
             first_entry,
             cur_entry,
             entries,
+            mark,
             edges_scanned: scanned,
             truncated,
         }
@@ -961,7 +1028,6 @@ impl Ctx<'_> {
                 .checked_add(Amount::new(amt))
                 .unwrap_or(Amount::new(u128::MAX));
         }
-        let reached = hops.reached() - 1;
         // Per cluster: the member with fewest hops (then earliest arrival,
         // then smallest node id), and the earliest arrival of any member.
         let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
@@ -969,9 +1035,16 @@ impl Ctx<'_> {
         // Only reached nodes can be findings: walk the search's entries (each
         // node at its first entry) rather than every member of every cluster.
         // The choices below are minimums, so the order does not matter.
+        let mut reached = 0u64;
         for (i, e) in hops.entries.iter().enumerate() {
             let n = e.node;
             if hops.first_entry[n as usize] as usize != i {
+                continue;
+            }
+            if n != seed {
+                reached += 1;
+            }
+            if self.members[n as usize / 64] & (1 << (n % 64)) == 0 {
                 continue;
             }
             let Some(cs) = self.membership.get(&n) else {
@@ -1448,6 +1521,30 @@ impl Ctx<'_> {
         Values {
             per_cluster,
             events,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_nodes;
+
+    /// Both ways of sorting improved nodes give the comparison sort's order
+    /// and leave the bitmap clear for the next wave.
+    #[test]
+    fn sort_nodes_by_bitmap_and_by_comparison() {
+        let n = 10_000u32;
+        let mut mark = vec![0u64; (n as usize).div_ceil(64)];
+        // Distinct nodes in a scrambled order (7919 is prime to n): all of
+        // them and the smallest list read from the bitmap, and the largest
+        // list sorted by comparison.
+        for (count, step) in [(n as usize, 7919u32), (64, 7919), (63, 7919)] {
+            let mut nodes: Vec<u32> = (0..n).map(|i| (i * step) % n).take(count).collect();
+            let mut want = nodes.clone();
+            want.sort_unstable();
+            sort_nodes(&mut nodes, &mut mark);
+            assert_eq!(nodes, want, "{count} nodes");
+            assert!(mark.iter().all(|&w| w == 0));
         }
     }
 }
