@@ -756,11 +756,11 @@ const PAR_FRONTIER: usize = 2048;
 
 /// How far ahead of the node being expanded its successors' offsets (twice
 /// this) and out-edge lists are prefetched.
-const NODES_AHEAD: usize = 4;
+const NODES_AHEAD: usize = 16;
 
 /// How many out-edges ahead of the one being relaxed its target's arrival
 /// word is prefetched.
-const EDGES_AHEAD: usize = 32;
+const EDGES_AHEAD: usize = 64;
 
 impl Ctx<'_> {
     fn absorbs(&self, n: u32, seed: u32) -> bool {
