@@ -1,8 +1,8 @@
 #![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 //! Graph build and trace on synthetic cases of 10^5, 10^6 (and, with
 //! `FUNDTRACE_BENCH_LARGE=1`, 10^7) transfers; with
-//! `FUNDTRACE_BENCH_HUGE=1`, only 10^8 (about 16 GB at its peak, over
-//! half an hour).
+//! `FUNDTRACE_BENCH_HUGE=1`, only 10^8 (about 14 GiB at its peak, over
+//! 20 minutes).
 //!
 //! At 10^8 the records are not held in memory (they would not fit next to
 //! the graph): the case is streamed into the builder once, and the load and

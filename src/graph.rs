@@ -793,6 +793,26 @@ pub(crate) struct Columns {
     pub(crate) in_adj: Vec<u32>,
 }
 
+impl Columns {
+    /// Slots of `e`: start, first output slot (= start + inputs), end. A
+    /// one-to-one event has one slot and no output slot (start, start + 1,
+    /// start + 1).
+    #[inline]
+    pub(crate) fn slots(&self, e: u32) -> (usize, usize, usize) {
+        let r = self.multi.rank(e as usize) as usize;
+        let start = e as usize + self.m_extra[r] as usize;
+        if self.multi.get(e as usize) {
+            (
+                start,
+                start + self.m_nin[r] as usize,
+                e as usize + 1 + self.m_extra[r + 1] as usize,
+            )
+        } else {
+            (start, start + 1, start + 1)
+        }
+    }
+}
+
 impl Layout {
     /// Room for `events` events of which `multi` have more than two legs,
     /// using `slots` slots in all.
@@ -1022,6 +1042,14 @@ impl AmountColumn {
                 self.big.push(v);
             }
         }
+    }
+
+    /// Whether every out-of-line marker points into `big` (a loaded
+    /// snapshot's columns).
+    pub(crate) fn is_consistent(&self) -> bool {
+        self.small
+            .iter()
+            .all(|&s| s & BIG_FLAG == 0 || ((s & !BIG_FLAG) as usize) < self.big.len())
     }
 
     #[inline]
@@ -1271,29 +1299,10 @@ impl FlowGraph {
         self.cols.multi.get(e as usize)
     }
 
-    /// Slots of `e`: start, first output slot (= start + inputs), end. A
-    /// one-to-one event has one slot and no output slot (start, start + 1,
-    /// start + 1).
-    #[inline]
-    fn slots(&self, e: u32) -> (usize, usize, usize) {
-        let c = &self.cols;
-        let r = c.multi.rank(e as usize) as usize;
-        let start = e as usize + c.m_extra[r] as usize;
-        if c.multi.get(e as usize) {
-            (
-                start,
-                start + c.m_nin[r] as usize,
-                e as usize + 1 + c.m_extra[r + 1] as usize,
-            )
-        } else {
-            (start, start + 1, start + 1)
-        }
-    }
-
     /// Output slots of a multi-leg event (empty for a one-to-one event).
     #[inline]
     pub(crate) fn multi_outputs(&self, e: u32) -> std::ops::Range<usize> {
-        let (_, m, t) = self.slots(e);
+        let (_, m, t) = self.cols.slots(e);
         m..t
     }
 
@@ -1306,7 +1315,7 @@ impl FlowGraph {
     /// Number of input legs of `e`.
     #[inline]
     pub(crate) fn input_count(&self, e: u32) -> usize {
-        let (s, m, _) = self.slots(e);
+        let (s, m, _) = self.cols.slots(e);
         m - s
     }
 
@@ -1315,7 +1324,7 @@ impl FlowGraph {
     /// see [`FlowGraph::outputs_to`]).
     #[inline]
     pub(crate) fn legs(&self, e: u32, receiver: u32) -> (Legs<'_>, Legs<'_>) {
-        let (s, m, t) = self.slots(e);
+        let (s, m, t) = self.cols.slots(e);
         let ins = Legs {
             g: self,
             slots: s..m,
@@ -1327,7 +1336,7 @@ impl FlowGraph {
     /// Input legs of `e` as (node, amount), in order.
     #[inline]
     pub(crate) fn inputs(&self, e: u32) -> Legs<'_> {
-        let (s, m, _) = self.slots(e);
+        let (s, m, _) = self.cols.slots(e);
         Legs {
             g: self,
             slots: s..m,
@@ -1346,7 +1355,7 @@ impl FlowGraph {
     /// adjacency).
     #[inline]
     pub(crate) fn outputs_to(&self, e: u32, receiver: u32) -> Legs<'_> {
-        self.outputs_from(e, self.slots(e), receiver)
+        self.outputs_from(e, self.cols.slots(e), receiver)
     }
 
     #[inline]
@@ -1408,8 +1417,7 @@ impl FlowGraph {
 
     #[inline]
     pub(crate) fn out_edges(&self, n: u32) -> &[OutEdge] {
-        let c = &self.cols;
-        &c.out_adj[c.out_off[n as usize] as usize..c.out_off[n as usize + 1] as usize]
+        &self.cols.out_adj[self.out_range(n)]
     }
 
     #[inline]

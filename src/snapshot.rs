@@ -433,13 +433,6 @@ fn out_edges(s: &[u8]) -> Option<Vec<OutEdge>> {
     })
 }
 
-/// Whether every large-amount marker points into `big`.
-fn amounts_ok(small: &[u64], big: &[u128]) -> bool {
-    small
-        .iter()
-        .all(|&s| s & (1 << 63) == 0 || ((s & !(1 << 63)) as usize) < big.len())
-}
-
 /// Whether `offs` splits `len` entries over `n` nodes.
 fn offsets_ok(offs: &[u32], n: usize, len: usize) -> bool {
     offs.len() == n + 1
@@ -537,8 +530,9 @@ fn columns(
         12,
         "one amount per slot expected",
     )?;
+    let slot_amt = AmountColumn { small, big };
     check(
-        amounts_ok(&small, &big),
+        slot_amt.is_consistent(),
         13,
         "large amount index out of range",
     )?;
@@ -564,26 +558,42 @@ fn columns(
         17,
         "adjacency entry out of range or out of order",
     )?;
+    let n_legs = n_slots + (n_ev - n_multi) as u64;
+    let cols = Columns {
+        ev_asset,
+        asset_wide,
+        multi,
+        tx_start,
+        m_extra,
+        m_nin,
+        slot_addr,
+        slot_amt,
+        n_legs,
+        out_off,
+        out_adj,
+        in_off,
+        in_adj,
+    };
     // Out-edges: in range and in strict time order; a one-to-one event's
     // edge sits at its sender (its only slot) and names a receiver. Lists
     // are strictly increasing, so an event has at most one edge at its
     // sender and none elsewhere; as many such edges as one-to-one events
     // means each has exactly one. Checked per node, in parallel.
     let node_ok = |n: usize| -> Option<usize> {
-        let list = &out_adj[out_off[n] as usize..out_off[n + 1] as usize];
+        let list = &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize];
         let mut simple = 0usize;
         for (k, o) in list.iter().enumerate() {
             let e = o.event as usize;
             if e >= n_ev || (k > 0 && list[k - 1].event >= o.event) {
                 return None;
             }
-            if multi.get(e) {
+            if cols.multi.get(e) {
                 if o.target != NONE {
                     return None;
                 }
             } else {
-                let slot = e + m_extra[multi.rank(e) as usize] as usize;
-                if o.target as usize >= n_addr || slot_addr[slot] as usize != n {
+                let (slot, _, _) = cols.slots(o.event);
+                if o.target as usize >= n_addr || cols.slot_addr[slot] as usize != n {
                     return None;
                 }
                 simple += 1;
@@ -609,22 +619,7 @@ fn columns(
             "a one-to-one event has no out-edge",
         )?,
     }
-    let n_legs = n_slots + (n_ev - n_multi) as u64;
-    Ok(Columns {
-        ev_asset,
-        asset_wide,
-        multi,
-        tx_start,
-        m_extra,
-        m_nin,
-        slot_addr,
-        slot_amt: AmountColumn { small, big },
-        n_legs,
-        out_off,
-        out_adj,
-        in_off,
-        in_adj,
-    })
+    Ok(cols)
 }
 
 /// Decodes the wide columns of a version 1 or 2 snapshot, checks them and
@@ -681,12 +676,12 @@ fn legacy_columns(
         "address index out of range",
     )?;
     check(small.len() == n_leg, 10, "one amount per leg expected")?;
+    let amounts = AmountColumn { small, big };
     check(
-        amounts_ok(&small, &big),
+        amounts.is_consistent(),
         11,
         "large amount index out of range",
     )?;
-    let amounts = AmountColumn { small, big };
     let n_multi = ev_leg.windows(2).filter(|w| w[1] - w[0] != 2).count();
     let mut layout = Layout::with_capacity(n_ev, n_multi, n_leg - (n_ev - n_multi));
     let mut legs = Vec::new();

@@ -409,9 +409,14 @@ impl<'g> Tracer<'g> {
                 shown.join(", ")
             ));
         }
+        let mut members = vec![0u64; self.graph.address_count().div_ceil(64)];
+        for &n in membership.keys() {
+            members[n as usize / 64] |= 1 << (n % 64);
+        }
         Ok(Targets {
             names: clusters.iter().map(|c| c.name.clone()).collect(),
             membership,
+            members,
             warnings,
         })
     }
@@ -495,22 +500,12 @@ impl Tracer<'_> {
         config: &'a TraceConfig,
         models: &'a [Model],
     ) -> Ctx<'a> {
-        let mut members = vec![0u64; self.graph.address_count().div_ceil(64)];
-        for &n in targets.membership.keys() {
-            members[n as usize / 64] |= 1 << (n % 64);
-        }
-        let absorbing = if config.stop_at_clusters {
-            members.clone()
-        } else {
-            Vec::new()
-        };
         Ctx {
             g: self.graph,
             cfg: config,
             models,
             membership: &targets.membership,
-            members,
-            absorbing,
+            members: &targets.members,
             pool: &self.pool,
         }
     }
@@ -571,6 +566,9 @@ pub struct Targets {
     names: Vec<String>,
     /// Node -> the clusters it belongs to.
     membership: FxHashMap<u32, Vec<u32>>,
+    /// Bit per node: a key of `membership` (a cheap test before the map;
+    /// with `stop_at_clusters`, the nodes that absorb taint).
+    members: Vec<u64>,
     warnings: Vec<String>,
 }
 
@@ -579,11 +577,8 @@ struct Ctx<'a> {
     cfg: &'a TraceConfig,
     models: &'a [Model],
     membership: &'a FxHashMap<u32, Vec<u32>>,
-    /// Bit per node: a member of a target cluster (a cheap test before the
-    /// map).
-    members: Vec<u64>,
-    /// Bit per node: a member that absorbs taint (with `stop_at_clusters`).
-    absorbing: Vec<u64>,
+    /// Bit per node: a member of a target cluster.
+    members: &'a [u64],
     pool: &'a Mutex<Vec<Scratch>>,
 }
 
@@ -763,12 +758,17 @@ const NODES_AHEAD: usize = 16;
 const EDGES_AHEAD: usize = 64;
 
 impl Ctx<'_> {
+    /// Whether `n` belongs to a target cluster.
+    fn is_member(&self, n: u32) -> bool {
+        self.members
+            .get(n as usize / 64)
+            .is_some_and(|w| w & (1 << (n % 64)) != 0)
+    }
+
+    /// Whether `n` keeps the taint it receives: a member, with
+    /// `stop_at_clusters`, other than the seed searched from.
     fn absorbs(&self, n: u32, seed: u32) -> bool {
-        n != seed
-            && self
-                .absorbing
-                .get(n as usize / 64)
-                .is_some_and(|w| w & (1 << (n % 64)) != 0)
+        self.cfg.stop_at_clusters && n != seed && self.is_member(n)
     }
 
     /// Relaxes the out-edges of `wave` (nodes with their arrival event + 1)
@@ -831,6 +831,7 @@ impl Ctx<'_> {
             // front and prefetches the words it will need.
             let hint = |p: usize| {
                 let t = adj[p].target as usize;
+                // A multi-leg event's `NONE` is out of range: no hint.
                 if let Some(w) = best.get(t) {
                     prefetch(w);
                     if !time {
@@ -1044,7 +1045,7 @@ impl Ctx<'_> {
             if n != seed {
                 reached += 1;
             }
-            if self.members[n as usize / 64] & (1 << (n % 64)) == 0 {
+            if !self.is_member(n) {
                 continue;
             }
             let Some(cs) = self.membership.get(&n) else {
