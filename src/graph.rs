@@ -20,10 +20,12 @@
 //!   entries, never n × m edges.
 //!
 //! ## Columns
-//! Per event: its asset index (`u16`; larger indices out of line), a bit
-//! for "more than one input or output" and a bit for "first event of its
+//! Per event: a bit for "moves its chain's native coin", a bit for "more
+//! than one input or output" and a bit for "first event of its
 //! transaction", each with a rank index (a `u32` per 64 events), so the
-//! transaction of an event is a population count away. Legs live in
+//! transaction of an event is a population count away; token events keep
+//! their asset index in a column of their own (`u16`, larger indices out
+//! of line). Legs live in
 //! **slots** (node `u32`, amount `u64`): a multi-leg event has one slot per
 //! leg (inputs first), plus its input count and a running total of its extra
 //! slots, from which any event's first slot follows; a one-to-one event
@@ -583,7 +585,13 @@ impl GraphBuilder {
                     .map(|(&a, &v)| (node_of[a as usize], v)),
             );
             layout
-                .push(new_tx, asset_of[e.asset as usize], e.n_in as usize, &legs)
+                .push(
+                    new_tx,
+                    asset_of[e.asset as usize],
+                    self.assets[e.asset as usize].is_native(),
+                    e.n_in as usize,
+                    &legs,
+                )
                 .map_err(|reason| Error::Conflict {
                     position: describe_key(e.key),
                     reason: reason.to_owned(),
@@ -766,6 +774,130 @@ impl RankBits {
 /// Asset indices at or above this are kept out of line.
 pub(crate) const WIDE_ASSET: u16 = u16::MAX;
 
+/// The asset index of each event. Most events move their chain's native
+/// asset (BTC, ETH), so that is one bit per event, with the native asset
+/// read from a run table (a new run starts where the native asset changes,
+/// once per chain, as chains do not interleave in time order). Other events
+/// (tokens) keep their index in a `u16` column indexed by rank among them,
+/// with larger indices out of line.
+#[derive(Debug, Default)]
+pub(crate) struct AssetColumn {
+    /// Per event: its asset is the native asset of its chain.
+    pub(crate) native: RankBits,
+    /// (first event, asset index) of each run of one native asset, in
+    /// event order; each run starts at a native event.
+    pub(crate) runs: Vec<(u32, u32)>,
+    /// Asset index of each other event, in event order (`WIDE_ASSET`: see
+    /// `wide`).
+    pub(crate) other: Vec<u16>,
+    /// (event, asset index) of the other events whose index does not fit
+    /// `other`, in event order.
+    pub(crate) wide: Vec<(u32, u32)>,
+}
+
+impl AssetColumn {
+    pub(crate) fn with_capacity(events: usize) -> AssetColumn {
+        AssetColumn {
+            native: RankBits::with_capacity(events),
+            ..AssetColumn::default()
+        }
+    }
+
+    /// Events held.
+    pub(crate) fn len(&self) -> usize {
+        self.native.len
+    }
+
+    pub(crate) fn push(&mut self, asset: u32, native: bool) {
+        let e = self.len() as u32;
+        self.native.push(native);
+        if native {
+            if self.runs.last().is_none_or(|r| r.1 != asset) {
+                self.runs.push((e, asset));
+            }
+            return;
+        }
+        match u16::try_from(asset) {
+            Ok(a) if a < WIDE_ASSET => self.other.push(a),
+            _ => {
+                self.other.push(WIDE_ASSET);
+                self.wide.push((e, asset));
+            }
+        }
+    }
+
+    /// The asset index of event `e`.
+    #[inline]
+    pub(crate) fn get(&self, e: u32) -> u32 {
+        if self.native.get(e as usize) {
+            // One run per chain: a short scan from the end.
+            return self
+                .runs
+                .iter()
+                .rev()
+                .find(|r| r.0 <= e)
+                .map_or(NONE, |r| r.1);
+        }
+        let k = e as usize - self.native.rank(e as usize) as usize;
+        let a = self.other[k];
+        if a != WIDE_ASSET {
+            return u32::from(a);
+        }
+        let w = &self.wide;
+        w[w.partition_point(|x| x.0 < e)].1
+    }
+
+    /// Whether the parts agree (a loaded snapshot's columns): one `other`
+    /// entry per non-native event, runs starting at native events in
+    /// order, each event's index below `n_assets` and native exactly when
+    /// `is_native` says so, out-of-line entries matching their markers.
+    pub(crate) fn is_consistent(&self, n_assets: usize, is_native: impl Fn(u32) -> bool) -> bool {
+        let n = self.len();
+        let ones = self.native.ones() as usize;
+        let first_native = (0..n).find(|&e| self.native.get(e));
+        self.other.len() == n - ones
+            && self
+                .runs
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1)
+            && self.runs.iter().all(|&(e, a)| {
+                (e as usize) < n
+                    && self.native.get(e as usize)
+                    && (a as usize) < n_assets
+                    && is_native(a)
+            })
+            && first_native.is_none_or(|e| self.runs.first().is_some_and(|r| r.0 as usize == e))
+            && self
+                .other
+                .iter()
+                .all(|&a| a == WIDE_ASSET || ((a as usize) < n_assets && !is_native(u32::from(a))))
+            && self.wide.windows(2).all(|w| w[0].0 < w[1].0)
+            && self.wide.iter().all(|&(e, a)| {
+                (e as usize) < n
+                    && !self.native.get(e as usize)
+                    && self.other[e as usize - self.native.rank(e as usize) as usize] == WIDE_ASSET
+                    && (a as usize) < n_assets
+                    && (a as usize) >= usize::from(WIDE_ASSET)
+                    && !is_native(a)
+            })
+            && self.other.iter().filter(|&&a| a == WIDE_ASSET).count() == self.wide.len()
+    }
+
+    fn bytes(&self) -> usize {
+        self.native.bytes()
+            + self.runs.capacity() * 8
+            + self.other.capacity() * 2
+            + self.wide.capacity() * 8
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.native.shrink_to_fit();
+        self.runs.shrink_to_fit();
+        self.other.shrink_to_fit();
+        self.wide.shrink_to_fit();
+    }
+}
+
 /// The traversal columns of a [`FlowGraph`], built event by event in time
 /// order by [`Layout::push`] (from a [`GraphBuilder`] or an older snapshot)
 /// and completed with adjacency by [`Layout::finish`].
@@ -778,8 +910,7 @@ pub(crate) struct Layout {
 
 /// The traversal columns of a [`FlowGraph`] (see the module documentation).
 pub(crate) struct Columns {
-    pub(crate) ev_asset: Vec<u16>,
-    pub(crate) asset_wide: Vec<(u32, u32)>,
+    pub(crate) asset: AssetColumn,
     pub(crate) multi: RankBits,
     pub(crate) tx_start: RankBits,
     pub(crate) m_extra: Vec<u32>,
@@ -821,8 +952,7 @@ impl Layout {
         m_extra.push(0);
         Layout {
             cols: Columns {
-                ev_asset: Vec::with_capacity(events),
-                asset_wide: Vec::new(),
+                asset: AssetColumn::with_capacity(events),
                 multi: RankBits::with_capacity(events),
                 tx_start: RankBits::with_capacity(events),
                 m_extra,
@@ -840,7 +970,8 @@ impl Layout {
     }
 
     /// Appends the next event in time order: whether it starts a new
-    /// transaction, its asset index, and its legs (`n_in` inputs first,
+    /// transaction, its asset index and whether that is a native asset,
+    /// and its legs (`n_in` inputs first,
     /// then outputs) as (node, amount). A one-to-one event keeps one slot
     /// (sender and amount; its receiver goes to the adjacency), any other
     /// event one slot per leg.
@@ -848,6 +979,7 @@ impl Layout {
         &mut self,
         new_tx: bool,
         asset: u32,
+        native: bool,
         n_in: usize,
         legs: &[(u32, u128)],
     ) -> std::result::Result<(), &'static str> {
@@ -855,17 +987,11 @@ impl Layout {
         if n_in == 0 || n_in >= legs.len() {
             return Err("an event needs at least one input and one output leg");
         }
-        if c.ev_asset.len() >= (NONE - 1) as usize {
+        if c.asset.len() >= (NONE - 1) as usize {
             return Err("too many events");
         }
-        let e = c.ev_asset.len() as u32;
-        match u16::try_from(asset) {
-            Ok(a) if a < WIDE_ASSET => c.ev_asset.push(a),
-            _ => {
-                c.ev_asset.push(WIDE_ASSET);
-                c.asset_wide.push((e, asset));
-            }
-        }
+        let e = c.asset.len() as u32;
+        c.asset.push(asset, native);
         c.tx_start.push(new_tx || e == 0);
         if legs.len() == 2 {
             if legs[0].1 != legs[1].1 {
@@ -897,8 +1023,7 @@ impl Layout {
     pub(crate) fn finish(self, n_addr: usize) -> Columns {
         let Layout { mut cols, s_to } = self;
         // Exact sizes (a snapshot's loaded columns are exact too).
-        cols.ev_asset.shrink_to_fit();
-        cols.asset_wide.shrink_to_fit();
+        cols.asset.shrink_to_fit();
         cols.multi.shrink_to_fit();
         cols.tx_start.shrink_to_fit();
         cols.m_extra.shrink_to_fit();
@@ -913,7 +1038,7 @@ impl Layout {
             slot_addr,
             ..
         } = &cols;
-        let n_events = cols.ev_asset.len();
+        let n_events = cols.asset.len();
         let each_event = |f: LegVisitor<'_>| {
             let (mut r, mut s) = (0usize, 0usize);
             for e in 0..n_events {
@@ -1205,7 +1330,7 @@ impl FlowGraph {
 
     /// Number of events (transfers plus UTXO transactions).
     pub fn event_count(&self) -> usize {
-        self.cols.ev_asset.len()
+        self.cols.asset.len()
     }
 
     /// Number of legs: two per transfer, n + m (+1 for a fee) per UTXO transaction.
@@ -1263,12 +1388,7 @@ impl FlowGraph {
     /// The index of an event's asset in [`FlowGraph::assets`].
     #[inline]
     pub(crate) fn asset_index(&self, e: u32) -> u32 {
-        let a = self.cols.ev_asset[e as usize];
-        if a != WIDE_ASSET {
-            return u32::from(a);
-        }
-        let w = &self.cols.asset_wide;
-        w[w.partition_point(|x| x.0 < e)].1
+        self.cols.asset.get(e)
     }
 
     /// The index of an event's transaction (transactions are numbered in
@@ -1465,8 +1585,7 @@ impl FlowGraph {
     pub fn memory_use(&self) -> MemoryUse {
         use std::mem::size_of;
         let c = &self.cols;
-        let traversal = c.ev_asset.capacity() * 2
-            + c.asset_wide.capacity() * 8
+        let traversal = c.asset.bytes()
             + c.multi.bytes()
             + c.tx_start.bytes()
             + c.m_extra.capacity() * 4
@@ -1637,4 +1756,44 @@ impl Iterator for Neighbors<'_> {
 
 fn ni(i: u32) -> petgraph::graph::NodeIndex {
     petgraph::graph::NodeIndex::new(i as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Native runs per chain, token indices inline and out of line, read
+    /// back per event; the parts check as consistent, and a broken run
+    /// table does not.
+    #[test]
+    fn asset_column_reads_back_every_kind_of_entry() {
+        let wide = u32::from(WIDE_ASSET) + 5;
+        // (asset index, native): BTC is 0 and ETH 1, tokens above.
+        let events = [
+            (0, true),
+            (0, true),
+            (2, false),
+            (1, true),
+            (wide, false),
+            (1, true),
+            (3, false),
+            (wide + 1, false),
+            (1, true),
+        ];
+        let mut col = AssetColumn::with_capacity(events.len());
+        for &(a, n) in &events {
+            col.push(a, n);
+        }
+        assert_eq!(col.runs, vec![(0, 0), (3, 1)]);
+        assert_eq!(col.other.len(), 4);
+        assert_eq!(col.wide, vec![(4, wide), (7, wide + 1)]);
+        for (e, &(a, _)) in (0u32..).zip(&events) {
+            assert_eq!(col.get(e), a, "event {e}");
+        }
+        let native = |a: u32| a < 2;
+        assert!(col.is_consistent(wide as usize + 2, native));
+        assert!(!col.is_consistent(wide as usize + 1, native));
+        col.runs[1].0 = 2;
+        assert!(!col.is_consistent(wide as usize + 2, native));
+    }
 }

@@ -1,10 +1,10 @@
 //! Snapshots: a frozen [`FlowGraph`] (with its address book, and optionally
 //! the seeds and clusters of a case) saved to one file and loaded back.
 //!
-//! # Format (version 3, little-endian)
+//! # Format (version 4, little-endian)
 //! ```text
 //! "FTSNAP\0\x01"  magic (8 bytes)
-//! u32             format version (3; versions 1 and 2 are read too)
+//! u32             format version (4; versions 1 to 3 are read too)
 //! sections        u32 tag, u64 length, bytes — in a fixed order
 //! u32             CRC-32 (IEEE) of every byte before it
 //! ```
@@ -20,7 +20,8 @@
 //! Versions 1 and 2 stored a wider layout (a column per event for its
 //! transaction, asset, leg start and input count, and two slots per
 //! transfer); they are read and converted, which costs a rebuild of the
-//! adjacency. Version 1 had no opening balances.
+//! adjacency. Version 1 had no opening balances. Version 3 stored a `u16`
+//! asset index per event; its column is converted on load.
 
 use std::io::Write;
 use std::path::Path;
@@ -30,14 +31,17 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::graph::{AmountColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, OutEdge, RankBits};
+use crate::graph::{
+    AmountColumn, AssetColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, OutEdge, RankBits,
+    WIDE_ASSET,
+};
 use crate::trace::Cluster;
 use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp, TxId};
 
 const MAGIC: &[u8; 8] = b"FTSNAP\0\x01";
 /// The snapshot format version this crate writes. It reads this one and
-/// versions 1 and 2 (see the [module documentation](self)).
-pub const FORMAT_VERSION: u32 = 3;
+/// versions 1 to 3 (see the [module documentation](self)).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// What a snapshot may carry besides the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +52,32 @@ pub struct CaseInfo {
     pub clusters: Vec<Cluster>,
 }
 
-// Section tags, in file order (version 3).
-const SECTIONS: [&str; 18] = [
+// Section tags, in file order (version 4).
+const SECTIONS: [&str; 20] = [
+    "addresses",
+    "txids",
+    "assets",
+    "asset_info",
+    "blocks",
+    "native",
+    "native_runs",
+    "other_asset",
+    "asset_wide",
+    "multi",
+    "tx_start",
+    "m_extra",
+    "m_nin",
+    "slot_addr",
+    "slot_small",
+    "slot_big",
+    "out_off",
+    "out_adj",
+    "in_off",
+    "in_adj",
+];
+
+// Section tags of version 3: a `u16` asset index per event.
+const V3_SECTIONS: [&str; 18] = [
     "addresses",
     "txids",
     "assets",
@@ -184,17 +212,24 @@ impl FlowGraph {
         next(&mut out, &|o| o.extend_from_slice(&infos_json));
         next(&mut out, &|o| o.extend_from_slice(&blocks_json));
         let c = &g.cols;
-        next(&mut out, &|o| {
-            c.ev_asset
-                .iter()
-                .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
-        });
-        next(&mut out, &|o| {
-            c.asset_wide.iter().for_each(|&(e, a)| {
+        let pairs = |o: &mut Vec<u8>, v: &[(u32, u32)]| {
+            v.iter().for_each(|&(e, a)| {
                 o.extend_from_slice(&e.to_le_bytes());
                 o.extend_from_slice(&a.to_le_bytes());
             })
+        };
+        next(&mut out, &|o| {
+            o.extend_from_slice(&(c.asset.len() as u64).to_le_bytes());
+            put_u64s(o, &c.asset.native.words);
         });
+        next(&mut out, &|o| pairs(o, &c.asset.runs));
+        next(&mut out, &|o| {
+            c.asset
+                .other
+                .iter()
+                .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
+        });
+        next(&mut out, &|o| pairs(o, &c.asset.wide));
         next(&mut out, &|o| put_u64s(o, &c.multi.words));
         next(&mut out, &|o| put_u64s(o, &c.tx_start.words));
         next(&mut out, &|o| put_u32s(o, &c.m_extra));
@@ -265,10 +300,10 @@ impl FlowGraph {
             ));
         }
         let mut at = 12usize;
-        let names: &[&str] = if version >= 3 {
-            &SECTIONS
-        } else {
-            &LEGACY_SECTIONS
+        let names: &[&str] = match version {
+            4.. => &SECTIONS,
+            3 => &V3_SECTIONS,
+            _ => &LEGACY_SECTIONS,
         };
         let mut sections: Vec<&[u8]> = Vec::with_capacity(names.len() + 1);
         for (i, name) in names.iter().chain([&META]).enumerate() {
@@ -347,11 +382,11 @@ impl FlowGraph {
         let n_addr = addresses.len();
         let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
         let cols = if version >= 3 {
-            columns(&sections, n_addr, txids.len(), assets.len(), &bad)?
+            columns(&sections, version, n_addr, txids.len(), &assets, &bad)?
         } else {
-            legacy_columns(&sections, n_addr, txids.len(), assets.len(), &bad)?
+            legacy_columns(&sections, n_addr, txids.len(), &assets, &bad)?
         };
-        let n_ev = cols.ev_asset.len();
+        let n_ev = cols.asset.len();
         check(
             blocks.windows(2).all(|w| w[0].3 < w[1].3)
                 && blocks.first().is_none_or(|b| b.3 == 0)
@@ -441,46 +476,116 @@ fn offsets_ok(offs: &[u32], n: usize, len: usize) -> bool {
         && offs.last().is_some_and(|&l| l as usize == len)
 }
 
-/// Decodes and checks the traversal columns of a version 3 snapshot: every
-/// index in range, offsets closed, adjacency lists in strict time order,
-/// and every one-to-one event named by exactly one out-edge of its sender
-/// (the graph finds its receiver there).
-fn columns(
+/// Decodes (event, asset) pairs.
+fn pairs(s: &[u8]) -> Option<Vec<(u32, u32)>> {
+    let v = u32s(s)?;
+    (v.len() % 2 == 0).then(|| v.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+}
+
+/// Decodes and checks the asset column of a version 4 snapshot.
+fn asset_column(
     sections: &[&[u8]],
-    n_addr: usize,
-    n_tx: usize,
-    n_assets: usize,
+    assets: &[Asset],
     bad: &dyn Fn(usize, &str) -> Bad,
-) -> std::result::Result<Columns, Bad> {
+) -> std::result::Result<AssetColumn, Bad> {
+    let len_err = |i: usize| bad(i, "length is not a multiple of the element size");
+    let s = sections[5];
+    let n_ev = s
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n < NONE as usize)
+        .ok_or_else(|| bad(5, "event count missing or too large"))?;
+    let native = u64s(&s[8..])
+        .and_then(|w| RankBits::from_words(w, n_ev))
+        .ok_or_else(|| bad(5, "not one bit per event"))?;
+    let runs = pairs(sections[6]).ok_or_else(|| len_err(6))?;
+    let other = decode(sections[7], u16::from_le_bytes).ok_or_else(|| len_err(7))?;
+    let wide = pairs(sections[8]).ok_or_else(|| len_err(8))?;
+    let col = AssetColumn {
+        native,
+        runs,
+        other,
+        wide,
+    };
+    if col.is_consistent(assets.len(), |a| assets[a as usize].is_native()) {
+        Ok(col)
+    } else {
+        Err(bad(
+            6,
+            "asset columns inconsistent (native runs, other events or out-of-line entries)",
+        ))
+    }
+}
+
+/// Decodes and checks the `u16` asset column of a version 3 snapshot and
+/// lays it out anew.
+fn v3_asset_column(
+    sections: &[&[u8]],
+    assets: &[Asset],
+    bad: &dyn Fn(usize, &str) -> Bad,
+) -> std::result::Result<AssetColumn, Bad> {
     let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
     let len_err = |i: usize| bad(i, "length is not a multiple of the element size");
+    let n_assets = assets.len();
     let ev_asset = decode(sections[5], u16::from_le_bytes).ok_or_else(|| len_err(5))?;
     let n_ev = ev_asset.len();
     check(n_ev < NONE as usize, 5, "too many events")?;
-    let wide = u32s(sections[6]).ok_or_else(|| len_err(6))?;
-    check(wide.len() % 2 == 0, 6, "odd number of values")?;
-    let asset_wide: Vec<(u32, u32)> = wide.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    let asset_wide = pairs(sections[6]).ok_or_else(|| len_err(6))?;
     check(
         ev_asset
             .iter()
-            .all(|&a| a == crate::graph::WIDE_ASSET || (a as usize) < n_assets),
+            .all(|&a| a == WIDE_ASSET || (a as usize) < n_assets),
         5,
         "asset index out of range",
     )?;
     check(
         asset_wide.windows(2).all(|w| w[0].0 < w[1].0)
             && asset_wide.iter().all(|&(e, a)| {
-                ev_asset.get(e as usize) == Some(&crate::graph::WIDE_ASSET)
-                    && (a as usize) < n_assets
+                ev_asset.get(e as usize) == Some(&WIDE_ASSET) && (a as usize) < n_assets
             })
-            && ev_asset
-                .iter()
-                .filter(|&&a| a == crate::graph::WIDE_ASSET)
-                .count()
-                == asset_wide.len(),
+            && ev_asset.iter().filter(|&&a| a == WIDE_ASSET).count() == asset_wide.len(),
         6,
         "out-of-line assets do not match their events",
     )?;
+    let mut col = AssetColumn::with_capacity(n_ev);
+    let mut wide = asset_wide.iter();
+    for &a in &ev_asset {
+        let a = if a == WIDE_ASSET {
+            wide.next().expect("counted above").1
+        } else {
+            u32::from(a)
+        };
+        col.push(a, assets[a as usize].is_native());
+    }
+    Ok(col)
+}
+
+/// Decodes and checks the traversal columns of a version 3 or 4 snapshot:
+/// every index in range, offsets closed, adjacency lists in strict time
+/// order, and every one-to-one event named by exactly one out-edge of its
+/// sender (the graph finds its receiver there).
+fn columns(
+    sections: &[&[u8]],
+    version: u32,
+    n_addr: usize,
+    n_tx: usize,
+    assets: &[Asset],
+    bad: &dyn Fn(usize, &str) -> Bad,
+) -> std::result::Result<Columns, Bad> {
+    let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
+    let len_err = |i: usize| bad(i, "length is not a multiple of the element size");
+    let (asset, sh) = if version >= 4 {
+        (asset_column(sections, assets, bad)?, 2)
+    } else {
+        (v3_asset_column(sections, assets, bad)?, 0)
+    };
+    let n_ev = asset.len();
+    // Sections after the asset columns, by their version 3 number.
+    let sections = &sections[sh..];
+    let bad = |i: usize, r: &str| bad(i + sh, r);
+    let check = |ok: bool, i: usize, what: &str| check(ok, i + sh, what);
+    let len_err = |i: usize| len_err(i + sh);
     let multi = u64s(sections[7])
         .and_then(|w| RankBits::from_words(w, n_ev))
         .ok_or_else(|| bad(7, "not one bit per event"))?;
@@ -560,8 +665,7 @@ fn columns(
     )?;
     let n_legs = n_slots + (n_ev - n_multi) as u64;
     let cols = Columns {
-        ev_asset,
-        asset_wide,
+        asset,
         multi,
         tx_start,
         m_extra,
@@ -628,9 +732,10 @@ fn legacy_columns(
     sections: &[&[u8]],
     n_addr: usize,
     n_tx: usize,
-    n_assets: usize,
+    assets: &[Asset],
     bad: &dyn Fn(usize, &str) -> Bad,
 ) -> std::result::Result<Columns, Bad> {
+    let n_assets = assets.len();
     let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
     let col = |i: usize| u32s(sections[i]).ok_or_else(|| bad(i, "length is not a multiple of 4"));
     let (ev_tx, ev_asset, ev_leg, ev_nin, leg_addr) = (col(5)?, col(6)?, col(7)?, col(8)?, col(9)?);
@@ -691,7 +796,13 @@ fn legacy_columns(
         legs.extend(r.map(|l| (leg_addr[l], amounts.get(l))));
         let new_tx = e == 0 || ev_tx[e] != ev_tx[e - 1];
         layout
-            .push(new_tx, ev_asset[e], ev_nin[e] as usize, &legs)
+            .push(
+                new_tx,
+                ev_asset[e],
+                assets[ev_asset[e] as usize].is_native(),
+                ev_nin[e] as usize,
+                &legs,
+            )
             .map_err(|r| bad(9, &format!("event {e}: {r}")))?;
     }
     Ok(layout.finish(n_addr))

@@ -635,6 +635,11 @@ impl Asset {
             Asset::Erc20(_) => None,
         }
     }
+
+    /// Whether this is a chain's own coin (BTC, ETH) rather than a token.
+    pub fn is_native(&self) -> bool {
+        self.native_decimals().is_some()
+    }
 }
 
 impl fmt::Display for Asset {

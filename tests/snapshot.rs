@@ -84,11 +84,15 @@ fn damaged_snapshots_are_refused() {
             .to_string()
             .contains("not a fundtrace snapshot")
     );
-    let mut v4 = bytes.clone();
-    v4[8] = 4;
-    std::fs::write(&path, &v4).unwrap();
+    let next = fundtrace::snapshot::FORMAT_VERSION + 1;
+    let mut future = bytes.clone();
+    future[8..12].copy_from_slice(&next.to_le_bytes());
+    std::fs::write(&path, &future).unwrap();
     let e = FlowGraph::load(&path).unwrap_err().to_string();
-    assert!(e.contains("version 4") && e.contains("at offset 8"), "{e}");
+    assert!(
+        e.contains(&format!("version {next}")) && e.contains("at offset 8"),
+        "{e}"
+    );
     // Consistent checksum but an index out of range: still refused.
     let mut bad = bytes.clone();
     let body = bad.len() - 4;
@@ -101,7 +105,7 @@ fn damaged_snapshots_are_refused() {
     // An out-edge that names another event than its sender's: refused with
     // the section named (the graph looks receivers up there).
     let mut bad = bytes.clone();
-    let at = section_at(&bad, 15);
+    let at = section_at(&bad, 17);
     let first = u32::from_le_bytes(bad[at + 12..at + 16].try_into().unwrap());
     bad[at + 12..at + 16].copy_from_slice(&(first ^ 1).to_le_bytes());
     let body = bad.len() - 4;
@@ -109,6 +113,19 @@ fn damaged_snapshots_are_refused() {
     bad[body..].copy_from_slice(&crc.to_le_bytes());
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
+    // An event's native bit cleared: the other events' column no longer
+    // matches, refused with the asset columns named.
+    let mut bad = bytes.clone();
+    let at = section_at(&bad, 5);
+    bad[at + 12 + 8] ^= 1;
+    let body = bad.len() - 4;
+    let crc = crc32(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(
+        e.1.contains("native_runs") && e.1.contains("asset"),
+        "{e:?}"
+    );
     assert!(
         FlowGraph::load(&tmp("missing.snap"))
             .unwrap_err()
@@ -233,6 +250,45 @@ fn version_1_and_2_snapshots_still_load() {
     bad[body..].copy_from_slice(&crc.to_le_bytes());
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("ev_tx"), "{e:?}");
+}
+
+/// A version 3 snapshot (a `u16` asset index per event) written by the
+/// crate before the asset column became a native bit: it loads into the
+/// graph a fresh build gives.
+#[test]
+fn version_3_snapshots_still_load() {
+    let v3 = include_bytes!("fixtures/synthetic_1000_v3.snap");
+    assert_eq!(u32::from_le_bytes(v3[8..12].try_into().unwrap()), 3);
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers: 1_000,
+        ..SyntheticConfig::default()
+    });
+    let fresh = g_without(&c);
+    let case = CaseInfo {
+        seeds: c.seeds.clone(),
+        clusters: c.clusters.clone(),
+    };
+    let (old, case_old) = FlowGraph::from_snapshot_bytes(v3).unwrap();
+    assert_eq!(case_old, case);
+    // Both chains and a token, so all three kinds of asset entry are read.
+    assert!(old.assets().len() >= 3, "{:?}", old.assets());
+    for e in fresh.events() {
+        assert_eq!(old.event(e), fresh.event(e));
+    }
+    assert_eq!(report(&old, &case_old), report(&fresh, &case));
+    assert_eq!(
+        old.to_snapshot_bytes(&case).unwrap(),
+        fresh.to_snapshot_bytes(&case).unwrap()
+    );
+    // A damaged version 3 asset column is refused with its section named.
+    let mut bad = v3.to_vec();
+    let at = section_at(&bad, 5);
+    bad[at + 12..at + 14].copy_from_slice(&60_000u16.to_le_bytes());
+    let body = bad.len() - 4;
+    let crc = crc32(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(e.1.contains("ev_asset"), "{e:?}");
 }
 
 fn g_without(c: &SyntheticCase) -> FlowGraph {
