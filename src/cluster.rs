@@ -766,8 +766,9 @@ impl DepositCtx<'_> {
         let close = |a: u128| a.abs_diff(forwarded) <= tol;
         // The previous outflow of this asset to a real address bounds the sum.
         let outs = g.out_edges(d);
-        let k = outs.partition_point(|o| o.event < f);
-        let boundary = outs[..k]
+        let k = outs.partition_point(|x| x < f);
+        let boundary = outs
+            .prefix(k)
             .iter()
             .rev()
             .find(|o| {

@@ -15,7 +15,7 @@
 //!   events (where it is an output), each sorted by event id, so a
 //!   time-respecting walk finds "the first event after time t" by binary
 //!   search; an outgoing entry of a one-to-one transfer carries its target
-//!   inline, so the common hop costs one sequential read;
+//!   inline (a second word), so the common hop costs one sequential read;
 //! * a UTXO transaction costs n + m + 1 legs and at most n + m adjacency
 //!   entries, never n × m edges.
 //!
@@ -25,14 +25,16 @@
 //! transaction", each with a rank index (a `u32` per 64 events), so the
 //! transaction of an event is a population count away; token events keep
 //! their asset index in a column of their own (`u16`, larger indices out
-//! of line). Legs live in
-//! **slots** (node `u32`, amount `u64`): a multi-leg event has one slot per
-//! leg (inputs first), plus its input count and a running total of its extra
-//! slots, from which any event's first slot follows; a one-to-one event
-//! has a single slot, its sender and amount, because its receiver is
-//! already the inline target of its out-edge. For an account transfer that
-//! is 12 bytes of slot, 8 of out-edge, 4 of in-edge and about 2.4 of event
-//! columns, instead of 52 in a plain event/leg layout.
+//! of line). Legs live in **slots** (node `u32`, amount `u64`): a
+//! multi-leg event has one slot per leg (inputs first), plus its input
+//! count and a running total of its extra slots, from which any event's
+//! first slot follows; a one-to-one event has a single slot, its sender
+//! and amount, because its receiver is already the inline target of its
+//! out-edge. Out-edges are packed words ([`OutList`]): a one-to-one
+//! event's entry is its event and its receiver, a multi-leg event's entry
+//! its event alone. For an ETH transfer that is 12 bytes of slot, 8 of
+//! out-edge, 4 of in-edge and under half a byte of event columns, instead
+//! of 52 in a plain event/leg layout.
 //!
 //! Amounts are stored as `u64` with larger values (common in wei) kept
 //! out of line, so no amount is ever truncated.
@@ -43,9 +45,9 @@
 //! whose UTXO transactions are hyperedges. [`FlowGraph`] instead implements
 //! petgraph's visit traits, so `petgraph::visit::Bfs` and friends run on it
 //! directly, and [`FlowGraph::to_petgraph`] exports a `DiGraph`.
-// Index casts: the builder refuses graphs with 2^32 - 1 or more addresses,
-// events or legs (`Error::Capacity`), so u32/usize index casts cannot
-// truncate. Amounts are never cast.
+// Index casts: the builder refuses graphs with 2^31 or more addresses or
+// events, or about 2^32 legs (`Error::Capacity`), so u32/usize index casts
+// cannot truncate. Amounts are never cast.
 #![allow(clippy::cast_possible_truncation)]
 
 use std::collections::BTreeMap;
@@ -335,10 +337,10 @@ impl GraphBuilder {
     }
 
     fn push_event(&mut self, e: RawEvent) -> Result<()> {
-        if self.events.len() >= (NONE - 1) as usize {
+        if self.events.len() >= RECV as usize {
             return Err(Error::Capacity {
                 what: "events",
-                limit: u64::from(NONE - 1),
+                limit: u64::from(RECV),
             });
         }
         self.events.push(e);
@@ -351,10 +353,10 @@ impl GraphBuilder {
         }
         let i = u32::try_from(self.addresses.len())
             .ok()
-            .filter(|&n| n < NONE)
+            .filter(|&n| n < RECV)
             .ok_or(Error::Capacity {
                 what: "addresses",
-                limit: u64::from(NONE),
+                limit: u64::from(RECV),
             })?;
         self.addresses.push(a);
         self.interner.insert(a, i);
@@ -919,7 +921,8 @@ pub(crate) struct Columns {
     pub(crate) slot_amt: AmountColumn,
     pub(crate) n_legs: u64,
     pub(crate) out_off: Vec<u32>,
-    pub(crate) out_adj: Vec<OutEdge>,
+    /// Out-edges of all nodes, packed (see [`OutList`]).
+    pub(crate) out_adj: Vec<u32>,
     pub(crate) in_off: Vec<u32>,
     pub(crate) in_adj: Vec<u32>,
 }
@@ -987,7 +990,7 @@ impl Layout {
         if n_in == 0 || n_in >= legs.len() {
             return Err("an event needs at least one input and one output leg");
         }
-        if c.asset.len() >= (NONE - 1) as usize {
+        if c.asset.len() >= RECV as usize {
             return Err("too many events");
         }
         let e = c.asset.len() as u32;
@@ -1061,29 +1064,30 @@ impl Layout {
         let mut out_off = vec![0u32; n_addr + 1];
         let mut in_off = vec![0u32; n_addr + 1];
         let mut seen: Vec<u32> = Vec::new();
-        each_event(&mut |_, ins, outs| {
-            for_each_distinct(ins, &mut seen, |a| out_off[a as usize + 1] += 1);
+        // Out-edge words: a one-to-one event's entry has two (event and
+        // receiver), so there are no more words than legs.
+        each_event(&mut |e, ins, outs| {
+            let words = if multi.get(e as usize) { 1 } else { 2 };
+            for_each_distinct(ins, &mut seen, |a| out_off[a as usize + 1] += words);
             for_each_distinct(outs, &mut seen, |a| in_off[a as usize + 1] += 1);
         });
         for i in 0..n_addr {
             out_off[i + 1] += out_off[i];
             in_off[i + 1] += in_off[i];
         }
-        let mut out_adj = vec![
-            OutEdge {
-                event: 0,
-                target: 0
-            };
-            out_off[n_addr] as usize
-        ];
+        let mut out_adj = vec![0u32; out_off[n_addr] as usize];
         let mut in_adj = vec![0u32; in_off[n_addr] as usize];
         let mut out_fill = out_off.clone();
         let mut in_fill = in_off.clone();
         each_event(&mut |e, ins, outs| {
-            let target = if multi.get(e as usize) { NONE } else { outs[0] };
+            let one = !multi.get(e as usize);
             for_each_distinct(ins, &mut seen, |a| {
-                out_adj[out_fill[a as usize] as usize] = OutEdge { event: e, target };
-                out_fill[a as usize] += 1;
+                let at = out_fill[a as usize] as usize;
+                out_adj[at] = e;
+                if one {
+                    out_adj[at + 1] = RECV | outs[0];
+                }
+                out_fill[a as usize] += 1 + u32::from(one);
             });
             for_each_distinct(outs, &mut seen, |a| {
                 in_adj[in_fill[a as usize] as usize] = e;
@@ -1108,12 +1112,160 @@ pub(crate) fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
+/// Set in a packed out-edge word that holds a receiver (see [`OutList`]);
+/// events and nodes stay below it.
+pub(crate) const RECV: u32 = 1 << 31;
+
 /// One outgoing adjacency entry: the event, and for a one-to-one transfer its
 /// receiver (`NONE` for a multi-leg UTXO transaction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OutEdge {
     pub(crate) event: u32,
     pub(crate) target: u32,
+}
+
+/// A node's out-edges in time order, packed into words: each entry is its
+/// event's id, followed for a one-to-one event by a word with its receiver
+/// and [`RECV`] set. A multi-leg event (whose receivers are its output
+/// slots) takes one word, so no word is spent on an empty receiver field.
+/// Positions below are word positions of entry starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutList<'a> {
+    pub(crate) words: &'a [u32],
+}
+
+impl<'a> OutList<'a> {
+    /// Whether the node sends at all.
+    #[inline]
+    pub(crate) fn is_empty(self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Words in the list (one past the last entry's position).
+    #[inline]
+    pub(crate) fn end(self) -> usize {
+        self.words.len()
+    }
+
+    /// The entry starting at `p`, if `p` is before the end.
+    #[inline]
+    pub(crate) fn get(self, p: usize) -> Option<OutEdge> {
+        let event = *self.words.get(p)?;
+        let target = match self.words.get(p + 1) {
+            Some(&w) if w & RECV != 0 => w & !RECV,
+            _ => NONE,
+        };
+        Some(OutEdge { event, target })
+    }
+
+    /// The position of the entry after the one at `p`.
+    #[inline]
+    pub(crate) fn next_pos(self, p: usize) -> usize {
+        match self.words.get(p + 1) {
+            Some(&w) if w & RECV != 0 => p + 2,
+            _ => p + 1,
+        }
+    }
+
+    /// The position of the first entry whose event fails `pred` (the end
+    /// if none does); `pred` must hold for a prefix of the events, as in
+    /// [`slice::partition_point`].
+    ///
+    /// A binary search over words, each keyed by the event of its entry (a
+    /// receiver word by the word before it), so keys never decrease and
+    /// the first word failing `pred` starts an entry. Like the standard
+    /// library's, it narrows without branching on the comparison.
+    #[inline]
+    pub(crate) fn partition_point(self, pred: impl Fn(u32) -> bool) -> usize {
+        let w = self.words;
+        // A list starts with an event word, so `i - 1` exists when needed.
+        let key = |i: usize| w[i - (w[i] >> 31) as usize];
+        let mut size = w.len();
+        if size == 0 {
+            return 0;
+        }
+        let mut base = 0usize;
+        while size > 1 {
+            let half = size / 2;
+            let mid = base + half;
+            base = if pred(key(mid)) { mid } else { base };
+            size -= half;
+        }
+        base + usize::from(pred(key(base)))
+    }
+
+    /// The last entry.
+    pub(crate) fn last(self) -> Option<OutEdge> {
+        match *self.words {
+            [.., e, r] if r & RECV != 0 => Some(OutEdge {
+                event: e,
+                target: r & !RECV,
+            }),
+            [.., e] => Some(OutEdge {
+                event: e,
+                target: NONE,
+            }),
+            [] => None,
+        }
+    }
+
+    /// The entries before position `p` (an entry start or the end).
+    pub(crate) fn prefix(self, p: usize) -> OutList<'a> {
+        OutList {
+            words: &self.words[..p],
+        }
+    }
+
+    /// The entries in order.
+    pub(crate) fn iter(self) -> OutIter<'a> {
+        OutIter {
+            list: self,
+            at: 0,
+            end: self.words.len(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for OutList<'a> {
+    type Item = OutEdge;
+    type IntoIter = OutIter<'a>;
+    fn into_iter(self) -> OutIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over an [`OutList`], from either end.
+#[derive(Clone, Debug)]
+pub(crate) struct OutIter<'a> {
+    list: OutList<'a>,
+    /// Next entry from the front.
+    at: usize,
+    /// One past the next entry from the back.
+    end: usize,
+}
+
+impl Iterator for OutIter<'_> {
+    type Item = OutEdge;
+    #[inline]
+    fn next(&mut self) -> Option<OutEdge> {
+        if self.at >= self.end {
+            return None;
+        }
+        let o = self.list.get(self.at)?;
+        self.at += 1 + usize::from(o.target != NONE);
+        Some(o)
+    }
+}
+
+impl DoubleEndedIterator for OutIter<'_> {
+    fn next_back(&mut self) -> Option<OutEdge> {
+        if self.at >= self.end {
+            return None;
+        }
+        let w = self.list.words;
+        self.end -= if w[self.end - 1] & RECV != 0 { 2 } else { 1 };
+        self.list.get(self.end)
+    }
 }
 
 /// Legs of one event as (node, amount); see [`FlowGraph::inputs`].
@@ -1340,7 +1492,9 @@ impl FlowGraph {
 
     /// Number of adjacency entries in both directions (the edges a traversal can walk).
     pub fn adjacency_count(&self) -> usize {
-        self.cols.out_adj.len() + self.cols.in_adj.len()
+        // A one-to-one event's out-edge takes two words, any other one.
+        let one_to_one = self.event_count() - self.cols.multi.ones() as usize;
+        self.cols.out_adj.len() - one_to_one + self.cols.in_adj.len()
     }
 
     /// The node of an address, or `None` if the graph never saw it.
@@ -1492,7 +1646,9 @@ impl FlowGraph {
             receiver
         } else {
             let edges = self.out_edges(sender);
-            edges[edges.partition_point(|o| o.event < e)].target
+            edges
+                .get(edges.partition_point(|x| x < e))
+                .map_or(NONE, |o| o.target)
         };
         Legs {
             g: self,
@@ -1501,13 +1657,14 @@ impl FlowGraph {
         }
     }
 
-    /// All out-edges, node after node; `out_range` gives one node's part.
+    /// All out-edge words, node after node; `out_range` gives one node's
+    /// part (see [`OutList`]).
     #[inline]
-    pub(crate) fn out_adj(&self) -> &[OutEdge] {
+    pub(crate) fn out_adj(&self) -> &[u32] {
         &self.cols.out_adj
     }
 
-    /// Positions of `n`'s out-edges in `out_adj`.
+    /// Word positions of `n`'s out-edges in `out_adj`.
     #[inline]
     pub(crate) fn out_range(&self, n: u32) -> std::ops::Range<usize> {
         let c = &self.cols;
@@ -1536,8 +1693,10 @@ impl FlowGraph {
     }
 
     #[inline]
-    pub(crate) fn out_edges(&self, n: u32) -> &[OutEdge] {
-        &self.cols.out_adj[self.out_range(n)]
+    pub(crate) fn out_edges(&self, n: u32) -> OutList<'_> {
+        OutList {
+            words: &self.cols.out_adj[self.out_range(n)],
+        }
     }
 
     #[inline]
@@ -1593,7 +1752,7 @@ impl FlowGraph {
             + c.slot_addr.capacity() * 4
             + c.slot_amt.bytes()
             + c.out_off.capacity() * 4
-            + c.out_adj.capacity() * size_of::<OutEdge>()
+            + c.out_adj.capacity() * 4
             + c.in_off.capacity() * 4
             + c.in_adj.capacity() * 4
             + self.blocks.capacity() * size_of::<BlockInfo>();
@@ -1734,7 +1893,7 @@ impl<'a> IntoNeighbors for &'a FlowGraph {
 /// Iterator over the receivers of a node's outgoing events.
 pub struct Neighbors<'a> {
     g: &'a FlowGraph,
-    edges: std::slice::Iter<'a, OutEdge>,
+    edges: OutIter<'a>,
     legs: std::ops::Range<usize>,
 }
 
@@ -1795,5 +1954,53 @@ mod tests {
         assert!(!col.is_consistent(wide as usize + 1, native));
         col.runs[1].0 = 2;
         assert!(!col.is_consistent(wide as usize + 2, native));
+    }
+
+    /// Packed out-edges: entries of one and two words read back forwards,
+    /// backwards and by binary search from every starting point.
+    #[test]
+    fn out_list_reads_packed_entries() {
+        // (event, receiver or NONE)
+        let entries = [
+            (3, 7),
+            (5, NONE),
+            (6, NONE),
+            (9, 1),
+            (12, 0),
+            (20, NONE),
+            (21, 4),
+        ];
+        let mut words = Vec::new();
+        let mut starts = Vec::new();
+        for &(e, t) in &entries {
+            starts.push(words.len());
+            words.push(e);
+            if t != NONE {
+                words.push(RECV | t);
+            }
+        }
+        let list = OutList { words: &words };
+        let got: Vec<_> = list.iter().map(|o| (o.event, o.target)).collect();
+        assert_eq!(got, entries);
+        let back: Vec<_> = list.iter().rev().map(|o| (o.event, o.target)).collect();
+        assert_eq!(back, entries.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(list.last().map(|o| o.event), Some(21));
+        for (k, &p) in starts.iter().enumerate() {
+            assert_eq!(list.get(p).map(|o| o.event), Some(entries[k].0));
+            let next = starts.get(k + 1).copied().unwrap_or(words.len());
+            assert_eq!(list.next_pos(p), next);
+            let pre: Vec<_> = list.prefix(p).iter().map(|o| o.event).collect();
+            assert_eq!(pre, entries[..k].iter().map(|x| x.0).collect::<Vec<_>>());
+        }
+        for t in 0..25 {
+            let want = entries
+                .iter()
+                .position(|x| x.0 >= t)
+                .map_or(words.len(), |k| starts[k]);
+            assert_eq!(list.partition_point(|e| e < t), want, "t {t}");
+        }
+        let empty = OutList { words: &[] };
+        assert!(empty.is_empty() && empty.last().is_none() && empty.iter().next().is_none());
+        assert_eq!(empty.partition_point(|_| true), 0);
     }
 }

@@ -1,10 +1,10 @@
 //! Snapshots: a frozen [`FlowGraph`] (with its address book, and optionally
 //! the seeds and clusters of a case) saved to one file and loaded back.
 //!
-//! # Format (version 4, little-endian)
+//! # Format (version 5, little-endian)
 //! ```text
 //! "FTSNAP\0\x01"  magic (8 bytes)
-//! u32             format version (4; versions 1 to 3 are read too)
+//! u32             format version (5; versions 1 to 4 are read too)
 //! sections        u32 tag, u64 length, bytes — in a fixed order
 //! u32             CRC-32 (IEEE) of every byte before it
 //! ```
@@ -21,7 +21,8 @@
 //! transaction, asset, leg start and input count, and two slots per
 //! transfer); they are read and converted, which costs a rebuild of the
 //! adjacency. Version 1 had no opening balances. Version 3 stored a `u16`
-//! asset index per event; its column is converted on load.
+//! asset index per event, and versions 3 and 4 an (event, receiver) pair
+//! per out-edge; both are converted on load.
 
 use std::io::Write;
 use std::path::Path;
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::graph::{
-    AmountColumn, AssetColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, OutEdge, RankBits,
+    AmountColumn, AssetColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, RECV, RankBits,
     WIDE_ASSET,
 };
 use crate::trace::Cluster;
@@ -40,8 +41,8 @@ use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp,
 
 const MAGIC: &[u8; 8] = b"FTSNAP\0\x01";
 /// The snapshot format version this crate writes. It reads this one and
-/// versions 1 to 3 (see the [module documentation](self)).
-pub const FORMAT_VERSION: u32 = 4;
+/// versions 1 to 4 (see the [module documentation](self)).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// What a snapshot may carry besides the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +53,7 @@ pub struct CaseInfo {
     pub clusters: Vec<Cluster>,
 }
 
-// Section tags, in file order (version 4).
+// Section tags, in file order (versions 4 and 5).
 const SECTIONS: [&str; 20] = [
     "addresses",
     "txids",
@@ -243,12 +244,7 @@ impl FlowGraph {
                 .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
         });
         next(&mut out, &|o| put_u32s(o, &c.out_off));
-        next(&mut out, &|o| {
-            c.out_adj.iter().for_each(|e| {
-                o.extend_from_slice(&e.event.to_le_bytes());
-                o.extend_from_slice(&e.target.to_le_bytes());
-            })
-        });
+        next(&mut out, &|o| put_u32s(o, &c.out_adj));
         next(&mut out, &|o| put_u32s(o, &c.in_off));
         next(&mut out, &|o| put_u32s(o, &c.in_adj));
         next(&mut out, &|o| o.extend_from_slice(&meta_json));
@@ -396,7 +392,7 @@ impl FlowGraph {
             "block table inconsistent",
         )?;
 
-        if u32::try_from(n_addr).map_or(true, |n| n == crate::graph::NONE) {
+        if n_addr >= RECV as usize {
             return Err(bad(0, "more addresses than a graph can hold"));
         }
         let index: FxHashMap<Address, u32> =
@@ -461,11 +457,27 @@ fn u128s(s: &[u8]) -> Option<Vec<u128>> {
     decode(s, u128::from_le_bytes)
 }
 
-fn out_edges(s: &[u8]) -> Option<Vec<OutEdge>> {
-    decode(s, |c: [u8; 8]| OutEdge {
-        event: u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-        target: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-    })
+/// Packs the (event, receiver or `NONE`) out-edges of versions 3 and 4
+/// into words (see [`crate::graph::OutList`]), with word offsets; `None` if
+/// an event or receiver does not fit. The caller checks the offsets.
+fn pack_out_edges(off: &[u32], edges: &[(u32, u32)]) -> Option<(Vec<u32>, Vec<u32>)> {
+    let mut words = Vec::with_capacity(edges.len() * 2);
+    let mut offs = Vec::with_capacity(off.len());
+    offs.push(0);
+    for w in off.windows(2) {
+        for &(e, t) in &edges[w[0] as usize..w[1] as usize] {
+            if e & RECV != 0 || (t != NONE && t & RECV != 0) {
+                return None;
+            }
+            words.push(e);
+            if t != NONE {
+                words.push(RECV | t);
+            }
+        }
+        offs.push(u32::try_from(words.len()).ok()?);
+    }
+    words.shrink_to_fit();
+    Some((offs, words))
 }
 
 /// Whether `offs` splits `len` entries over `n` nodes.
@@ -494,7 +506,7 @@ fn asset_column(
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
         .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n < NONE as usize)
+        .filter(|&n| n < RECV as usize)
         .ok_or_else(|| bad(5, "event count missing or too large"))?;
     let native = u64s(&s[8..])
         .and_then(|w| RankBits::from_words(w, n_ev))
@@ -530,7 +542,7 @@ fn v3_asset_column(
     let n_assets = assets.len();
     let ev_asset = decode(sections[5], u16::from_le_bytes).ok_or_else(|| len_err(5))?;
     let n_ev = ev_asset.len();
-    check(n_ev < NONE as usize, 5, "too many events")?;
+    check(n_ev < RECV as usize, 5, "too many events")?;
     let asset_wide = pairs(sections[6]).ok_or_else(|| len_err(6))?;
     check(
         ev_asset
@@ -561,7 +573,7 @@ fn v3_asset_column(
     Ok(col)
 }
 
-/// Decodes and checks the traversal columns of a version 3 or 4 snapshot:
+/// Decodes and checks the traversal columns of a version 3 to 5 snapshot:
 /// every index in range, offsets closed, adjacency lists in strict time
 /// order, and every one-to-one event named by exactly one out-edge of its
 /// sender (the graph finds its receiver there).
@@ -642,7 +654,17 @@ fn columns(
         "large amount index out of range",
     )?;
     let out_off = u32s(sections[14]).ok_or_else(|| len_err(14))?;
-    let out_adj = out_edges(sections[15]).ok_or_else(|| len_err(15))?;
+    let (out_off, out_adj) = if version >= 5 {
+        (out_off, u32s(sections[15]).ok_or_else(|| len_err(15))?)
+    } else {
+        let edges = pairs(sections[15]).ok_or_else(|| len_err(15))?;
+        check(
+            offsets_ok(&out_off, n_addr, edges.len()),
+            14,
+            "adjacency offsets inconsistent",
+        )?;
+        pack_out_edges(&out_off, &edges).ok_or_else(|| bad(15, "out-edge out of range"))?
+    };
     let in_off = u32s(sections[16]).ok_or_else(|| len_err(16))?;
     let in_adj = u32s(sections[17]).ok_or_else(|| len_err(17))?;
     check(
@@ -678,29 +700,32 @@ fn columns(
         in_off,
         in_adj,
     };
-    // Out-edges: in range and in strict time order; a one-to-one event's
-    // edge sits at its sender (its only slot) and names a receiver. Lists
-    // are strictly increasing, so an event has at most one edge at its
-    // sender and none elsewhere; as many such edges as one-to-one events
-    // means each has exactly one. Checked per node, in parallel.
+    // Out-edges: entries in range and in strict time order, each an event
+    // word followed by a receiver word exactly when the event is
+    // one-to-one; such an edge sits at its sender (its only slot) and names
+    // a receiver. Lists are strictly increasing, so an event has at most
+    // one edge at its sender and none elsewhere; as many such edges as
+    // one-to-one events means each has exactly one. Checked per node, in
+    // parallel.
     let node_ok = |n: usize| -> Option<usize> {
-        let list = &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize];
-        let mut simple = 0usize;
-        for (k, o) in list.iter().enumerate() {
-            let e = o.event as usize;
-            if e >= n_ev || (k > 0 && list[k - 1].event >= o.event) {
+        let w = &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize];
+        let (mut simple, mut p, mut prev) = (0usize, 0usize, None);
+        while p < w.len() {
+            let e = w[p];
+            if e & RECV != 0 || e as usize >= n_ev || prev.is_some_and(|x| x >= e) {
                 return None;
             }
-            if cols.multi.get(e) {
-                if o.target != NONE {
-                    return None;
-                }
+            prev = Some(e);
+            if cols.multi.get(e as usize) {
+                p += 1;
             } else {
-                let (slot, _, _) = cols.slots(o.event);
-                if o.target as usize >= n_addr || cols.slot_addr[slot] as usize != n {
+                let t = *w.get(p + 1).filter(|&&t| t & RECV != 0)? & !RECV;
+                let (slot, _, _) = cols.slots(e);
+                if t as usize >= n_addr || cols.slot_addr[slot] as usize != n {
                     return None;
                 }
                 simple += 1;
+                p += 2;
             }
         }
         Some(simple)

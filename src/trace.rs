@@ -75,7 +75,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::graph::{FlowGraph, NONE, prefetch};
+use crate::graph::{FlowGraph, NONE, OutList, RECV, prefetch};
 use crate::types::{Address, Amount, Asset, BlockHeight, Chain, Timestamp, TxId, mul_div_floor};
 
 /// A value attribution model.
@@ -755,7 +755,37 @@ const NODES_AHEAD: usize = 16;
 
 /// How many out-edges ahead of the one being relaxed its target's arrival
 /// word is prefetched.
-const EDGES_AHEAD: usize = 64;
+const EDGES_AHEAD: usize = 128;
+
+/// A cursor over the out-edge entries of a list of runs (node, first word,
+/// end word), yielding each entry's second word: its receiver word, or
+/// (for a multi-leg event, or at a run's end) something without `RECV`.
+struct Ahead<'a> {
+    adj: &'a [u32],
+    runs: &'a [(u32, usize, usize)],
+    next_run: usize,
+    at: usize,
+    end: usize,
+}
+
+impl Iterator for Ahead<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        while self.at >= self.end {
+            let &(_, lo, hi) = self.runs.get(self.next_run)?;
+            self.next_run += 1;
+            (self.at, self.end) = (lo, hi);
+        }
+        let w = if self.at + 1 < self.end {
+            self.adj[self.at + 1]
+        } else {
+            0
+        };
+        self.at += 1 + (w >> 31) as usize;
+        Some(w)
+    }
+}
 
 impl Ctx<'_> {
     /// Whether `n` belongs to a target cluster.
@@ -806,42 +836,53 @@ impl Ctx<'_> {
                     continue;
                 }
                 let range = g.out_range(u);
-                let edges = &adj[range.clone()];
+                let edges = OutList {
+                    words: &adj[range.clone()],
+                };
                 let start = if time || same_tx {
-                    edges.partition_point(|o| o.event < r)
+                    edges.partition_point(|x| x < r)
                 } else {
                     0
                 };
-                let run = if same_tx {
+                let end = if same_tx {
                     let tx = g.tx_index(r - 1);
-                    edges[start..]
-                        .iter()
-                        .take_while(|o| g.tx_index(o.event) == tx)
-                        .count()
+                    let mut p = start;
+                    while edges.get(p).is_some_and(|o| g.tx_index(o.event) == tx) {
+                        p = edges.next_pos(p);
+                    }
+                    p
                 } else {
-                    edges.len() - start
+                    edges.end()
                 };
-                if run > 0 {
-                    let lo = range.start + start;
-                    runs.push((u, lo, lo + run));
+                if end > start {
+                    runs.push((u, range.start + start, range.start + end));
                 }
             }
             // Then the relaxations. Their cost is the random read of each
-            // target's word, so a second cursor runs `EDGES_AHEAD` edges in
-            // front and prefetches the words it will need.
-            let hint = |p: usize| {
-                let t = adj[p].target as usize;
-                // A multi-leg event's `NONE` is out of range: no hint.
-                if let Some(w) = best.get(t) {
-                    prefetch(w);
+            // target's word, so a second cursor runs `EDGES_AHEAD` entries
+            // in front and prefetches the words of the receivers it passes.
+            let mut ahead = Ahead {
+                adj,
+                runs: &runs,
+                next_run: 0,
+                at: 0,
+                end: 0,
+            };
+            let hint = |w: u32| {
+                // Multi-leg events (no receiver word): no hint.
+                if w & RECV != 0 {
+                    let t = (w & !RECV) as usize;
+                    prefetch(&best[t]);
                     if !time {
                         prefetch(&fe[t]);
                     }
                 }
             };
-            let mut ahead = runs.iter().flat_map(|&(_, lo, hi)| lo..hi);
-            for p in ahead.by_ref().take(EDGES_AHEAD) {
-                hint(p);
+            for _ in 0..EDGES_AHEAD {
+                match ahead.next() {
+                    Some(w) => hint(w),
+                    None => break,
+                }
             }
             let mut touched = Vec::new();
             let mut count = 0u64;
@@ -860,17 +901,24 @@ impl Ctx<'_> {
                         }
                     }
                 };
-                count += (hi - lo) as u64;
-                for o in &adj[lo..hi] {
-                    if let Some(p) = ahead.next() {
-                        hint(p);
+                // Runs end at entry boundaries, so a one-to-one entry's
+                // receiver word is inside its run.
+                let run = &adj[lo..hi];
+                let mut k = 0;
+                while let Some(&ev) = run.get(k) {
+                    count += 1;
+                    if let Some(w) = ahead.next() {
+                        hint(w);
                     }
-                    if o.target != NONE {
-                        relax(o.target, o.event + 1);
+                    let w = run.get(k + 1).copied().unwrap_or(0);
+                    if w & RECV != 0 {
+                        relax(w & !RECV, ev + 1);
+                        k += 2;
                     } else {
-                        for s in g.multi_outputs(o.event) {
-                            relax(g.slot_node(s), o.event + 1);
+                        for s in g.multi_outputs(ev) {
+                            relax(g.slot_node(s), ev + 1);
                         }
+                        k += 1;
                     }
                 }
             }
@@ -1246,7 +1294,7 @@ fn push_lot(v: &mut Vec<(u128, bool)>, a: u128, b: bool) {
 
 /// The next event a followed address must see: its next inflow or outflow,
 /// but nothing after its last outflow (later inflows change no outflow).
-fn next_relevant(ins: &[u32], outs: &[crate::graph::OutEdge], i: usize, j: usize) -> u32 {
+fn next_relevant(ins: &[u32], outs: OutList<'_>, i: usize, j: usize) -> u32 {
     match outs.get(j) {
         None => NONE,
         Some(o) => ins.get(i).copied().unwrap_or(NONE).min(o.event),
@@ -1280,19 +1328,22 @@ impl Ctx<'_> {
             (g.known_opening(n, asset).unwrap_or(0), 0u128, None, 0u128);
         loop {
             let next_in = ins.get(i).copied().unwrap_or(NONE);
-            let next_out = outs.get(j).map_or(NONE, |o| o.event);
-            let f = next_in.min(next_out);
+            let next_out = outs.get(j);
+            let f = next_in.min(next_out.map_or(NONE, |o| o.event));
             if f == NONE {
                 break;
             }
             // The receiver of a one-to-one `f`: `n` if it received in `f`,
             // else the one its out-edge names.
-            let receiver = if f == next_in { n } else { outs[j].target };
+            let receiver = match next_out {
+                Some(o) if f != next_in => o.target,
+                _ => n,
+            };
             if f == next_in {
                 i += 1;
             }
-            if f == next_out {
-                j += 1;
+            if next_out.is_some_and(|o| o.event == f) {
+                j = outs.next_pos(j);
             }
             if f >= e && bal_before_e.is_none() {
                 bal_before_e = Some(bal);
@@ -1356,7 +1407,7 @@ impl Ctx<'_> {
                     } else {
                         ins.partition_point(|&x| x <= e)
                     },
-                    outs.partition_point(|o| o.event <= e),
+                    outs.partition_point(|x| x <= e),
                 ),
             };
             let next = next_relevant(ins, outs, i, j);
@@ -1390,7 +1441,7 @@ impl Ctx<'_> {
                     if o.target != NONE {
                         receiver = o.target;
                     }
-                    j += 1;
+                    j = outs.next_pos(j);
                 }
                 if n == seed {
                     i = ins.len();

@@ -113,6 +113,14 @@ fn damaged_snapshots_are_refused() {
     bad[body..].copy_from_slice(&crc.to_le_bytes());
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
+    // An event word marked as a receiver word: refused the same way.
+    let mut bad = bytes.clone();
+    bad[at + 12 + 3] |= 0x80;
+    let body = bad.len() - 4;
+    let crc = crc32(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
     // An event's native bit cleared: the other events' column no longer
     // matches, refused with the asset columns named.
     let mut bad = bytes.clone();
@@ -252,9 +260,10 @@ fn version_1_and_2_snapshots_still_load() {
     assert!(e.1.contains("ev_tx"), "{e:?}");
 }
 
-/// A version 3 snapshot (a `u16` asset index per event) written by the
-/// crate before the asset column became a native bit: it loads into the
-/// graph a fresh build gives.
+/// A version 3 snapshot (a `u16` asset index per event, out-edges as
+/// (event, receiver) pairs) written by the crate before the asset column
+/// became a native bit and out-edges were packed: it loads into the graph
+/// a fresh build gives.
 #[test]
 fn version_3_snapshots_still_load() {
     let v3 = include_bytes!("fixtures/synthetic_1000_v3.snap");
