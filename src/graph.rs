@@ -1147,24 +1147,28 @@ impl<'a> OutList<'a> {
         self.words.len()
     }
 
+    /// The receiver of the entry starting at `p`, if it has a receiver word.
+    #[inline]
+    fn receiver(self, p: usize) -> Option<u32> {
+        self.words
+            .get(p + 1)
+            .filter(|&&w| w & RECV != 0)
+            .map(|&w| w & !RECV)
+    }
+
     /// The entry starting at `p`, if `p` is before the end.
     #[inline]
     pub(crate) fn get(self, p: usize) -> Option<OutEdge> {
-        let event = *self.words.get(p)?;
-        let target = match self.words.get(p + 1) {
-            Some(&w) if w & RECV != 0 => w & !RECV,
-            _ => NONE,
-        };
-        Some(OutEdge { event, target })
+        Some(OutEdge {
+            event: *self.words.get(p)?,
+            target: self.receiver(p).unwrap_or(NONE),
+        })
     }
 
     /// The position of the entry after the one at `p`.
     #[inline]
     pub(crate) fn next_pos(self, p: usize) -> usize {
-        match self.words.get(p + 1) {
-            Some(&w) if w & RECV != 0 => p + 2,
-            _ => p + 1,
-        }
+        p + 1 + usize::from(self.receiver(p).is_some())
     }
 
     /// The position of the first entry whose event fails `pred` (the end
@@ -1179,7 +1183,7 @@ impl<'a> OutList<'a> {
     pub(crate) fn partition_point(self, pred: impl Fn(u32) -> bool) -> usize {
         let w = self.words;
         // A list starts with an event word, so `i - 1` exists when needed.
-        let key = |i: usize| w[i - (w[i] >> 31) as usize];
+        let key = |i: usize| w[i - usize::from(w[i] & RECV != 0)];
         let mut size = w.len();
         if size == 0 {
             return 0;
@@ -1196,17 +1200,7 @@ impl<'a> OutList<'a> {
 
     /// The last entry.
     pub(crate) fn last(self) -> Option<OutEdge> {
-        match *self.words {
-            [.., e, r] if r & RECV != 0 => Some(OutEdge {
-                event: e,
-                target: r & !RECV,
-            }),
-            [.., e] => Some(OutEdge {
-                event: e,
-                target: NONE,
-            }),
-            [] => None,
-        }
+        self.iter().next_back()
     }
 
     /// The entries before position `p` (an entry start or the end).

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::graph::{
-    AmountColumn, AssetColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, RECV, RankBits,
-    WIDE_ASSET,
+    AmountColumn, AssetColumn, BlockInfo, Columns, FlowGraph, Layout, NONE, OutList, RECV,
+    RankBits, WIDE_ASSET,
 };
 use crate::trace::Cluster;
 use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp, TxId};
@@ -53,17 +53,18 @@ pub struct CaseInfo {
     pub clusters: Vec<Cluster>,
 }
 
-// Section tags, in file order (versions 4 and 5).
-const SECTIONS: [&str; 20] = [
-    "addresses",
-    "txids",
-    "assets",
-    "asset_info",
-    "blocks",
-    "native",
-    "native_runs",
-    "other_asset",
-    "asset_wide",
+// Section tags, in file order: the address book and tables, then (from
+// version 3 on) the asset columns and the other traversal columns.
+const HEAD_SECTIONS: [&str; 5] = ["addresses", "txids", "assets", "asset_info", "blocks"];
+
+// Asset columns of versions 4 and 5.
+const ASSET_SECTIONS: [&str; 4] = ["native", "native_runs", "other_asset", "asset_wide"];
+
+// Asset columns of version 3: a `u16` asset index per event.
+const V3_ASSET_SECTIONS: [&str; 2] = ["ev_asset", "asset_wide"];
+
+// Traversal columns after the assets (versions 3 to 5).
+const COLUMN_SECTIONS: [&str; 11] = [
     "multi",
     "tx_start",
     "m_extra",
@@ -77,35 +78,8 @@ const SECTIONS: [&str; 20] = [
     "in_adj",
 ];
 
-// Section tags of version 3: a `u16` asset index per event.
-const V3_SECTIONS: [&str; 18] = [
-    "addresses",
-    "txids",
-    "assets",
-    "asset_info",
-    "blocks",
-    "ev_asset",
-    "asset_wide",
-    "multi",
-    "tx_start",
-    "m_extra",
-    "m_nin",
-    "slot_addr",
-    "slot_small",
-    "slot_big",
-    "out_off",
-    "out_adj",
-    "in_off",
-    "in_adj",
-];
-
-// Section tags of versions 1 and 2.
-const LEGACY_SECTIONS: [&str; 16] = [
-    "addresses",
-    "txids",
-    "assets",
-    "asset_info",
-    "blocks",
+// Columns of versions 1 and 2.
+const LEGACY_SECTIONS: [&str; 11] = [
     "ev_tx",
     "ev_asset",
     "ev_leg",
@@ -296,11 +270,16 @@ impl FlowGraph {
             ));
         }
         let mut at = 12usize;
-        let names: &[&str] = match version {
-            4.. => &SECTIONS,
-            3 => &V3_SECTIONS,
-            _ => &LEGACY_SECTIONS,
+        let columns_of: &[&[&str]] = match version {
+            4.. => &[&ASSET_SECTIONS, &COLUMN_SECTIONS],
+            3 => &[&V3_ASSET_SECTIONS, &COLUMN_SECTIONS],
+            _ => &[&LEGACY_SECTIONS],
         };
+        let names: Vec<&str> = HEAD_SECTIONS
+            .iter()
+            .chain(columns_of.iter().flat_map(|c| c.iter()))
+            .copied()
+            .collect();
         let mut sections: Vec<&[u8]> = Vec::with_capacity(names.len() + 1);
         for (i, name) in names.iter().chain([&META]).enumerate() {
             let head = b
@@ -701,31 +680,34 @@ fn columns(
         in_adj,
     };
     // Out-edges: entries in range and in strict time order, each an event
-    // word followed by a receiver word exactly when the event is
-    // one-to-one; such an edge sits at its sender (its only slot) and names
-    // a receiver. Lists are strictly increasing, so an event has at most
-    // one edge at its sender and none elsewhere; as many such edges as
-    // one-to-one events means each has exactly one. Checked per node, in
-    // parallel.
+    // word (a word with `RECV` where an event should be is refused, so no
+    // receiver word is stray) followed by a receiver word exactly when the
+    // event is one-to-one; such an edge sits at its sender (its only slot)
+    // and names a receiver. Lists are strictly increasing, so an event has
+    // at most one edge at its sender and none elsewhere; as many such edges
+    // as one-to-one events means each has exactly one. Checked per node,
+    // in parallel.
     let node_ok = |n: usize| -> Option<usize> {
-        let w = &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize];
-        let (mut simple, mut p, mut prev) = (0usize, 0usize, None);
-        while p < w.len() {
-            let e = w[p];
+        let (mut simple, mut prev) = (0usize, None);
+        let list = OutList {
+            words: &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize],
+        };
+        for o in list {
+            let e = o.event;
             if e & RECV != 0 || e as usize >= n_ev || prev.is_some_and(|x| x >= e) {
                 return None;
             }
             prev = Some(e);
-            if cols.multi.get(e as usize) {
-                p += 1;
-            } else {
-                let t = *w.get(p + 1).filter(|&&t| t & RECV != 0)? & !RECV;
+            let one_to_one = !cols.multi.get(e as usize);
+            if one_to_one != (o.target != NONE) {
+                return None;
+            }
+            if one_to_one {
                 let (slot, _, _) = cols.slots(e);
-                if t as usize >= n_addr || cols.slot_addr[slot] as usize != n {
+                if o.target as usize >= n_addr || cols.slot_addr[slot] as usize != n {
                     return None;
                 }
                 simple += 1;
-                p += 2;
             }
         }
         Some(simple)

@@ -760,6 +760,10 @@ const EDGES_AHEAD: usize = 128;
 /// A cursor over the out-edge entries of a list of runs (node, first word,
 /// end word), yielding each entry's second word: its receiver word, or
 /// (for a multi-leg event, or at a run's end) something without `RECV`.
+///
+/// This and the relaxation loop step over the packed words themselves
+/// rather than through [`OutList::iter`]: a `flat_map` of `OutList`
+/// iterators for both measured 5–8 % slower at 10^7.
 struct Ahead<'a> {
     adj: &'a [u32],
     runs: &'a [(u32, usize, usize)],
@@ -782,7 +786,7 @@ impl Iterator for Ahead<'_> {
         } else {
             0
         };
-        self.at += 1 + (w >> 31) as usize;
+        self.at += 1 + usize::from(w & RECV != 0);
         Some(w)
     }
 }

@@ -95,11 +95,9 @@ fn damaged_snapshots_are_refused() {
     );
     // Consistent checksum but an index out of range: still refused.
     let mut bad = bytes.clone();
-    let body = bad.len() - 4;
     // The first address record's tag byte sits right after the first section header.
     bad[12 + 12] = 9;
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("address record"), "{e:?}");
     // An out-edge that names another event than its sender's: refused with
@@ -108,17 +106,13 @@ fn damaged_snapshots_are_refused() {
     let at = section_at(&bad, 17);
     let first = u32::from_le_bytes(bad[at + 12..at + 16].try_into().unwrap());
     bad[at + 12..at + 16].copy_from_slice(&(first ^ 1).to_le_bytes());
-    let body = bad.len() - 4;
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
     // An event word marked as a receiver word: refused the same way.
     let mut bad = bytes.clone();
     bad[at + 12 + 3] |= 0x80;
-    let body = bad.len() - 4;
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("out_adj") && e.1.contains("out-edge"), "{e:?}");
     // An event's native bit cleared: the other events' column no longer
@@ -126,9 +120,7 @@ fn damaged_snapshots_are_refused() {
     let mut bad = bytes.clone();
     let at = section_at(&bad, 5);
     bad[at + 12 + 8] ^= 1;
-    let body = bad.len() - 4;
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(
         e.1.contains("native_runs") && e.1.contains("asset"),
@@ -223,20 +215,10 @@ fn opening_balances_are_kept() {
 fn version_1_and_2_snapshots_still_load() {
     let v2 = include_bytes!("fixtures/synthetic_1000_v2.snap");
     assert_eq!(u32::from_le_bytes(v2[8..12].try_into().unwrap()), 2);
-    let c = SyntheticCase::generate(&SyntheticConfig {
-        transfers: 1_000,
-        ..SyntheticConfig::default()
-    });
-    let fresh = g_without(&c);
-    let case = CaseInfo {
-        seeds: c.seeds.clone(),
-        clusters: c.clusters.clone(),
-    };
+    let (fresh, case) = fixture_case();
     let mut v1 = v2.to_vec();
     v1[8] = 1;
-    let body = v1.len() - 4;
-    let crc = crc32(&v1[..body]);
-    v1[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut v1);
     for bytes in [&v2[..], &v1[..]] {
         let (old, case_old) = FlowGraph::from_snapshot_bytes(bytes).unwrap();
         assert_eq!(case_old, case);
@@ -250,12 +232,10 @@ fn version_1_and_2_snapshots_still_load() {
     }
     // A damaged legacy column is refused with its section named.
     let mut bad = v2.to_vec();
-    let body = bad.len() - 4;
     // The sixth section (ev_tx) follows five others.
     let at = section_at(&bad, 5);
     bad[at + 12 + 4] = 7; // the second event's transaction jumps
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("ev_tx"), "{e:?}");
 }
@@ -268,15 +248,7 @@ fn version_1_and_2_snapshots_still_load() {
 fn version_3_snapshots_still_load() {
     let v3 = include_bytes!("fixtures/synthetic_1000_v3.snap");
     assert_eq!(u32::from_le_bytes(v3[8..12].try_into().unwrap()), 3);
-    let c = SyntheticCase::generate(&SyntheticConfig {
-        transfers: 1_000,
-        ..SyntheticConfig::default()
-    });
-    let fresh = g_without(&c);
-    let case = CaseInfo {
-        seeds: c.seeds.clone(),
-        clusters: c.clusters.clone(),
-    };
+    let (fresh, case) = fixture_case();
     let (old, case_old) = FlowGraph::from_snapshot_bytes(v3).unwrap();
     assert_eq!(case_old, case);
     // Both chains and a token, so all three kinds of asset entry are read.
@@ -293,15 +265,31 @@ fn version_3_snapshots_still_load() {
     let mut bad = v3.to_vec();
     let at = section_at(&bad, 5);
     bad[at + 12..at + 14].copy_from_slice(&60_000u16.to_le_bytes());
-    let body = bad.len() - 4;
-    let crc = crc32(&bad[..body]);
-    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("ev_asset"), "{e:?}");
 }
 
-fn g_without(c: &SyntheticCase) -> FlowGraph {
-    c.graph().unwrap()
+/// The graph and case the fixtures were written from (the synthetic case
+/// of 1,000 transfers), built fresh.
+fn fixture_case() -> (FlowGraph, CaseInfo) {
+    let c = SyntheticCase::generate(&SyntheticConfig {
+        transfers: 1_000,
+        ..SyntheticConfig::default()
+    });
+    let case = CaseInfo {
+        seeds: c.seeds.clone(),
+        clusters: c.clusters.clone(),
+    };
+    (c.graph().unwrap(), case)
+}
+
+/// Recomputes the trailing checksum after a deliberate change, so that the
+/// decoders, not the checksum, have to catch it.
+fn reseal(bytes: &mut [u8]) {
+    let body = bytes.len() - 4;
+    let crc = crc32(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// More assets than the compact asset column holds inline (65,535): the
