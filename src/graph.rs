@@ -758,6 +758,31 @@ impl RankBits {
         }
     }
 
+    /// Whether a one lies in `[lo, hi)` (`hi <= len`). Reads words from
+    /// `lo` until the first one, so a dense column answers from a word or
+    /// two.
+    #[inline]
+    pub(crate) fn any_in(&self, lo: usize, hi: usize) -> bool {
+        let mut w = lo / 64;
+        let mut bits = match self.words.get(w) {
+            Some(x) => x >> (lo % 64) << (lo % 64),
+            None => return false,
+        };
+        loop {
+            if bits != 0 {
+                return w * 64 + (bits.trailing_zeros() as usize) < hi;
+            }
+            w += 1;
+            if w * 64 >= hi {
+                return false;
+            }
+            bits = match self.words.get(w) {
+                Some(&x) => x,
+                None => return false,
+            };
+        }
+    }
+
     /// All ones.
     pub(crate) fn ones(&self) -> u32 {
         self.ranks[self.ranks.len() - 1]
@@ -1546,6 +1571,15 @@ impl FlowGraph {
         self.cols.tx_start.rank(e as usize + 1) - 1
     }
 
+    /// Whether events `a <= b` belong to one transaction (no transaction
+    /// starts after `a` up to `b`). Cheaper than comparing
+    /// [`FlowGraph::tx_index`]es: no rank, and only the words from `a` to
+    /// its transaction's end.
+    #[inline]
+    pub(crate) fn same_tx(&self, a: u32, b: u32) -> bool {
+        !self.cols.tx_start.any_in(a as usize + 1, b as usize + 1)
+    }
+
     pub(crate) fn txid_of(&self, e: u32) -> TxId {
         self.txids[self.tx_index(e) as usize]
     }
@@ -1565,6 +1599,46 @@ impl FlowGraph {
     #[inline]
     pub(crate) fn is_multi(&self, e: u32) -> bool {
         self.cols.multi.get(e as usize)
+    }
+
+    /// What `n` sent, per asset index: the sum of its input legs over the
+    /// events it sends in, saturating at `u128::MAX`. In asset order of
+    /// first appearance.
+    ///
+    /// A busy address's events lie far apart in the slot columns, so each
+    /// would be a cache miss: the slots of the event `SENT_AHEAD` places on
+    /// are prefetched.
+    pub(crate) fn sent_by(&self, n: u32) -> Vec<(u32, u128)> {
+        const SENT_AHEAD: usize = 16;
+        let c = &self.cols;
+        let events: Vec<u32> = self.out_edges(n).iter().map(|o| o.event).collect();
+        let mut acc: Vec<(u32, u128)> = Vec::new();
+        for (i, &e) in events.iter().enumerate() {
+            if let Some(&f) = events.get(i + SENT_AHEAD) {
+                let (s, _, _) = c.slots(f);
+                if let Some(x) = c.slot_amt.small.get(s) {
+                    prefetch(x);
+                }
+                if let Some(x) = c.slot_addr.get(s) {
+                    prefetch(x);
+                }
+            }
+            let (s, m, _) = c.slots(e);
+            // A one-to-one event's single input is its sender, `n`.
+            let amt = if c.multi.get(e as usize) {
+                (s..m)
+                    .filter(|&k| c.slot_addr[k] == n)
+                    .fold(0u128, |a, k| a.saturating_add(c.slot_amt.get(k)))
+            } else {
+                c.slot_amt.get(s)
+            };
+            let a = self.asset_index(e);
+            match acc.iter_mut().find(|x| x.0 == a) {
+                Some(x) => x.1 = x.1.saturating_add(amt),
+                None => acc.push((a, amt)),
+            }
+        }
+        acc
     }
 
     /// Output slots of a multi-leg event (empty for a one-to-one event).
@@ -1673,13 +1747,18 @@ impl FlowGraph {
         }
     }
 
-    /// Hints that `n`'s out-edges will be read soon: the first, middle and
-    /// last, where a binary search over them starts and ends.
+    /// Hints that `n`'s out-edges will be read soon: from word `from` on
+    /// when it is known, otherwise (`from` = `u32::MAX`) the first, middle
+    /// and last, where a binary search over them starts and ends.
     #[inline]
-    pub(crate) fn prefetch_out_edges(&self, n: u32) {
+    pub(crate) fn prefetch_out_edges(&self, n: u32, from: u32) {
         let r = self.out_range(n);
-        if let Some(last) = r.end.checked_sub(1).filter(|&l| l >= r.start) {
-            let adj = &self.cols.out_adj;
+        let adj = &self.cols.out_adj;
+        if from != u32::MAX {
+            if let Some(w) = adj[r.clone()].get(from as usize) {
+                prefetch(w);
+            }
+        } else if let Some(last) = r.end.checked_sub(1).filter(|&l| l >= r.start) {
             prefetch(&adj[r.start]);
             prefetch(&adj[r.start + (last - r.start) / 2]);
             prefetch(&adj[last]);
@@ -1952,6 +2031,29 @@ mod tests {
 
     /// Packed out-edges: entries of one and two words read back forwards,
     /// backwards and by binary search from every starting point.
+    /// `any_in` agrees with ranks over every range, for sparse and dense
+    /// bits and runs of zeros longer than a word.
+    #[test]
+    fn any_in_agrees_with_rank() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for density in [1u64, 4, 32] {
+            let mut bits = RankBits::default();
+            for i in 0..300 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // A gap of zeros over a whole word in the middle.
+                bits.push(!(100..230).contains(&i) && x % density == 0);
+            }
+            for lo in 0..=300 {
+                for hi in lo..=300 {
+                    let want = bits.rank(hi) > bits.rank(lo);
+                    assert_eq!(bits.any_in(lo, hi), want, "density {density}, [{lo}, {hi})");
+                }
+            }
+        }
+    }
+
     #[test]
     fn out_list_reads_packed_entries() {
         // (event, receiver or NONE)

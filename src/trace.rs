@@ -613,6 +613,17 @@ struct Entry {
     pred: u32,
 }
 
+/// A node to expand: its ready event (arrival event + 1; 0 for the seed)
+/// and, once known, where its out-edges at or after that event start.
+#[derive(Clone, Copy, Debug)]
+struct Front {
+    node: u32,
+    ready: u32,
+    /// Word offset in the node's out-edges of the first entry at or after
+    /// `ready`; `NONE` until a search has found it.
+    start: u32,
+}
+
 pub(crate) struct Hops {
     /// Per node, packed: first event it may send in (arrival event + 1; 0 for
     /// the seed) in the high half; in the low half 0 once settled, or
@@ -719,7 +730,7 @@ fn settle(
     entries: &mut Vec<Entry>,
     first_entry: &mut [u32],
     cur_entry: &mut [u32],
-) -> Vec<(u32, u32)> {
+) -> Vec<Front> {
     let base = entries.len();
     let mut out = Vec::with_capacity(touched.len());
     for &v in touched {
@@ -732,9 +743,13 @@ fn settle(
             event: ready - 1,
             pred: cur_entry[u as usize],
         });
-        out.push((v, ready));
+        out.push(Front {
+            node: v,
+            ready,
+            start: NONE,
+        });
     }
-    for (i, &(v, ready)) in out.iter().enumerate() {
+    for (i, &Front { node: v, ready, .. }) in out.iter().enumerate() {
         let idx = (base + i) as u32;
         if first_entry[v as usize] == NONE {
             first_entry[v as usize] = idx;
@@ -815,7 +830,7 @@ impl Ctx<'_> {
     fn relax_wave(
         &self,
         seed: u32,
-        wave: &[(u32, u32)],
+        wave: &mut [Front],
         best: &[AtomicU64],
         fe: &[u32],
         same_tx: bool,
@@ -824,18 +839,27 @@ impl Ctx<'_> {
         let g = self.g;
         let time = self.cfg.time_respecting;
         let adj = g.out_adj();
-        let expand = |chunk: &[(u32, u32)]| -> (Vec<u32>, u64) {
+        let expand = |chunk: &mut [Front]| -> (Vec<u32>, u64) {
             // First each node's run of out-edges to relax, as positions in
             // `adj`. The nodes of a frontier lie far apart, so the offsets
-            // and edge lists of nodes a few places on are prefetched.
+            // and edge lists of nodes a few places on are prefetched. The
+            // first entry at or after the node's arrival is found by a
+            // binary search once and kept in the frontier: the
+            // same-transaction round and the next layer both start there.
             let mut runs: Vec<(u32, usize, usize)> = Vec::with_capacity(chunk.len());
-            for (k, &(u, r)) in chunk.iter().enumerate() {
-                if let Some(&(w, _)) = chunk.get(k + 2 * NODES_AHEAD) {
-                    g.prefetch_offsets(w);
+            for k in 0..chunk.len() {
+                if let Some(f) = chunk.get(k + 2 * NODES_AHEAD) {
+                    g.prefetch_offsets(f.node);
                 }
-                if let Some(&(w, _)) = chunk.get(k + NODES_AHEAD) {
-                    g.prefetch_out_edges(w);
+                if let Some(f) = chunk.get(k + NODES_AHEAD) {
+                    let from = if time || same_tx { f.start } else { 0 };
+                    g.prefetch_out_edges(f.node, from);
                 }
+                let Front {
+                    node: u,
+                    ready: r,
+                    start,
+                } = chunk[k];
                 if (same_tx && r == 0) || self.absorbs(u, seed) {
                     continue;
                 }
@@ -843,15 +867,18 @@ impl Ctx<'_> {
                 let edges = OutList {
                     words: &adj[range.clone()],
                 };
-                let start = if time || same_tx {
-                    edges.partition_point(|x| x < r)
-                } else {
+                let start = if !(time || same_tx) {
                     0
+                } else if start != NONE {
+                    start as usize
+                } else {
+                    let p = edges.partition_point(|x| x < r);
+                    chunk[k].start = p as u32;
+                    p
                 };
                 let end = if same_tx {
-                    let tx = g.tx_index(r - 1);
                     let mut p = start;
-                    while edges.get(p).is_some_and(|o| g.tx_index(o.event) == tx) {
+                    while edges.get(p).is_some_and(|o| g.same_tx(r - 1, o.event)) {
                         p = edges.next_pos(p);
                     }
                     p
@@ -930,7 +957,7 @@ impl Ctx<'_> {
         };
         if wave.len() >= PAR_FRONTIER {
             let parts: Vec<(Vec<u32>, u64)> =
-                wave.par_chunks(PAR_FRONTIER / 2).map(expand).collect();
+                wave.par_chunks_mut(PAR_FRONTIER / 2).map(expand).collect();
             let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
             for (t, k) in parts {
                 *scanned += k;
@@ -971,7 +998,11 @@ impl Ctx<'_> {
         best[seed as usize].store(0, Ordering::Relaxed);
         first_entry[seed as usize] = 0;
         cur_entry[seed as usize] = 0;
-        let mut frontier: Vec<(u32, u32)> = vec![(seed, 0)];
+        let mut frontier = vec![Front {
+            node: seed,
+            ready: 0,
+            start: NONE,
+        }];
         let mut scanned = 0u64;
         let mut truncated = false;
         let time = self.cfg.time_respecting;
@@ -989,7 +1020,11 @@ impl Ctx<'_> {
             let mut same_tx = false;
             loop {
                 let mut touched =
-                    self.relax_wave(seed, &wave, &best, &first_entry, same_tx, &mut scanned);
+                    self.relax_wave(seed, &mut wave, &best, &first_entry, same_tx, &mut scanned);
+                if same_tx {
+                    // With the start of each node's edges found.
+                    frontier.extend_from_slice(&wave);
+                }
                 sort_nodes(&mut touched, &mut mark);
                 wave = settle(
                     &touched,
@@ -1002,15 +1037,18 @@ impl Ctx<'_> {
                 if wave.is_empty() {
                     break;
                 }
-                frontier.extend_from_slice(&wave);
                 same_tx = true;
             }
             // Over budget, and the next layer would have work to do.
             let more = || {
-                frontier.iter().any(|&(u, r)| {
-                    !self.absorbs(u, seed)
-                        && g.out_edges(u).last().is_some_and(|o| !time || o.event >= r)
-                })
+                frontier.iter().any(
+                    |&Front {
+                         node: u, ready: r, ..
+                     }| {
+                        !self.absorbs(u, seed)
+                            && g.out_edges(u).last().is_some_and(|o| !time || o.event >= r)
+                    },
+                )
             };
             if self
                 .cfg
@@ -1068,19 +1106,11 @@ impl Ctx<'_> {
         let g = self.g;
         let hops = self.hops(seed);
         let values = self.values(seed, &hops, clusters.len());
-        let mut sent: BTreeMap<Asset, Amount> = BTreeMap::new();
-        for o in g.out_edges(seed) {
-            let a = g.asset_of(o.event);
-            let amt: u128 = g
-                .inputs(o.event)
-                .filter(|&(a, _)| a == seed)
-                .map(|(_, v)| v)
-                .sum();
-            let s = sent.entry(a).or_default();
-            *s = s
-                .checked_add(Amount::new(amt))
-                .unwrap_or(Amount::new(u128::MAX));
-        }
+        let sent: BTreeMap<Asset, Amount> = g
+            .sent_by(seed)
+            .into_iter()
+            .map(|(a, v)| (g.assets[a as usize], Amount::new(v)))
+            .collect();
         // Per cluster: the member with fewest hops (then earliest arrival,
         // then smallest node id), and the earliest arrival of any member.
         let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
