@@ -758,29 +758,24 @@ impl RankBits {
         }
     }
 
-    /// Whether a one lies in `[lo, hi)` (`hi <= len`). Reads words from
-    /// `lo` until the first one, so a dense column answers from a word or
-    /// two.
+    /// The position of the first one at or after `from`, or `len` if none.
+    /// Reads words from `from` until that one, so in a dense column it is
+    /// a word or two away.
     #[inline]
-    pub(crate) fn any_in(&self, lo: usize, hi: usize) -> bool {
-        let mut w = lo / 64;
+    pub(crate) fn next_one(&self, from: usize) -> usize {
+        let mut w = from / 64;
         let mut bits = match self.words.get(w) {
-            Some(x) => x >> (lo % 64) << (lo % 64),
-            None => return false,
+            Some(x) => x >> (from % 64) << (from % 64),
+            None => return self.len,
         };
-        loop {
-            if bits != 0 {
-                return w * 64 + (bits.trailing_zeros() as usize) < hi;
-            }
+        while bits == 0 {
             w += 1;
-            if w * 64 >= hi {
-                return false;
-            }
             bits = match self.words.get(w) {
                 Some(&x) => x,
-                None => return false,
+                None => return self.len,
             };
         }
+        w * 64 + bits.trailing_zeros() as usize
     }
 
     /// All ones.
@@ -1571,13 +1566,12 @@ impl FlowGraph {
         self.cols.tx_start.rank(e as usize + 1) - 1
     }
 
-    /// Whether events `a <= b` belong to one transaction (no transaction
-    /// starts after `a` up to `b`). Cheaper than comparing
-    /// [`FlowGraph::tx_index`]es: no rank, and only the words from `a` to
-    /// its transaction's end.
+    /// One past the last event of `e`'s transaction (its events are
+    /// adjacent). Cheaper than comparing [`FlowGraph::tx_index`]es: no
+    /// rank, only the start bits from `e` to the next start.
     #[inline]
-    pub(crate) fn same_tx(&self, a: u32, b: u32) -> bool {
-        !self.cols.tx_start.any_in(a as usize + 1, b as usize + 1)
+    pub(crate) fn tx_end(&self, e: u32) -> u32 {
+        self.cols.tx_start.next_one(e as usize + 1) as u32
     }
 
     pub(crate) fn txid_of(&self, e: u32) -> TxId {
@@ -1611,28 +1605,25 @@ impl FlowGraph {
     pub(crate) fn sent_by(&self, n: u32) -> Vec<(u32, u128)> {
         const SENT_AHEAD: usize = 16;
         let c = &self.cols;
-        let events: Vec<u32> = self.out_edges(n).iter().map(|o| o.event).collect();
+        let mut ahead = self.out_edges(n).iter().skip(SENT_AHEAD);
         let mut acc: Vec<(u32, u128)> = Vec::new();
-        for (i, &e) in events.iter().enumerate() {
-            if let Some(&f) = events.get(i + SENT_AHEAD) {
-                let (s, _, _) = c.slots(f);
-                if let Some(x) = c.slot_amt.small.get(s) {
-                    prefetch(x);
-                }
-                if let Some(x) = c.slot_addr.get(s) {
-                    prefetch(x);
+        for o in self.out_edges(n) {
+            if let Some(f) = ahead.next() {
+                let (s, _, _) = c.slots(f.event);
+                prefetch(&c.slot_amt.small[s]);
+                if f.target == NONE {
+                    prefetch(&c.slot_addr[s]);
                 }
             }
-            let (s, m, _) = c.slots(e);
             // A one-to-one event's single input is its sender, `n`.
-            let amt = if c.multi.get(e as usize) {
-                (s..m)
-                    .filter(|&k| c.slot_addr[k] == n)
-                    .fold(0u128, |a, k| a.saturating_add(c.slot_amt.get(k)))
+            let amt = if o.target != NONE {
+                c.slot_amt.get(c.slots(o.event).0)
             } else {
-                c.slot_amt.get(s)
+                self.inputs(o.event)
+                    .filter(|&(a, _)| a == n)
+                    .fold(0u128, |a, (_, v)| a.saturating_add(v))
             };
-            let a = self.asset_index(e);
+            let a = self.asset_index(o.event);
             match acc.iter_mut().find(|x| x.0 == a) {
                 Some(x) => x.1 = x.1.saturating_add(amt),
                 None => acc.push((a, amt)),
@@ -1748,13 +1739,13 @@ impl FlowGraph {
     }
 
     /// Hints that `n`'s out-edges will be read soon: from word `from` on
-    /// when it is known, otherwise (`from` = `u32::MAX`) the first, middle
-    /// and last, where a binary search over them starts and ends.
+    /// when it is known, otherwise (`from` = `NONE`) the first, middle and
+    /// last, where a binary search over them starts and ends.
     #[inline]
     pub(crate) fn prefetch_out_edges(&self, n: u32, from: u32) {
         let r = self.out_range(n);
         let adj = &self.cols.out_adj;
-        if from != u32::MAX {
+        if from != NONE {
             if let Some(w) = adj[r.clone()].get(from as usize) {
                 prefetch(w);
             }
@@ -2029,12 +2020,10 @@ mod tests {
         assert!(!col.is_consistent(wide as usize + 2, native));
     }
 
-    /// Packed out-edges: entries of one and two words read back forwards,
-    /// backwards and by binary search from every starting point.
-    /// `any_in` agrees with ranks over every range, for sparse and dense
-    /// bits and runs of zeros longer than a word.
+    /// `next_one` agrees with ranks from every position, for sparse and
+    /// dense bits and a run of zeros longer than a word.
     #[test]
-    fn any_in_agrees_with_rank() {
+    fn next_one_agrees_with_rank() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for density in [1u64, 4, 32] {
             let mut bits = RankBits::default();
@@ -2045,15 +2034,18 @@ mod tests {
                 // A gap of zeros over a whole word in the middle.
                 bits.push(!(100..230).contains(&i) && x % density == 0);
             }
-            for lo in 0..=300 {
-                for hi in lo..=300 {
-                    let want = bits.rank(hi) > bits.rank(lo);
-                    assert_eq!(bits.any_in(lo, hi), want, "density {density}, [{lo}, {hi})");
-                }
+            for from in 0..=300 {
+                // The first position after `from` whose rank grows.
+                let want = (from..300)
+                    .find(|&i| bits.rank(i + 1) > bits.rank(from))
+                    .unwrap_or(300);
+                assert_eq!(bits.next_one(from), want, "density {density}, from {from}");
             }
         }
     }
 
+    /// Packed out-edges: entries of one and two words read back forwards,
+    /// backwards and by binary search from every starting point.
     #[test]
     fn out_list_reads_packed_entries() {
         // (event, receiver or NONE)

@@ -104,17 +104,27 @@ struct Meta {
     openings: Vec<crate::graph::OpeningBalance>,
 }
 
-fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
-    out.reserve(v.len() * 4);
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
+/// An integer the snapshot stores little-endian.
+trait Le: Copy {
+    fn put(self, out: &mut Vec<u8>);
 }
 
-fn put_u64s(out: &mut Vec<u8>, v: &[u64]) {
-    out.reserve(v.len() * 8);
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
+macro_rules! le {
+    ($($t:ty),*) => {$(
+        impl Le for $t {
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+le!(u16, u32, u64, u128);
+
+/// Appends a column of integers, little-endian.
+fn put_all<T: Le>(out: &mut Vec<u8>, v: &[T]) {
+    out.reserve(std::mem::size_of_val(v));
+    for &x in v {
+        x.put(out);
     }
 }
 
@@ -195,32 +205,22 @@ impl FlowGraph {
         };
         next(&mut out, &|o| {
             o.extend_from_slice(&(c.asset.len() as u64).to_le_bytes());
-            put_u64s(o, &c.asset.native.words);
+            put_all(o, &c.asset.native.words);
         });
         next(&mut out, &|o| pairs(o, &c.asset.runs));
-        next(&mut out, &|o| {
-            c.asset
-                .other
-                .iter()
-                .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
-        });
+        next(&mut out, &|o| put_all(o, &c.asset.other));
         next(&mut out, &|o| pairs(o, &c.asset.wide));
-        next(&mut out, &|o| put_u64s(o, &c.multi.words));
-        next(&mut out, &|o| put_u64s(o, &c.tx_start.words));
-        next(&mut out, &|o| put_u32s(o, &c.m_extra));
-        next(&mut out, &|o| put_u32s(o, &c.m_nin));
-        next(&mut out, &|o| put_u32s(o, &c.slot_addr));
-        next(&mut out, &|o| put_u64s(o, &c.slot_amt.small));
-        next(&mut out, &|o| {
-            c.slot_amt
-                .big
-                .iter()
-                .for_each(|x| o.extend_from_slice(&x.to_le_bytes()))
-        });
-        next(&mut out, &|o| put_u32s(o, &c.out_off));
-        next(&mut out, &|o| put_u32s(o, &c.out_adj));
-        next(&mut out, &|o| put_u32s(o, &c.in_off));
-        next(&mut out, &|o| put_u32s(o, &c.in_adj));
+        next(&mut out, &|o| put_all(o, &c.multi.words));
+        next(&mut out, &|o| put_all(o, &c.tx_start.words));
+        next(&mut out, &|o| put_all(o, &c.m_extra));
+        next(&mut out, &|o| put_all(o, &c.m_nin));
+        next(&mut out, &|o| put_all(o, &c.slot_addr));
+        next(&mut out, &|o| put_all(o, &c.slot_amt.small));
+        next(&mut out, &|o| put_all(o, &c.slot_amt.big));
+        next(&mut out, &|o| put_all(o, &c.out_off));
+        next(&mut out, &|o| put_all(o, &c.out_adj));
+        next(&mut out, &|o| put_all(o, &c.in_off));
+        next(&mut out, &|o| put_all(o, &c.in_adj));
         next(&mut out, &|o| o.extend_from_slice(&meta_json));
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());

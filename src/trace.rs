@@ -877,8 +877,9 @@ impl Ctx<'_> {
                     p
                 };
                 let end = if same_tx {
+                    let tx_end = g.tx_end(r - 1);
                     let mut p = start;
-                    while edges.get(p).is_some_and(|o| g.same_tx(r - 1, o.event)) {
+                    while edges.get(p).is_some_and(|o| o.event < tx_end) {
                         p = edges.next_pos(p);
                     }
                     p

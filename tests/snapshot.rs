@@ -220,15 +220,7 @@ fn version_1_and_2_snapshots_still_load() {
     v1[8] = 1;
     reseal(&mut v1);
     for bytes in [&v2[..], &v1[..]] {
-        let (old, case_old) = FlowGraph::from_snapshot_bytes(bytes).unwrap();
-        assert_eq!(case_old, case);
-        assert_eq!(old.event_count(), fresh.event_count());
-        assert_eq!(old.leg_count(), fresh.leg_count());
-        assert_eq!(report(&old, &case_old), report(&fresh, &case));
-        assert_eq!(
-            old.to_snapshot_bytes(&case).unwrap(),
-            fresh.to_snapshot_bytes(&case).unwrap()
-        );
+        assert_loads_as(bytes, &fresh, &case);
     }
     // A damaged legacy column is refused with its section named.
     let mut bad = v2.to_vec();
@@ -249,18 +241,9 @@ fn version_3_snapshots_still_load() {
     let v3 = include_bytes!("fixtures/synthetic_1000_v3.snap");
     assert_eq!(u32::from_le_bytes(v3[8..12].try_into().unwrap()), 3);
     let (fresh, case) = fixture_case();
-    let (old, case_old) = FlowGraph::from_snapshot_bytes(v3).unwrap();
-    assert_eq!(case_old, case);
     // Both chains and a token, so all three kinds of asset entry are read.
-    assert!(old.assets().len() >= 3, "{:?}", old.assets());
-    for e in fresh.events() {
-        assert_eq!(old.event(e), fresh.event(e));
-    }
-    assert_eq!(report(&old, &case_old), report(&fresh, &case));
-    assert_eq!(
-        old.to_snapshot_bytes(&case).unwrap(),
-        fresh.to_snapshot_bytes(&case).unwrap()
-    );
+    assert!(fresh.assets().len() >= 3, "{:?}", fresh.assets());
+    assert_loads_as(v3, &fresh, &case);
     // A damaged version 3 asset column is refused with its section named.
     let mut bad = v3.to_vec();
     let at = section_at(&bad, 5);
@@ -286,6 +269,23 @@ fn fixture_case() -> (FlowGraph, CaseInfo) {
 
 /// Recomputes the trailing checksum after a deliberate change, so that the
 /// decoders, not the checksum, have to catch it.
+/// `bytes` (an older snapshot) load into `fresh` and `case`: the same
+/// events, legs and report, and saved again the same bytes.
+fn assert_loads_as(bytes: &[u8], fresh: &FlowGraph, case: &CaseInfo) {
+    let (old, case_old) = FlowGraph::from_snapshot_bytes(bytes).unwrap();
+    assert_eq!(&case_old, case);
+    assert_eq!(old.event_count(), fresh.event_count());
+    assert_eq!(old.leg_count(), fresh.leg_count());
+    for e in fresh.events() {
+        assert_eq!(old.event(e), fresh.event(e));
+    }
+    assert_eq!(report(&old, &case_old), report(fresh, case));
+    assert_eq!(
+        old.to_snapshot_bytes(case).unwrap(),
+        fresh.to_snapshot_bytes(case).unwrap()
+    );
+}
+
 fn reseal(bytes: &mut [u8]) {
     let body = bytes.len() - 4;
     let crc = crc32(&bytes[..body]);
