@@ -758,6 +758,14 @@ impl RankBits {
         }
     }
 
+    /// Hints that the word holding bit `i` will be read soon.
+    #[inline]
+    pub(crate) fn prefetch(&self, i: usize) {
+        if let Some(w) = self.words.get(i / 64) {
+            prefetch(w);
+        }
+    }
+
     /// The position of the first one at or after `from`, or `len` if none.
     /// Reads words from `from` until that one, so in a dense column it is
     /// a word or two away.
@@ -1754,6 +1762,12 @@ impl FlowGraph {
             prefetch(&adj[r.start + (last - r.start) / 2]);
             prefetch(&adj[last]);
         }
+    }
+
+    /// Hints that [`FlowGraph::tx_end`] of `e` will be called soon.
+    #[inline]
+    pub(crate) fn prefetch_tx_end(&self, e: u32) {
+        self.cols.tx_start.prefetch(e as usize + 1);
     }
 
     #[inline]

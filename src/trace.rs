@@ -609,15 +609,19 @@ struct Entry {
     layer: u32,
     /// The event that delivered it (`NONE` for the seed).
     event: u32,
-    /// The entry of the predecessor valid when this one was made.
+    /// The entry of the predecessor whose relaxation made this one.
     pred: u32,
 }
 
-/// A node to expand: its ready event (arrival event + 1; 0 for the seed)
-/// and, once known, where its out-edges at or after that event start.
+/// A node to expand: its entry, its ready event (arrival event + 1; 0 for
+/// the seed) and, once known, where its out-edges at or after that event
+/// start.
 #[derive(Clone, Copy, Debug)]
 struct Front {
     node: u32,
+    /// Index of the entry that made this arrival: the predecessor of what
+    /// the node's out-edges reach.
+    entry: u32,
     ready: u32,
     /// Word offset in the node's out-edges of the first entry at or after
     /// `ready`; `NONE` until a search has found it.
@@ -626,16 +630,17 @@ struct Front {
 
 pub(crate) struct Hops {
     /// Per node, packed: first event it may send in (arrival event + 1; 0 for
-    /// the seed) in the high half; in the low half 0 once settled, or
-    /// predecessor + 1 while a layer is being relaxed. `u64::MAX`: unreached.
+    /// the seed) in the high half; in the low half 0 once settled, or the
+    /// predecessor's entry + 1 while a layer is being relaxed. `u64::MAX`:
+    /// unreached.
     best: Vec<AtomicU64>,
     /// Per node: index of its first (fewest-hop) entry, `NONE` if unreached.
     first_entry: Vec<u32>,
-    /// Per node: index of its latest entry (used while searching).
-    cur_entry: Vec<u32>,
     entries: Vec<Entry>,
     /// Bit per node, all clear between uses: sorts improved nodes.
     mark: Vec<u64>,
+    /// Kept for the next search.
+    bufs: Buffers,
     edges_scanned: u64,
     /// Stopped on the work budget.
     truncated: bool,
@@ -647,8 +652,34 @@ pub(crate) struct Hops {
 pub(crate) struct Scratch {
     best: Vec<AtomicU64>,
     first_entry: Vec<u32>,
-    cur_entry: Vec<u32>,
     mark: Vec<u64>,
+    /// Empty; kept for its capacity.
+    entries: Vec<Entry>,
+    bufs: Buffers,
+}
+
+/// The growing lists of one hop search, empty between uses and kept for
+/// their capacity: reallocating them per search cost page faults that
+/// measured up to 15 % of a search at 10^7.
+#[derive(Default)]
+struct Buffers {
+    /// The next layer's nodes to expand.
+    frontier: Vec<Front>,
+    /// The nodes being expanded.
+    wave: Vec<Front>,
+    /// What `settle` makes of the nodes a wave improved.
+    next: Vec<Front>,
+    /// The nodes a wave improved.
+    touched: Vec<u32>,
+}
+
+impl Buffers {
+    fn clear(&mut self) {
+        self.frontier.clear();
+        self.wave.clear();
+        self.next.clear();
+        self.touched.clear();
+    }
 }
 
 impl Scratch {
@@ -656,8 +687,9 @@ impl Scratch {
         Scratch {
             best: (0..n).map(|_| AtomicU64::new(u64::MAX)).collect(),
             first_entry: vec![NONE; n],
-            cur_entry: vec![NONE; n],
             mark: vec![0; n.div_ceil(64)],
+            entries: Vec::new(),
+            bufs: Buffers::default(),
         }
     }
 }
@@ -668,22 +700,24 @@ impl Hops {
         let Hops {
             best,
             mut first_entry,
-            mut cur_entry,
-            entries,
+            mut entries,
             mark,
+            mut bufs,
             ..
         } = self;
         for e in &entries {
             let n = e.node as usize;
             best[n].store(u64::MAX, Ordering::Relaxed);
             first_entry[n] = NONE;
-            cur_entry[n] = NONE;
         }
+        entries.clear();
+        bufs.clear();
         Scratch {
             best,
             first_entry,
-            cur_entry,
             mark,
+            entries,
+            bufs,
         }
     }
 }
@@ -721,43 +755,46 @@ fn sort_nodes(nodes: &mut Vec<u32>, mark: &mut [u64]) {
 }
 
 /// Records the nodes improved in `layer` (sorted, each once) as entries whose
-/// predecessor is the entry valid when the relaxation was made, then settles
-/// them. Returns them with their ready events: the next frontier.
+/// predecessor is the entry whose relaxation won, then settles them. Puts
+/// them with their entries and ready events into `out` (cleared first): the
+/// next wave.
+///
+/// The touched nodes lie far apart, so the words of the node `NODES_AHEAD`
+/// places on are prefetched.
 fn settle(
     touched: &[u32],
     layer: u32,
     best: &[AtomicU64],
     entries: &mut Vec<Entry>,
     first_entry: &mut [u32],
-    cur_entry: &mut [u32],
-) -> Vec<Front> {
-    let base = entries.len();
-    let mut out = Vec::with_capacity(touched.len());
-    for &v in touched {
+    out: &mut Vec<Front>,
+) {
+    out.clear();
+    for (i, &v) in touched.iter().enumerate() {
+        if let Some(&w) = touched.get(i + NODES_AHEAD) {
+            prefetch(&best[w as usize]);
+            prefetch(&first_entry[w as usize]);
+        }
         let packed = best[v as usize].load(Ordering::Relaxed);
         let ready = (packed >> 32) as u32;
-        let u = (packed & 0xffff_ffff) as u32 - 1;
+        let idx = entries.len() as u32;
         entries.push(Entry {
             node: v,
             layer,
             event: ready - 1,
-            pred: cur_entry[u as usize],
+            pred: (packed & 0xffff_ffff) as u32 - 1,
         });
         out.push(Front {
             node: v,
+            entry: idx,
             ready,
             start: NONE,
         });
-    }
-    for (i, &Front { node: v, ready, .. }) in out.iter().enumerate() {
-        let idx = (base + i) as u32;
         if first_entry[v as usize] == NONE {
             first_entry[v as usize] = idx;
         }
-        cur_entry[v as usize] = idx;
         best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
     }
-    out
 }
 
 /// Frontiers at least this long are expanded in parallel, in chunks of half
@@ -772,16 +809,20 @@ const NODES_AHEAD: usize = 16;
 /// word is prefetched.
 const EDGES_AHEAD: usize = 128;
 
-/// A cursor over the out-edge entries of a list of runs (node, first word,
-/// end word), yielding each entry's second word: its receiver word, or
-/// (for a multi-leg event, or at a run's end) something without `RECV`.
+/// A node's out-edges to relax: the node, its entry, and the run's first and
+/// end word in the packed out-edges.
+type Run = (u32, u32, usize, usize);
+
+/// A cursor over the out-edge entries of a list of [`Run`]s, yielding each
+/// entry's second word: its receiver word, or (for a multi-leg event, or at
+/// a run's end) something without `RECV`.
 ///
 /// This and the relaxation loop step over the packed words themselves
 /// rather than through [`OutList::iter`]: a `flat_map` of `OutList`
 /// iterators for both measured 5–8 % slower at 10^7.
 struct Ahead<'a> {
     adj: &'a [u32],
-    runs: &'a [(u32, usize, usize)],
+    runs: &'a [Run],
     next_run: usize,
     at: usize,
     end: usize,
@@ -792,7 +833,7 @@ impl Iterator for Ahead<'_> {
     #[inline]
     fn next(&mut self) -> Option<u32> {
         while self.at >= self.end {
-            let &(_, lo, hi) = self.runs.get(self.next_run)?;
+            let &(_, _, lo, hi) = self.runs.get(self.next_run)?;
             self.next_run += 1;
             (self.at, self.end) = (lo, hi);
         }
@@ -821,12 +862,13 @@ impl Ctx<'_> {
     }
 
     /// Relaxes the out-edges of `wave` (nodes with their arrival event + 1)
-    /// and returns the nodes whose word it lowered from settled or unreached,
-    /// each once, in no set order. `same_tx` limits each node to the run of out-edges
-    /// inside its arrival transaction (the same-transaction closure);
-    /// otherwise all out-edges after the arrival count (all of them without
-    /// time order). Large waves are split over threads; the atomic minimum
-    /// makes the result independent of how.
+    /// and puts into `touched` (cleared first) the nodes whose word it
+    /// lowered from settled or unreached, each once, in no set order;
+    /// returns the number of entries scanned. `same_tx` limits each node to
+    /// the run of out-edges inside its arrival transaction (the
+    /// same-transaction closure); otherwise all out-edges after the arrival
+    /// count (all of them without time order). Large waves are split over
+    /// threads; the atomic minimum makes the result independent of how.
     fn relax_wave(
         &self,
         seed: u32,
@@ -834,19 +876,19 @@ impl Ctx<'_> {
         best: &[AtomicU64],
         fe: &[u32],
         same_tx: bool,
-        scanned: &mut u64,
-    ) -> Vec<u32> {
+        touched: &mut Vec<u32>,
+    ) -> u64 {
         let g = self.g;
         let time = self.cfg.time_respecting;
         let adj = g.out_adj();
-        let expand = |chunk: &mut [Front]| -> (Vec<u32>, u64) {
+        let expand = |chunk: &mut [Front], touched: &mut Vec<u32>| -> u64 {
             // First each node's run of out-edges to relax, as positions in
             // `adj`. The nodes of a frontier lie far apart, so the offsets
             // and edge lists of nodes a few places on are prefetched. The
             // first entry at or after the node's arrival is found by a
             // binary search once and kept in the frontier: the
             // same-transaction round and the next layer both start there.
-            let mut runs: Vec<(u32, usize, usize)> = Vec::with_capacity(chunk.len());
+            let mut runs: Vec<Run> = Vec::with_capacity(chunk.len());
             for k in 0..chunk.len() {
                 if let Some(f) = chunk.get(k + 2 * NODES_AHEAD) {
                     g.prefetch_offsets(f.node);
@@ -854,9 +896,13 @@ impl Ctx<'_> {
                 if let Some(f) = chunk.get(k + NODES_AHEAD) {
                     let from = if time || same_tx { f.start } else { 0 };
                     g.prefetch_out_edges(f.node, from);
+                    if same_tx && f.ready > 0 {
+                        g.prefetch_tx_end(f.ready - 1);
+                    }
                 }
                 let Front {
                     node: u,
+                    entry,
                     ready: r,
                     start,
                 } = chunk[k];
@@ -887,7 +933,7 @@ impl Ctx<'_> {
                     edges.end()
                 };
                 if end > start {
-                    runs.push((u, range.start + start, range.start + end));
+                    runs.push((u, entry, range.start + start, range.start + end));
                 }
             }
             // Then the relaxations. Their cost is the random read of each
@@ -916,10 +962,9 @@ impl Ctx<'_> {
                     None => break,
                 }
             }
-            let mut touched = Vec::new();
             let mut count = 0u64;
-            for &(u, lo, hi) in &runs {
-                let pred = u64::from(u) + 1;
+            for &(u, entry, lo, hi) in &runs {
+                let pred = u64::from(entry) + 1;
                 let mut relax = |v: u32, nr: u32| {
                     if v == u || (!time && fe[v as usize] != NONE) {
                         return;
@@ -954,30 +999,38 @@ impl Ctx<'_> {
                     }
                 }
             }
-            (touched, count)
+            count
         };
+        touched.clear();
         if wave.len() >= PAR_FRONTIER {
-            let parts: Vec<(Vec<u32>, u64)> =
-                wave.par_chunks_mut(PAR_FRONTIER / 2).map(expand).collect();
-            let mut all = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+            let parts: Vec<(Vec<u32>, u64)> = wave
+                .par_chunks_mut(PAR_FRONTIER / 2)
+                .map(|chunk| {
+                    let mut t = Vec::new();
+                    let k = expand(chunk, &mut t);
+                    (t, k)
+                })
+                .collect();
+            touched.reserve(parts.iter().map(|p| p.0.len()).sum());
+            let mut scanned = 0;
             for (t, k) in parts {
-                *scanned += k;
-                all.extend(t);
+                scanned += k;
+                touched.extend(t);
             }
-            all
+            scanned
         } else {
-            let (t, k) = expand(wave);
-            *scanned += k;
-            t
+            expand(wave, touched)
         }
     }
 
     /// Layered earliest-arrival search from `seed`.
     ///
     /// Each layer relaxes the out-edges of the nodes improved in the layer
-    /// before, with an atomic minimum on a packed (arrival, predecessor + 1)
-    /// word: the smallest arrival wins, and among equal arrivals the smallest
-    /// predecessor, whatever the order of the relaxations. A node settled in
+    /// before, with an atomic minimum on a packed (arrival, predecessor's
+    /// entry + 1) word: the smallest arrival wins, and among equal arrivals
+    /// the predecessor entry made first (an earlier round of the layer
+    /// before, then the smaller node id: entries are made in that order),
+    /// whatever the order of the relaxations. A node settled in
     /// an earlier layer has predecessor field 0, so a tie never displaces
     /// it. The thread whose minimum first lowers a settled or unreached word
     /// records the node as improved, so each improved node is listed once;
@@ -987,28 +1040,35 @@ impl Ctx<'_> {
         let Scratch {
             best,
             mut first_entry,
-            mut cur_entry,
             mut mark,
+            mut entries,
+            mut bufs,
         } = self.take_scratch();
-        let mut entries = vec![Entry {
+        entries.push(Entry {
             node: seed,
             layer: 0,
             event: NONE,
             pred: NONE,
-        }];
+        });
         best[seed as usize].store(0, Ordering::Relaxed);
         first_entry[seed as usize] = 0;
-        cur_entry[seed as usize] = 0;
-        let mut frontier = vec![Front {
+        let Buffers {
+            frontier,
+            wave,
+            next,
+            touched,
+        } = &mut bufs;
+        frontier.push(Front {
             node: seed,
+            entry: 0,
             ready: 0,
             start: NONE,
-        }];
+        });
         let mut scanned = 0u64;
         let mut truncated = false;
         let time = self.cfg.time_respecting;
         let mut layer = 0u32;
-        while !frontier.is_empty() && layer < self.cfg.max_hops {
+        'layers: while !frontier.is_empty() && layer < self.cfg.max_hops {
             layer += 1;
             // The layer relaxes all out-edges after each arrival, then is
             // closed over same-transaction continuations: a hop is one
@@ -1017,24 +1077,25 @@ impl Ctx<'_> {
             // the next address in the same layer. Events of one transaction
             // are adjacent in time order, so the continuation is the run of
             // out-edges right after the arrival with the same tx.
-            let mut wave = std::mem::take(&mut frontier);
+            std::mem::swap(wave, frontier);
+            frontier.clear();
             let mut same_tx = false;
             loop {
-                let mut touched =
-                    self.relax_wave(seed, &mut wave, &best, &first_entry, same_tx, &mut scanned);
+                // Entry indices are `u32` (`NONE` excluded) and a wave adds
+                // at most one entry per node: stop, settled, before one
+                // could overflow (no graph of today comes near).
+                if entries.len() + g.address_count() >= NONE as usize {
+                    truncated = true;
+                    break 'layers;
+                }
+                scanned += self.relax_wave(seed, wave, &best, &first_entry, same_tx, touched);
                 if same_tx {
                     // With the start of each node's edges found.
-                    frontier.extend_from_slice(&wave);
+                    frontier.extend_from_slice(wave);
                 }
-                sort_nodes(&mut touched, &mut mark);
-                wave = settle(
-                    &touched,
-                    layer,
-                    &best,
-                    &mut entries,
-                    &mut first_entry,
-                    &mut cur_entry,
-                );
+                sort_nodes(touched, &mut mark);
+                settle(touched, layer, &best, &mut entries, &mut first_entry, next);
+                std::mem::swap(wave, next);
                 if wave.is_empty() {
                     break;
                 }
@@ -1063,9 +1124,9 @@ impl Ctx<'_> {
         Hops {
             best,
             first_entry,
-            cur_entry,
             entries,
             mark,
+            bufs,
             edges_scanned: scanned,
             truncated,
         }
