@@ -479,22 +479,34 @@ impl GraphBuilder {
 
         // Canonical numbering, so that the frozen graph, and every tie a
         // trace breaks by node id, is the same whatever order the records
-        // were loaded in: addresses and transactions in order of first
-        // appearance in time (within an event, in leg order), assets in
-        // asset order. Addresses active at the same time get nearby ids, so
-        // a search touches fewer cache lines. Addresses in no event (their
-        // records were all duplicates) come last, in address order.
+        // were loaded in (see `incoming_order`): addresses by the number of
+        // events they receive in, most first, then in order of first
+        // appearance in time (within an event, in leg order); transactions
+        // in order of first appearance; assets in asset order. Addresses in
+        // no event (their records were all duplicates) come last, in
+        // address order.
         let mut node_of = vec![NONE; n_addr];
-        let mut by_node: Vec<u32> = Vec::with_capacity(n_addr);
+        let mut first: Vec<u32> = Vec::with_capacity(n_addr);
+        let mut incoming = vec![0u32; n_addr];
+        let mut seen: Vec<u32> = Vec::new();
         for &i in &kept {
             let e = &self.events[i as usize];
             let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
-            for &a in &self.leg_addr[r] {
+            let legs = &self.leg_addr[r];
+            for &a in legs {
                 if node_of[a as usize] == NONE {
-                    node_of[a as usize] = by_node.len() as u32;
-                    by_node.push(a);
+                    node_of[a as usize] = 0;
+                    first.push(a);
                 }
             }
+            for_each_distinct(&legs[e.n_in as usize..], &mut seen, |a| {
+                incoming[a as usize] += 1;
+            });
+        }
+        let mut by_node = incoming_order(&first, |a| incoming[a as usize]);
+        drop((first, incoming));
+        for (n, &a) in by_node.iter().enumerate() {
+            node_of[a as usize] = n as u32;
         }
         let mut unused: Vec<u32> = (0..n_addr as u32)
             .filter(|&a| node_of[a as usize] == NONE)
@@ -656,6 +668,35 @@ fn describe_key(key: u128) -> String {
         (key >> 32) as u32,
         key as u32
     )
+}
+
+/// The canonical order of a graph's addresses (those in some event), given
+/// in order of first appearance: by `incoming` (the number of events an
+/// address receives in), most first, ties kept in the given order. A stable
+/// counting sort, linear in addresses and the largest count.
+///
+/// A search reads the arrival word of each receiver of every edge it scans;
+/// incoming events are heavily skewed (in the synthetic cases 0.1 % of
+/// addresses receive 65 % of them), so with this order the words read most
+/// share a few cache lines and pages. Against first appearance alone it
+/// measured 5 % faster at 10^7 transfers and 10 % at 10^8.
+pub(crate) fn incoming_order(first: &[u32], incoming: impl Fn(u32) -> u32) -> Vec<u32> {
+    let max = first.iter().map(|&a| incoming(a)).max().unwrap_or(0) as usize;
+    // Start of each count's block, most first.
+    let mut start = vec![0u32; max + 2];
+    for &a in first {
+        start[max - incoming(a) as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut out = vec![0u32; first.len()];
+    for &a in first {
+        let b = &mut start[max - incoming(a) as usize];
+        out[*b as usize] = a;
+        *b += 1;
+    }
+    out
 }
 
 /// Calls `f` once per distinct value of `items` (small slices: linear scan;
@@ -972,6 +1013,71 @@ impl Columns {
         } else {
             (start, start + 1, start + 1)
         }
+    }
+}
+
+impl Columns {
+    /// Renumbers columns whose nodes are numbered by first appearance alone
+    /// (snapshot formats 1 to 5) into the canonical order of
+    /// [`incoming_order`]: nodes in some event by their incoming events,
+    /// most first, ties in their old order; nodes in no event after them,
+    /// in their old order. Returns the columns and, per new node, its old
+    /// number.
+    pub(crate) fn renumber_by_incoming(self) -> (Columns, Vec<u32>) {
+        let n = self.out_off.len() - 1;
+        let len = |off: &[u32], a: usize| off[a + 1] - off[a];
+        let used = |a: usize| len(&self.out_off, a) > 0 || len(&self.in_off, a) > 0;
+        let listed: Vec<u32> = (0..n as u32).filter(|&a| used(a as usize)).collect();
+        let mut by_new = incoming_order(&listed, |a| len(&self.in_off, a as usize));
+        drop(listed);
+        by_new.extend((0..n as u32).filter(|&a| !used(a as usize)));
+        let mut new_of = vec![0u32; n];
+        for (i, &o) in by_new.iter().enumerate() {
+            new_of[o as usize] = i as u32;
+        }
+        let Columns {
+            mut slot_addr,
+            out_off,
+            out_adj,
+            in_off,
+            in_adj,
+            ..
+        } = self;
+        for a in &mut slot_addr {
+            *a = new_of[*a as usize];
+        }
+        // Each list moves whole to its node's new place; receiver words
+        // are renumbered, event words kept.
+        let regroup = |off: &[u32], adj: &[u32], word: &dyn Fn(u32) -> u32| {
+            let mut new_off = Vec::with_capacity(off.len());
+            let mut new_adj = Vec::with_capacity(adj.len());
+            new_off.push(0);
+            for &o in &by_new {
+                let r = off[o as usize] as usize..off[o as usize + 1] as usize;
+                new_adj.extend(adj[r].iter().map(|&w| word(w)));
+                new_off.push(new_adj.len() as u32);
+            }
+            (new_off, new_adj)
+        };
+        let (out_off, out_adj) = regroup(&out_off, &out_adj, &|w| {
+            if w & RECV != 0 {
+                RECV | new_of[(w & !RECV) as usize]
+            } else {
+                w
+            }
+        });
+        let (in_off, in_adj) = regroup(&in_off, &in_adj, &|w| w);
+        (
+            Columns {
+                slot_addr,
+                out_off,
+                out_adj,
+                in_off,
+                in_adj,
+                ..self
+            },
+            by_new,
+        )
     }
 }
 

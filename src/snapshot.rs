@@ -1,10 +1,10 @@
 //! Snapshots: a frozen [`FlowGraph`] (with its address book, and optionally
 //! the seeds and clusters of a case) saved to one file and loaded back.
 //!
-//! # Format (version 5, little-endian)
+//! # Format (version 6, little-endian)
 //! ```text
 //! "FTSNAP\0\x01"  magic (8 bytes)
-//! u32             format version (5; versions 1 to 4 are read too)
+//! u32             format version (6; versions 1 to 5 are read too)
 //! sections        u32 tag, u64 length, bytes — in a fixed order
 //! u32             CRC-32 (IEEE) of every byte before it
 //! ```
@@ -22,7 +22,12 @@
 //! transfer); they are read and converted, which costs a rebuild of the
 //! adjacency. Version 1 had no opening balances. Version 3 stored a `u16`
 //! asset index per event, and versions 3 and 4 an (event, receiver) pair
-//! per out-edge; both are converted on load.
+//! per out-edge; both are converted on load. Versions 1 to 5 numbered
+//! addresses by first appearance alone; version 6 has the same layout as
+//! version 5 with addresses in today's canonical order (by incoming events,
+//! then first appearance: see [`crate::graph`]), and older files are
+//! renumbered into it on load, so a trace of any of them equals one of a
+//! fresh build.
 
 use std::io::Write;
 use std::path::Path;
@@ -41,8 +46,8 @@ use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp,
 
 const MAGIC: &[u8; 8] = b"FTSNAP\0\x01";
 /// The snapshot format version this crate writes. It reads this one and
-/// versions 1 to 4 (see the [module documentation](self)).
-pub const FORMAT_VERSION: u32 = 5;
+/// versions 1 to 5 (see the [module documentation](self)).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// What a snapshot may carry besides the graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,13 +62,13 @@ pub struct CaseInfo {
 // version 3 on) the asset columns and the other traversal columns.
 const HEAD_SECTIONS: [&str; 5] = ["addresses", "txids", "assets", "asset_info", "blocks"];
 
-// Asset columns of versions 4 and 5.
+// Asset columns of versions 4 to 6.
 const ASSET_SECTIONS: [&str; 4] = ["native", "native_runs", "other_asset", "asset_wide"];
 
 // Asset columns of version 3: a `u16` asset index per event.
 const V3_ASSET_SECTIONS: [&str; 2] = ["ev_asset", "asset_wide"];
 
-// Traversal columns after the assets (versions 3 to 5).
+// Traversal columns after the assets (versions 3 to 6).
 const COLUMN_SECTIONS: [&str; 11] = [
     "multi",
     "tx_start",
@@ -356,11 +361,18 @@ impl FlowGraph {
             serde_json::from_slice(sections[meta_at]).map_err(|e| bad(meta_at, &e.to_string()))?;
         let n_addr = addresses.len();
         let check = |ok: bool, i: usize, what: &str| if ok { Ok(()) } else { Err(bad(i, what)) };
-        let cols = if version >= 3 {
+        let mut cols = if version >= 3 {
             columns(&sections, version, n_addr, txids.len(), &assets, &bad)?
         } else {
             legacy_columns(&sections, n_addr, txids.len(), &assets, &bad)?
         };
+        let mut addresses = addresses;
+        if version < 6 {
+            // Numbered by first appearance alone: into today's order.
+            let by_new;
+            (cols, by_new) = cols.renumber_by_incoming();
+            addresses = by_new.iter().map(|&o| addresses[o as usize]).collect();
+        }
         let n_ev = cols.asset.len();
         check(
             blocks.windows(2).all(|w| w[0].3 < w[1].3)
@@ -552,7 +564,7 @@ fn v3_asset_column(
     Ok(col)
 }
 
-/// Decodes and checks the traversal columns of a version 3 to 5 snapshot:
+/// Decodes and checks the traversal columns of a version 3 to 6 snapshot:
 /// every index in range, offsets closed, adjacency lists in strict time
 /// order, and every one-to-one event named by exactly one out-edge of its
 /// sender (the graph finds its receiver there).
