@@ -378,21 +378,30 @@ impl<'g> Tracer<'g> {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
         }
+        // The lookups (a random read of the address index each) run in
+        // parallel; the map is built in cluster order, so it is the same
+        // on any number of threads.
+        let resolved: Vec<Vec<u32>> = clusters
+            .par_iter()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .filter_map(|m| self.graph.node(m).map(|n| n.0))
+                    .collect()
+            })
+            .collect();
         let mut membership: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        membership.reserve(resolved.iter().map(Vec::len).sum());
         let mut empty = Vec::new();
-        for (ci, c) in (0u32..).zip(clusters) {
-            let mut any = false;
-            for m in &c.members {
-                if let Some(n) = self.graph.node(m) {
-                    any = true;
-                    let v = membership.entry(n.0).or_default();
-                    if !v.contains(&ci) {
-                        v.push(ci);
-                    }
-                }
-            }
-            if !any {
+        for ((ci, c), nodes) in (0u32..).zip(clusters).zip(&resolved) {
+            if nodes.is_empty() {
                 empty.push(c.name.clone());
+            }
+            for &n in nodes {
+                let v = membership.entry(n).or_default();
+                if !v.contains(&ci) {
+                    v.push(ci);
+                }
             }
         }
         let mut warnings = Vec::new();
@@ -683,10 +692,26 @@ impl Buffers {
 }
 
 impl Scratch {
+    /// Filled in parallel: at 10^8 transfers the two arrays are 150 MB of
+    /// first-touch page faults.
     fn new(n: usize) -> Scratch {
+        let mut best = Vec::with_capacity(n);
+        let mut first_entry = Vec::with_capacity(n);
+        const MIN: usize = 1 << 16;
+        rayon::join(
+            || {
+                best.par_extend(
+                    (0..n)
+                        .into_par_iter()
+                        .with_min_len(MIN)
+                        .map(|_| AtomicU64::new(u64::MAX)),
+                );
+            },
+            || first_entry.par_extend(rayon::iter::repeat_n(NONE, n).with_min_len(MIN)),
+        );
         Scratch {
-            best: (0..n).map(|_| AtomicU64::new(u64::MAX)).collect(),
-            first_entry: vec![NONE; n],
+            best,
+            first_entry,
             mark: vec![0; n.div_ceil(64)],
             entries: Vec::new(),
             bufs: Buffers::default(),
