@@ -100,6 +100,25 @@ fn damaged_snapshots_are_refused() {
     reseal(&mut bad);
     let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
     assert!(e.1.contains("address record"), "{e:?}");
+    // An address twice (the second record copied over the first): refused
+    // at the address section, as is a transaction id of an unknown chain.
+    let mut bad = bytes.clone();
+    bad.copy_within(24 + 35..24 + 70, 24);
+    reseal(&mut bad);
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(
+        e.1.contains("addresses") && e.1.contains("occurs twice") && e.0 == 24,
+        "{e:?}"
+    );
+    let mut bad = bytes.clone();
+    let at = section_at(&bad, 1);
+    bad[at + 12 + 33 * 7] = 2;
+    reseal(&mut bad);
+    let e = FlowGraph::from_snapshot_bytes(&bad).err().unwrap();
+    assert!(
+        e.1.contains("unknown chain") && e.0 == (at + 12) as u64,
+        "{e:?}"
+    );
     // An out-edge that names another event than its sender's: refused with
     // the section named (the graph looks receivers up there).
     let mut bad = bytes.clone();
