@@ -523,12 +523,11 @@ impl GraphBuilder {
         drop(by_node);
         drop(std::mem::take(&mut self.addresses));
         // The builder's map held each address a second time; the graph's
-        // index holds node numbers only.
+        // index holds node numbers only. (The builder keeps its map: the
+        // load looks up every leg, and a lookup through the address list
+        // would add a cache miss to each.)
         drop(std::mem::take(&mut self.interner));
-        let index = AddressIndex::build(&addresses).ok_or_else(|| Error::Conflict {
-            position: "address book".into(),
-            reason: "an address was interned twice".into(),
-        })?;
+        let index = AddressIndex::of_distinct(&addresses);
         let mut by_asset: Vec<u32> = (0..self.assets.len() as u32).collect();
         by_asset.sort_unstable_by_key(|&i| self.assets[i as usize]);
         let mut asset_of = vec![0u32; self.assets.len()];
@@ -1489,7 +1488,6 @@ pub(crate) struct BlockInfo {
 /// numbers whose keys are the graph's address list itself, so a bucket takes
 /// 4 bytes (and a control byte) instead of the 40 of a map that holds every
 /// address a second time.
-#[derive(Default)]
 pub(crate) struct AddressIndex(hashbrown::HashTable<u32>);
 
 fn address_hash(a: &Address) -> u64 {
@@ -1502,11 +1500,7 @@ impl AddressIndex {
     /// occurs twice. The hashes are computed in parallel, the table is
     /// filled in one pass at its final size.
     pub(crate) fn build(addresses: &[Address]) -> Option<AddressIndex> {
-        let hashes: Vec<u64> = addresses
-            .par_iter()
-            .with_min_len(1 << 14)
-            .map(address_hash)
-            .collect();
+        let hashes = Self::hashes(addresses);
         let mut table = hashbrown::HashTable::with_capacity(addresses.len());
         for ((a, &h), i) in addresses.iter().zip(&hashes).zip(0u32..) {
             match table.entry(h, |&j| addresses[j as usize] == *a, |&j| hashes[j as usize]) {
@@ -1517,6 +1511,25 @@ impl AddressIndex {
             }
         }
         Some(AddressIndex(table))
+    }
+
+    /// [`AddressIndex::build`] for addresses known to be distinct (the
+    /// builder interned them): no address is compared.
+    pub(crate) fn of_distinct(addresses: &[Address]) -> AddressIndex {
+        let hashes = Self::hashes(addresses);
+        let mut table = hashbrown::HashTable::with_capacity(addresses.len());
+        for (&h, i) in hashes.iter().zip(0u32..) {
+            table.insert_unique(h, i, |&j| hashes[j as usize]);
+        }
+        AddressIndex(table)
+    }
+
+    fn hashes(addresses: &[Address]) -> Vec<u64> {
+        addresses
+            .par_iter()
+            .with_min_len(1 << 14)
+            .map(address_hash)
+            .collect()
     }
 
     /// The node of `a`, given the address list the index was built from.
