@@ -618,6 +618,7 @@ impl GraphBuilder {
         drop(std::mem::take(&mut self.leg_amt));
         drop(std::mem::take(&mut self.events));
         let cols = layout.finish(n_addr);
+        let forwards = forwarding_events(&cols, n_events);
 
         let mut asset_info = self.asset_info;
         for a in &self.assets {
@@ -637,6 +638,7 @@ impl GraphBuilder {
             asset_info,
             blocks,
             cols,
+            forwards,
             sources: self.sources,
             stats: self.stats,
             openings: FxHashMap::default(),
@@ -700,6 +702,46 @@ pub(crate) fn incoming_order(first: &[u32], incoming: impl Fn(u32) -> u32) -> Ve
         *b += 1;
     }
     out
+}
+
+/// The events a receiver of which sends in a later event of the same
+/// transaction, as a bit per event: where value moves on inside the
+/// transaction that brought it, in the same hop. Per node, its incoming
+/// events are merged with its outgoing ones (both in time order): an
+/// incoming event is marked when the node's next outgoing event after it is
+/// still inside its transaction. Linear in the adjacency, in parallel over
+/// nodes.
+pub(crate) fn forwarding_events(cols: &Columns, n_events: usize) -> Vec<u64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let bits: Vec<AtomicU64> = (0..n_events.div_ceil(64))
+        .into_par_iter()
+        .with_min_len(1 << 14)
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    let nodes = cols.out_off.len().saturating_sub(1);
+    (0..nodes)
+        .into_par_iter()
+        .with_min_len(1 << 12)
+        .for_each(|n| {
+            let ins = &cols.in_adj[cols.in_off[n] as usize..cols.in_off[n + 1] as usize];
+            let outs = OutList {
+                words: &cols.out_adj[cols.out_off[n] as usize..cols.out_off[n + 1] as usize],
+            };
+            if ins.is_empty() || outs.is_empty() {
+                return;
+            }
+            let mut next = outs.iter().peekable();
+            for &e in ins {
+                while next.next_if(|o| o.event <= e).is_some() {}
+                let Some(o) = next.peek() else {
+                    break;
+                };
+                if (o.event as usize) < cols.tx_start.next_one(e as usize + 1) {
+                    bits[e as usize / 64].fetch_or(1 << (e % 64), Ordering::Relaxed);
+                }
+            }
+        });
+    bits.into_iter().map(AtomicU64::into_inner).collect()
 }
 
 /// Calls `f` once per distinct value of `items` (small slices: linear scan;
@@ -1340,6 +1382,13 @@ impl<'a> OutList<'a> {
         self.iter().next_back()
     }
 
+    /// The entries from position `p` (an entry start or the end) on.
+    pub(crate) fn suffix(self, p: usize) -> OutList<'a> {
+        OutList {
+            words: &self.words[p..],
+        }
+    }
+
     /// The entries before position `p` (an entry start or the end).
     pub(crate) fn prefix(self, p: usize) -> OutList<'a> {
         OutList {
@@ -1559,6 +1608,10 @@ pub struct FlowGraph {
     pub(crate) asset_info: BTreeMap<Asset, AssetInfo>,
     pub(crate) blocks: Vec<BlockInfo>,
     pub(crate) cols: Columns,
+    /// Bit per event: a receiver of the event sends in a later event of
+    /// the same transaction (a contract forwarding what it was paid).
+    /// Derived from `cols` (see [`forwarding_events`]), never stored.
+    pub(crate) forwards: Vec<u64>,
     pub(crate) sources: Vec<SourceSummary>,
     pub(crate) stats: LoadStats,
     /// Known opening balances: (node, asset index) -> base units.
@@ -1765,6 +1818,15 @@ impl FlowGraph {
             height: b.height,
             time: b.time,
         }
+    }
+
+    /// Whether a receiver of `e` sends in a later event of `e`'s
+    /// transaction (see [`forwarding_events`]).
+    #[inline]
+    pub(crate) fn forwards(&self, e: u32) -> bool {
+        self.forwards
+            .get(e as usize / 64)
+            .is_some_and(|w| w & (1 << (e % 64)) != 0)
     }
 
     /// Whether `e` has more than one input or output leg (a one-to-one
@@ -2004,6 +2066,7 @@ impl FlowGraph {
             + c.out_adj.capacity() * 4
             + c.in_off.capacity() * 4
             + c.in_adj.capacity() * 4
+            + self.forwards.capacity() * 8
             + self.blocks.capacity() * size_of::<BlockInfo>();
         let map = self.index.bytes();
         let book = self.addresses.capacity() * size_of::<Address>()

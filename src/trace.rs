@@ -68,7 +68,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -635,6 +635,11 @@ struct Front {
     /// Word offset in the node's out-edges of the first entry at or after
     /// `ready`; `NONE` until a search has found it.
     start: u32,
+    /// The node's ready event before this arrival improved it (`NONE` if it
+    /// was unreached). Its out-edges at or after it were relaxed from that
+    /// earlier arrival, at a layer no higher and by an entry made before, so
+    /// relaxing them again cannot change a word: the expansion stops there.
+    stop: u32,
 }
 
 pub(crate) struct Hops {
@@ -645,6 +650,10 @@ pub(crate) struct Hops {
     best: Vec<AtomicU64>,
     /// Per node: index of its first (fewest-hop) entry, `NONE` if unreached.
     first_entry: Vec<u32>,
+    /// Per node improved in the current wave from an earlier arrival: that
+    /// arrival's ready event (written by the relaxation that first lowered
+    /// the word, read when the node is settled; stale otherwise).
+    old_ready: Vec<AtomicU32>,
     entries: Vec<Entry>,
     /// Bit per node, all clear between uses: sorts improved nodes.
     mark: Vec<u64>,
@@ -661,6 +670,7 @@ pub(crate) struct Hops {
 pub(crate) struct Scratch {
     best: Vec<AtomicU64>,
     first_entry: Vec<u32>,
+    old_ready: Vec<AtomicU32>,
     mark: Vec<u64>,
     /// Empty; kept for its capacity.
     entries: Vec<Entry>,
@@ -680,6 +690,8 @@ struct Buffers {
     next: Vec<Front>,
     /// The nodes a wave improved.
     touched: Vec<u32>,
+    /// The forwarded arrivals a wave relaxed.
+    conts: Vec<Cont>,
 }
 
 impl Buffers {
@@ -688,6 +700,7 @@ impl Buffers {
         self.wave.clear();
         self.next.clear();
         self.touched.clear();
+        self.conts.clear();
     }
 }
 
@@ -697,6 +710,7 @@ impl Scratch {
     fn new(n: usize) -> Scratch {
         let mut best = Vec::with_capacity(n);
         let mut first_entry = Vec::with_capacity(n);
+        let mut old_ready = Vec::with_capacity(n);
         const MIN: usize = 1 << 16;
         rayon::join(
             || {
@@ -707,11 +721,24 @@ impl Scratch {
                         .map(|_| AtomicU64::new(u64::MAX)),
                 );
             },
-            || first_entry.par_extend(rayon::iter::repeat_n(NONE, n).with_min_len(MIN)),
+            || {
+                rayon::join(
+                    || first_entry.par_extend(rayon::iter::repeat_n(NONE, n).with_min_len(MIN)),
+                    || {
+                        old_ready.par_extend(
+                            (0..n)
+                                .into_par_iter()
+                                .with_min_len(MIN)
+                                .map(|_| AtomicU32::new(NONE)),
+                        )
+                    },
+                )
+            },
         );
         Scratch {
             best,
             first_entry,
+            old_ready,
             mark: vec![0; n.div_ceil(64)],
             entries: Vec::new(),
             bufs: Buffers::default(),
@@ -725,6 +752,7 @@ impl Hops {
         let Hops {
             best,
             mut first_entry,
+            old_ready,
             mut entries,
             mark,
             mut bufs,
@@ -740,6 +768,7 @@ impl Hops {
         Scratch {
             best,
             first_entry,
+            old_ready,
             mark,
             entries,
             bufs,
@@ -790,6 +819,7 @@ fn settle(
     touched: &[u32],
     layer: u32,
     best: &[AtomicU64],
+    old_ready: &[AtomicU32],
     entries: &mut Vec<Entry>,
     first_entry: &mut [u32],
     out: &mut Vec<Front>,
@@ -809,16 +839,59 @@ fn settle(
             event: ready - 1,
             pred: (packed & 0xffff_ffff) as u32 - 1,
         });
+        let stop = if first_entry[v as usize] == NONE {
+            first_entry[v as usize] = idx;
+            NONE
+        } else {
+            old_ready[v as usize].load(Ordering::Relaxed)
+        };
         out.push(Front {
             node: v,
             entry: idx,
             ready,
             start: NONE,
+            stop,
         });
-        if first_entry[v as usize] == NONE {
-            first_entry[v as usize] = idx;
-        }
         best[v as usize].store(u64::from(ready) << 32, Ordering::Relaxed);
+    }
+}
+
+/// Turns the forwarded arrivals of a wave into side entries of `layer` and
+/// appends their fronts to `out`. For each (receiver, event) the smallest
+/// sender entry is kept, as the atomic minimum would; an arrival that is
+/// its receiver's best (its ready event is the receiver's) was or will be
+/// expanded as such, at this layer or an earlier one, and is skipped.
+fn side_fronts(
+    conts: &mut [Cont],
+    layer: u32,
+    best: &[AtomicU64],
+    entries: &mut Vec<Entry>,
+    out: &mut Vec<Front>,
+) {
+    conts.sort_unstable();
+    let mut last = None;
+    for &(v, ev, pred) in conts.iter() {
+        if last == Some((v, ev)) {
+            continue;
+        }
+        last = Some((v, ev));
+        if (best[v as usize].load(Ordering::Relaxed) >> 32) as u32 == ev + 1 {
+            continue;
+        }
+        let idx = entries.len() as u32;
+        entries.push(Entry {
+            node: v,
+            layer,
+            event: ev,
+            pred,
+        });
+        out.push(Front {
+            node: v,
+            entry: idx,
+            ready: ev + 1,
+            start: NONE,
+            stop: NONE,
+        });
     }
 }
 
@@ -837,6 +910,22 @@ const EDGES_AHEAD: usize = 128;
 /// A node's out-edges to relax: the node, its entry, and the run's first and
 /// end word in the packed out-edges.
 type Run = (u32, u32, usize, usize);
+
+/// The per-node arrays of a search that a wave reads, and lowers (`best`) or
+/// writes once per improved node (`old_ready`).
+#[derive(Clone, Copy)]
+struct Words<'a> {
+    best: &'a [AtomicU64],
+    old_ready: &'a [AtomicU32],
+    first_entry: &'a [u32],
+}
+
+/// An arrival inside a transaction that its receiver forwards from (a
+/// relaxation over an event of [`FlowGraph::forwards`], whether or not it
+/// improved the receiver's word): the receiver, the event and the entry of
+/// the sender. The same-transaction round continues from it in the same
+/// layer.
+type Cont = (u32, u32, u32);
 
 /// A cursor over the out-edge entries of a list of [`Run`]s, yielding each
 /// entry's second word: its receiver word, or (for a multi-leg event, or at
@@ -898,15 +987,20 @@ impl Ctx<'_> {
         &self,
         seed: u32,
         wave: &mut [Front],
-        best: &[AtomicU64],
-        fe: &[u32],
+        words: Words<'_>,
         same_tx: bool,
         touched: &mut Vec<u32>,
+        conts: &mut Vec<Cont>,
     ) -> u64 {
+        let Words {
+            best,
+            old_ready,
+            first_entry: fe,
+        } = words;
         let g = self.g;
         let time = self.cfg.time_respecting;
         let adj = g.out_adj();
-        let expand = |chunk: &mut [Front], touched: &mut Vec<u32>| -> u64 {
+        let expand = |chunk: &mut [Front], touched: &mut Vec<u32>, conts: &mut Vec<Cont>| -> u64 {
             // First each node's run of out-edges to relax, as positions in
             // `adj`. The nodes of a frontier lie far apart, so the offsets
             // and edge lists of nodes a few places on are prefetched. The
@@ -930,6 +1024,7 @@ impl Ctx<'_> {
                     entry,
                     ready: r,
                     start,
+                    stop,
                 } = chunk[k];
                 if (same_tx && r == 0) || self.absorbs(u, seed) {
                     continue;
@@ -948,12 +1043,14 @@ impl Ctx<'_> {
                     p
                 };
                 let end = if same_tx {
-                    let tx_end = g.tx_end(r - 1);
+                    let tx_end = g.tx_end(r - 1).min(stop);
                     let mut p = start;
                     while edges.get(p).is_some_and(|o| o.event < tx_end) {
                         p = edges.next_pos(p);
                     }
                     p
+                } else if time && stop != NONE {
+                    start + edges.suffix(start).partition_point(|x| x < stop)
                 } else {
                     edges.end()
                 };
@@ -990,15 +1087,27 @@ impl Ctx<'_> {
             let mut count = 0u64;
             for &(u, entry, lo, hi) in &runs {
                 let pred = u64::from(entry) + 1;
-                let mut relax = |v: u32, nr: u32| {
-                    if v == u || (!time && fe[v as usize] != NONE) {
+                let mut relax = |v: u32, ev: u32, fwd: bool| {
+                    if v == u {
                         return;
                     }
+                    // A later arrival that does not lower the word can
+                    // still move on inside its transaction in this layer.
+                    if fwd && v != seed {
+                        conts.push((v, ev, entry));
+                    }
+                    if !time && fe[v as usize] != NONE {
+                        return;
+                    }
+                    let nr = ev + 1;
                     let cand = (u64::from(nr) << 32) | pred;
                     let slot = &best[v as usize];
                     if cand < slot.load(Ordering::Relaxed) {
                         let prev = slot.fetch_min(cand, Ordering::Relaxed);
                         if cand < prev && (prev == u64::MAX || prev & 0xffff_ffff == 0) {
+                            if prev != u64::MAX {
+                                old_ready[v as usize].store((prev >> 32) as u32, Ordering::Relaxed);
+                            }
                             touched.push(v);
                         }
                     }
@@ -1013,12 +1122,13 @@ impl Ctx<'_> {
                         hint(w);
                     }
                     let w = run.get(k + 1).copied().unwrap_or(0);
+                    let fwd = g.forwards(ev);
                     if w & RECV != 0 {
-                        relax(w & !RECV, ev + 1);
+                        relax(w & !RECV, ev, fwd);
                         k += 2;
                     } else {
                         for s in g.multi_outputs(ev) {
-                            relax(g.slot_node(s), ev + 1);
+                            relax(g.slot_node(s), ev, fwd);
                         }
                         k += 1;
                     }
@@ -1027,24 +1137,26 @@ impl Ctx<'_> {
             count
         };
         touched.clear();
+        conts.clear();
         if wave.len() >= PAR_FRONTIER {
-            let parts: Vec<(Vec<u32>, u64)> = wave
+            let parts: Vec<(Vec<u32>, Vec<Cont>, u64)> = wave
                 .par_chunks_mut(PAR_FRONTIER / 2)
                 .map(|chunk| {
-                    let mut t = Vec::new();
-                    let k = expand(chunk, &mut t);
-                    (t, k)
+                    let (mut t, mut c) = (Vec::new(), Vec::new());
+                    let k = expand(chunk, &mut t, &mut c);
+                    (t, c, k)
                 })
                 .collect();
             touched.reserve(parts.iter().map(|p| p.0.len()).sum());
             let mut scanned = 0;
-            for (t, k) in parts {
+            for (t, c, k) in parts {
                 scanned += k;
                 touched.extend(t);
+                conts.extend(c);
             }
             scanned
         } else {
-            expand(wave, touched)
+            expand(wave, touched, conts)
         }
     }
 
@@ -1065,6 +1177,7 @@ impl Ctx<'_> {
         let Scratch {
             best,
             mut first_entry,
+            old_ready,
             mut mark,
             mut entries,
             mut bufs,
@@ -1082,12 +1195,14 @@ impl Ctx<'_> {
             wave,
             next,
             touched,
+            conts,
         } = &mut bufs;
         frontier.push(Front {
             node: seed,
             entry: 0,
             ready: 0,
             start: NONE,
+            stop: NONE,
         });
         let mut scanned = 0u64;
         let mut truncated = false;
@@ -1102,24 +1217,53 @@ impl Ctx<'_> {
             // the next address in the same layer. Events of one transaction
             // are adjacent in time order, so the continuation is the run of
             // out-edges right after the arrival with the same tx.
+            //
+            // A continuation also starts from an arrival that did not lower
+            // its receiver's word (the receiver was reached earlier, or
+            // earlier in this wave, in another transaction): the wave
+            // records every relaxation over an event whose receiver
+            // forwards, and each such arrival not already expanded as the
+            // receiver's best becomes a side entry (never its node's first
+            // entry: the relaxation reached the node, so it has one) and a
+            // front of the next round, which stays inside its transaction
+            // and does not go on to the next layer.
             std::mem::swap(wave, frontier);
             frontier.clear();
             let mut same_tx = false;
+            // Fronts of `wave` that are its nodes' best arrivals (the rest
+            // are side fronts).
+            let mut normal = wave.len();
             loop {
                 // Entry indices are `u32` (`NONE` excluded) and a wave adds
-                // at most one entry per node: stop, settled, before one
-                // could overflow (no graph of today comes near).
-                if entries.len() + g.address_count() >= NONE as usize {
+                // at most one entry per node and one side entry per output
+                // leg: stop, settled, before one could overflow (no graph of
+                // today comes near).
+                if entries.len() + g.address_count() + g.leg_count() >= NONE as usize {
                     truncated = true;
                     break 'layers;
                 }
-                scanned += self.relax_wave(seed, wave, &best, &first_entry, same_tx, touched);
+                let words = Words {
+                    best: &best,
+                    old_ready: &old_ready,
+                    first_entry: &first_entry,
+                };
+                scanned += self.relax_wave(seed, wave, words, same_tx, touched, conts);
                 if same_tx {
                     // With the start of each node's edges found.
-                    frontier.extend_from_slice(wave);
+                    frontier.extend_from_slice(&wave[..normal]);
                 }
                 sort_nodes(touched, &mut mark);
-                settle(touched, layer, &best, &mut entries, &mut first_entry, next);
+                settle(
+                    touched,
+                    layer,
+                    &best,
+                    &old_ready,
+                    &mut entries,
+                    &mut first_entry,
+                    next,
+                );
+                normal = next.len();
+                side_fronts(conts, layer, &best, &mut entries, next);
                 std::mem::swap(wave, next);
                 if wave.is_empty() {
                     break;
@@ -1149,6 +1293,7 @@ impl Ctx<'_> {
         Hops {
             best,
             first_entry,
+            old_ready,
             entries,
             mark,
             bufs,

@@ -694,3 +694,32 @@ fn wide_same_transaction_closure_is_one_hop_on_any_thread_count() {
         10 * u128::from(n)
     );
 }
+
+/// A forward inside a transaction counts from every arrival in it, not only
+/// from the first arrival at the forwarder. S pays router R in tx T (block
+/// 1); later, in tx U (block 2), S pays R again and R passes it on to B
+/// inside U. S → R → B in U is one transaction, so B is one hop from S,
+/// although R's first arrival (in T) came earlier and the arrival in U did
+/// not improve it. The path shows both transfers of U.
+#[test]
+fn forward_from_a_later_arrival_is_the_same_hop() {
+    let (s, r, b) = (eth(1), eth(2), eth(3));
+    let clusters = [Cluster::new("b", vec![b])];
+    let recs = vec![
+        xfer(1, 0, 0, s, r, 100), // tx T: R's first arrival
+        xfer(2, 0, 0, s, r, 50),  // tx U: S → R ...
+        xfer(2, 0, 1, r, b, 50),  // ... and R → B inside U
+    ];
+    for time_respecting in [true, false] {
+        let cfg = TraceConfig {
+            time_respecting,
+            ..TraceConfig::default()
+        };
+        let out = run(recs.clone(), s, &clusters, &cfg);
+        let fb = finding(&out, "b").unwrap();
+        assert_eq!(fb.min_hops, 1, "time_respecting {time_respecting}");
+        assert_eq!(fb.path.len(), 2);
+        assert_eq!(fb.path[0].tx, fb.path[1].tx);
+        assert_eq!(fb.path[1].from, r);
+    }
+}

@@ -28,6 +28,9 @@ enum Op {
         ins: Vec<(u16, u128)>,
         outs: Vec<(u16, u128)>,
     },
+    /// An Ethereum transaction with several transfers (a contract call that
+    /// forwards what it receives, say): (from, to, amount, token) each.
+    EthTx(Vec<(u16, u16, u128, bool)>),
 }
 
 fn op(n: u16) -> impl Strategy<Value = Op> {
@@ -40,7 +43,9 @@ fn op(n: u16) -> impl Strategy<Value = Op> {
         });
     let legs = || prop::collection::vec((0..n, 1u128..1_000), 1..4);
     let btc = (legs(), legs()).prop_map(|(ins, outs)| Op::Btc { ins, outs });
-    prop_oneof![3 => eth, 2 => btc]
+    let call =
+        prop::collection::vec((0..n, 0..n, 1u128..1_000, any::<bool>()), 2..5).prop_map(Op::EthTx);
+    prop_oneof![3 => eth, 2 => btc, 2 => call]
 }
 
 #[derive(Debug, Clone)]
@@ -75,23 +80,35 @@ impl Case {
         self.ops
             .iter()
             .enumerate()
-            .map(|(i, o)| {
+            .flat_map(|(i, o)| {
                 let (h, idx) = (1 + i as u64 / 3, u32::try_from(i % 3).unwrap());
+                let asset = |token: bool| if token { TOKEN } else { Asset::Eth };
                 match o {
                     Op::Eth {
                         from,
                         to,
                         amount,
                         token,
-                    } => {
-                        let asset = if *token { TOKEN } else { Asset::Eth };
-                        common::token(h, idx, 0, asset, eth(*from), eth(*to), *amount)
-                    }
+                    } => vec![common::token(
+                        h,
+                        idx,
+                        0,
+                        asset(*token),
+                        eth(*from),
+                        eth(*to),
+                        *amount,
+                    )],
                     Op::Btc { ins, outs } => {
                         let ins: Vec<_> = ins.iter().map(|&(a, v)| (btc(a), v)).collect();
                         let outs: Vec<_> = outs.iter().map(|&(a, v)| (btc(a), v)).collect();
-                        utxo(h, idx, &ins, &outs)
+                        vec![utxo(h, idx, &ins, &outs)]
                     }
+                    Op::EthTx(legs) => (0u32..)
+                        .zip(legs)
+                        .map(|(sub, &(from, to, amount, token))| {
+                            common::token(h, idx, sub, asset(token), eth(from), eth(to), amount)
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -112,6 +129,67 @@ impl Case {
             .collect();
         (seeds, clusters)
     }
+}
+
+/// Fewest hops (and, when time-respecting, the earliest arrival event) from
+/// `seed` to every other address, from the definitions alone: a hop is one
+/// transaction, value that arrived in event a can leave in an event after
+/// it (any event without time order), and leaving later in a's own
+/// transaction costs no further hop. A fixpoint over (address, event of
+/// arrival) pairs, each with its fewest hops, at most `max_hops`.
+fn reference(
+    g: &FlowGraph,
+    seed: Address,
+    max_hops: u32,
+    time: bool,
+) -> BTreeMap<Address, (u32, usize)> {
+    let events: Vec<_> = g.events().map(|e| g.event(e)).collect();
+    // (address, arrival event) -> fewest hops; the seed holds its value from
+    // before the first event, outside any transaction.
+    let mut facts: BTreeMap<(Address, Option<usize>), u32> = BTreeMap::new();
+    facts.insert((seed, None), 0);
+    loop {
+        let mut changed = false;
+        let known: Vec<_> = facts.iter().map(|(&k, &h)| (k, h)).collect();
+        for ((u, arrived), k) in known {
+            for (e, ev) in events.iter().enumerate() {
+                if !ev.inputs.iter().any(|&(a, _)| a == u) {
+                    continue;
+                }
+                let later = arrived.is_none_or(|a| e > a);
+                if time && !later {
+                    continue;
+                }
+                let same_tx = later && arrived.is_some_and(|a| events[a].tx == ev.tx);
+                let hops = if same_tx { k } else { k + 1 };
+                if hops > max_hops {
+                    continue;
+                }
+                for &(v, _) in &ev.outputs {
+                    if v == u {
+                        continue;
+                    }
+                    let f = facts.entry((v, Some(e))).or_insert(u32::MAX);
+                    if hops < *f {
+                        *f = hops;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut out: BTreeMap<Address, (u32, usize)> = BTreeMap::new();
+    for (&(v, arrived), &h) in &facts {
+        let (Some(e), true) = (arrived, v != seed) else {
+            continue;
+        };
+        let x = out.entry(v).or_insert((h, e));
+        *x = (x.0.min(h), x.1.min(e));
+    }
+    out
 }
 
 fn run(g: &FlowGraph, c: &Case, cfg: &TraceConfig) -> TraceOutcome {
@@ -147,6 +225,70 @@ proptest! {
     }
 
     #[test]
+    fn hops_match_a_reference_search(c in case(), max_hops in 1u32..5) {
+        let g = FlowGraph::from_records("prop", c.records()).unwrap();
+        let (seeds, _) = c.targets();
+        // Every address its own cluster.
+        let clusters: Vec<Cluster> = g
+            .addresses()
+            .iter()
+            .map(|a| Cluster::new(a.to_string(), vec![*a]))
+            .collect();
+        let events: Vec<_> = g.events().map(|e| g.event(e)).collect();
+        for time_respecting in [true, false] {
+            let cfg = TraceConfig {
+                time_respecting,
+                stop_at_clusters: false,
+                max_hops,
+                models: vec![],
+                ..TraceConfig::default()
+            };
+            let out = trace(&g, &seeds, &clusters, &cfg).unwrap();
+            for &seed in &seeds {
+                if g.node(&seed).is_none() {
+                    continue;
+                }
+                let want = reference(&g, seed, max_hops, time_respecting);
+                let got: BTreeMap<Address, &fundtrace::Finding> = out
+                    .findings
+                    .iter()
+                    .filter(|f| f.seed == seed && f.member != seed)
+                    .map(|f| (f.member, f))
+                    .collect();
+                prop_assert_eq!(
+                    got.keys().collect::<Vec<_>>(),
+                    want.keys().collect::<Vec<_>>(),
+                    "reached from {} (time {})", seed, time_respecting
+                );
+                for (a, f) in &got {
+                    let (hops, first) = want[a];
+                    prop_assert_eq!(f.min_hops, hops, "{} -> {} (time {})", seed, a, time_respecting);
+                    // The evidence path: from the seed to the member, one
+                    // transfer after another, as many transactions as hops
+                    // in time order (without it, a path can come back to a
+                    // transaction at an earlier transfer: a further hop).
+                    prop_assert_eq!(f.path.first().map(|p| p.from), Some(seed));
+                    prop_assert_eq!(f.path.last().map(|p| p.to), Some(*a));
+                    for w in f.path.windows(2) {
+                        prop_assert_eq!(w[0].to, w[1].from);
+                    }
+                    let mut txs: Vec<_> = f.path.iter().map(|p| p.tx).collect();
+                    txs.dedup();
+                    if time_respecting {
+                        prop_assert_eq!(txs.len(), hops as usize);
+                    } else {
+                        prop_assert!(txs.len() <= hops as usize && hops as usize <= f.path.len());
+                    }
+                    if time_respecting {
+                        let arrival = f.first_arrival.as_ref().unwrap();
+                        prop_assert_eq!(arrival.tx, events[first].tx, "{} -> {}", seed, a);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn time_respecting_hops_never_beat_plain_reachability(c in case()) {
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
         let timed = run(&g, &c, &TraceConfig::default());
@@ -155,7 +297,11 @@ proptest! {
             let p = plain.findings.iter().find(|p| p.seed == f.seed && p.cluster == f.cluster);
             prop_assert!(p.is_some(), "{} -> {} reached in time order only", f.seed, f.cluster);
             prop_assert!(p.unwrap().min_hops <= f.min_hops);
-            prop_assert_eq!(f.path.len(), f.min_hops as usize);
+            // A step per transfer; transfers of one transaction in a row
+            // are one hop.
+            let mut txs: Vec<_> = f.path.iter().map(|s| s.tx).collect();
+            txs.dedup();
+            prop_assert_eq!(txs.len(), f.min_hops as usize);
         }
     }
 
