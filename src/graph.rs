@@ -618,7 +618,7 @@ impl GraphBuilder {
         drop(std::mem::take(&mut self.leg_amt));
         drop(std::mem::take(&mut self.events));
         let cols = layout.finish(n_addr);
-        let forwards = forwarding_events(&cols, n_events);
+        let (forwards, pays_forwarders) = forwarding_events(&cols, n_events);
 
         let mut asset_info = self.asset_info;
         for a in &self.assets {
@@ -639,6 +639,7 @@ impl GraphBuilder {
             blocks,
             cols,
             forwards,
+            pays_forwarders,
             sources: self.sources,
             stats: self.stats,
             openings: FxHashMap::default(),
@@ -710,14 +711,19 @@ pub(crate) fn incoming_order(first: &[u32], incoming: impl Fn(u32) -> u32) -> Ve
 /// events are merged with its outgoing ones (both in time order): an
 /// incoming event is marked when the node's next outgoing event after it is
 /// still inside its transaction. Linear in the adjacency, in parallel over
-/// nodes.
-pub(crate) fn forwarding_events(cols: &Columns, n_events: usize) -> Vec<u64> {
+/// nodes. Also returns a bit per node: it sends in a marked event (the
+/// senders of one-to-one events are their slots; of multi-leg events, their
+/// input slots).
+pub(crate) fn forwarding_events(cols: &Columns, n_events: usize) -> (Vec<u64>, Vec<u64>) {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let bits: Vec<AtomicU64> = (0..n_events.div_ceil(64))
-        .into_par_iter()
-        .with_min_len(1 << 14)
-        .map(|_| AtomicU64::new(0))
-        .collect();
+    let zeros = |n: usize| -> Vec<AtomicU64> {
+        (0..n.div_ceil(64))
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|_| AtomicU64::new(0))
+            .collect()
+    };
+    let bits = zeros(n_events);
     let nodes = cols.out_off.len().saturating_sub(1);
     (0..nodes)
         .into_par_iter()
@@ -741,7 +747,23 @@ pub(crate) fn forwarding_events(cols: &Columns, n_events: usize) -> Vec<u64> {
                 }
             }
         });
-    bits.into_iter().map(AtomicU64::into_inner).collect()
+    let bits: Vec<u64> = bits.into_iter().map(AtomicU64::into_inner).collect();
+    let payers = zeros(nodes);
+    bits.par_iter().enumerate().for_each(|(w, &word)| {
+        let mut b = word;
+        while b != 0 {
+            let e = (w * 64) as u32 + b.trailing_zeros();
+            b &= b - 1;
+            let (s, m, _) = cols.slots(e);
+            for &n in &cols.slot_addr[s..m] {
+                payers[n as usize / 64].fetch_or(1 << (n % 64), Ordering::Relaxed);
+            }
+        }
+    });
+    (
+        bits,
+        payers.into_iter().map(AtomicU64::into_inner).collect(),
+    )
 }
 
 /// Calls `f` once per distinct value of `items` (small slices: linear scan;
@@ -1612,6 +1634,9 @@ pub struct FlowGraph {
     /// the same transaction (a contract forwarding what it was paid).
     /// Derived from `cols` (see [`forwarding_events`]), never stored.
     pub(crate) forwards: Vec<u64>,
+    /// Bit per node: it sends in some event of `forwards`. A search tests
+    /// the event bits only in the out-edges of these nodes.
+    pub(crate) pays_forwarders: Vec<u64>,
     pub(crate) sources: Vec<SourceSummary>,
     pub(crate) stats: LoadStats,
     /// Known opening balances: (node, asset index) -> base units.
@@ -1827,6 +1852,14 @@ impl FlowGraph {
         self.forwards
             .get(e as usize / 64)
             .is_some_and(|w| w & (1 << (e % 64)) != 0)
+    }
+
+    /// Whether `n` sends in an event of [`FlowGraph::forwards`].
+    #[inline]
+    pub(crate) fn pays_forwarders(&self, n: u32) -> bool {
+        self.pays_forwarders
+            .get(n as usize / 64)
+            .is_some_and(|w| w & (1 << (n % 64)) != 0)
     }
 
     /// Whether `e` has more than one input or output leg (a one-to-one
@@ -2067,6 +2100,7 @@ impl FlowGraph {
             + c.in_off.capacity() * 4
             + c.in_adj.capacity() * 4
             + self.forwards.capacity() * 8
+            + self.pays_forwarders.capacity() * 8
             + self.blocks.capacity() * size_of::<BlockInfo>();
         let map = self.index.bytes();
         let book = self.addresses.capacity() * size_of::<Address>()
@@ -2234,6 +2268,48 @@ mod tests {
     /// Native runs per chain, token indices inline and out of line, read
     /// back per event; the parts check as consistent, and a broken run
     /// table does not.
+    #[test]
+    fn forwarding_bits_mark_arrivals_their_receiver_spends_from_in_their_transaction() {
+        use crate::sources::{Record, Transfer};
+        use crate::types::{Amount, BlockHeight, BlockRef, Chain, Position, Timestamp, TxId};
+        let addr = |n: u8| Address::ethereum([n; 20]);
+        let t = |h: u64, sub: u32, from: u8, to: u8| {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&h.to_be_bytes());
+            Record::Transfer(Transfer {
+                tx: TxId::new(Chain::Ethereum, id),
+                block: BlockRef {
+                    chain: Chain::Ethereum,
+                    height: BlockHeight(h),
+                    time: Timestamp(1_600_000_000 + h),
+                },
+                position: Position { index: 0, sub },
+                asset: crate::types::Asset::Eth,
+                from: addr(from),
+                to: addr(to),
+                amount: Amount::new(10),
+            })
+        };
+        // Events in time order: 0: 1 -> 2 (tx 1); 1: 1 -> 2, 2: 2 -> 3, 3: 3 -> 1
+        // (tx 2: 2 forwards, 3 forwards, 1 does not: nothing after); 4: 2 -> 4 (tx 3).
+        let g = FlowGraph::from_records(
+            "fwd",
+            vec![
+                t(1, 0, 1, 2),
+                t(2, 0, 1, 2),
+                t(2, 1, 2, 3),
+                t(2, 2, 3, 1),
+                t(3, 0, 2, 4),
+            ],
+        )
+        .unwrap();
+        let marked: Vec<u32> = (0..5).filter(|&e| g.forwards(e)).collect();
+        assert_eq!(marked, [1, 2]);
+        let n = |a: u8| g.node(&addr(a)).unwrap().0;
+        assert!(g.pays_forwarders(n(1)) && g.pays_forwarders(n(2)));
+        assert!(!g.pays_forwarders(n(3)) && !g.pays_forwarders(n(4)));
+    }
+
     #[test]
     fn asset_column_reads_back_every_kind_of_entry() {
         let wide = u32::from(WIDE_ASSET) + 5;

@@ -395,7 +395,7 @@ impl FlowGraph {
         if version < 2 && !meta.openings.is_empty() {
             return Err(bad(meta_at, "opening balances in a version 1 snapshot"));
         }
-        let forwards = crate::graph::forwarding_events(&cols, n_ev);
+        let (forwards, pays_forwarders) = crate::graph::forwarding_events(&cols, n_ev);
         let mut g = FlowGraph {
             addresses,
             index,
@@ -413,6 +413,7 @@ impl FlowGraph {
                 .collect(),
             cols,
             forwards,
+            pays_forwarders,
             sources: meta.sources,
             stats: meta.stats,
             openings: rustc_hash::FxHashMap::default(),

@@ -907,9 +907,10 @@ const NODES_AHEAD: usize = 16;
 /// word is prefetched.
 const EDGES_AHEAD: usize = 128;
 
-/// A node's out-edges to relax: the node, its entry, and the run's first and
-/// end word in the packed out-edges.
-type Run = (u32, u32, usize, usize);
+/// A node's out-edges to relax: the node, its entry, the run's first and
+/// end word in the packed out-edges, and whether the node pays forwarders
+/// (so that its events' forwarding bits need reading).
+type Run = (u32, u32, usize, usize, bool);
 
 /// The per-node arrays of a search that a wave reads, and lowers (`best`) or
 /// writes once per improved node (`old_ready`).
@@ -947,7 +948,7 @@ impl Iterator for Ahead<'_> {
     #[inline]
     fn next(&mut self) -> Option<u32> {
         while self.at >= self.end {
-            let &(_, _, lo, hi) = self.runs.get(self.next_run)?;
+            let &(_, _, lo, hi, _) = self.runs.get(self.next_run)?;
             self.next_run += 1;
             (self.at, self.end) = (lo, hi);
         }
@@ -1055,7 +1056,8 @@ impl Ctx<'_> {
                     edges.end()
                 };
                 if end > start {
-                    runs.push((u, entry, range.start + start, range.start + end));
+                    let fwd = g.pays_forwarders(u);
+                    runs.push((u, entry, range.start + start, range.start + end, fwd));
                 }
             }
             // Then the relaxations. Their cost is the random read of each
@@ -1085,7 +1087,7 @@ impl Ctx<'_> {
                 }
             }
             let mut count = 0u64;
-            for &(u, entry, lo, hi) in &runs {
+            for &(u, entry, lo, hi, pays_forwarders) in &runs {
                 let pred = u64::from(entry) + 1;
                 let mut relax = |v: u32, ev: u32, fwd: bool| {
                     if v == u {
@@ -1122,7 +1124,7 @@ impl Ctx<'_> {
                         hint(w);
                     }
                     let w = run.get(k + 1).copied().unwrap_or(0);
-                    let fwd = g.forwards(ev);
+                    let fwd = pays_forwarders && g.forwards(ev);
                     if w & RECV != 0 {
                         relax(w & !RECV, ev, fwd);
                         k += 2;
