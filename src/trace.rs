@@ -210,7 +210,8 @@ pub struct Arrival {
     pub member: Address,
 }
 
-/// One hop of an evidence path.
+/// One transfer of an evidence path (transfers of one transaction in a row
+/// make one hop).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathStep {
     /// The sender.
@@ -248,7 +249,8 @@ pub struct Finding {
     pub value: ValueMap,
     /// The member that the evidence path reaches.
     pub member: Address,
-    /// A shortest evidence path from the seed to `member`.
+    /// A shortest evidence path from the seed to `member`, a step per
+    /// transfer.
     pub path: Vec<PathStep>,
 }
 
@@ -271,7 +273,10 @@ pub struct SeedSummary {
 /// Work counters, for benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TraceStats {
-    /// Adjacency entries the hop traversals scanned.
+    /// Adjacency entries the hop traversals scanned. An address's out-edges
+    /// after its earliest arrival are scanned once, however often a later
+    /// layer improves the arrival (plus those inside a transaction that a
+    /// forwarding arrival continues in).
     pub edges_scanned: u64,
     /// Events the value pass processed.
     pub events_valued: u64,
