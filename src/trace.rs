@@ -865,11 +865,15 @@ fn settle(
 /// appends their fronts to `out`. For each (receiver, event) the smallest
 /// sender entry is kept, as the atomic minimum would; an arrival that is
 /// its receiver's best (its ready event is the receiver's) was or will be
-/// expanded as such, at this layer or an earlier one, and is skipped.
+/// expanded as such, at this layer or an earlier one, and is skipped. So is,
+/// without time order (`!time`), a receiver first reached in an earlier
+/// layer: its one expansion relaxed all its out-edges at a layer no higher.
 fn side_fronts(
     conts: &mut [Cont],
     layer: u32,
+    time: bool,
     best: &[AtomicU64],
+    first_entry: &[u32],
     entries: &mut Vec<Entry>,
     out: &mut Vec<Front>,
 ) {
@@ -881,6 +885,10 @@ fn side_fronts(
         }
         last = Some((v, ev));
         if (best[v as usize].load(Ordering::Relaxed) >> 32) as u32 == ev + 1 {
+            continue;
+        }
+        let first = first_entry[v as usize];
+        if !time && first != NONE && entries[first as usize].layer < layer {
             continue;
         }
         let idx = entries.len() as u32;
@@ -1270,7 +1278,7 @@ impl Ctx<'_> {
                     next,
                 );
                 normal = next.len();
-                side_fronts(conts, layer, &best, &mut entries, next);
+                side_fronts(conts, layer, time, &best, &first_entry, &mut entries, next);
                 std::mem::swap(wave, next);
                 if wave.is_empty() {
                     break;
