@@ -51,6 +51,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use petgraph::graph::DiGraph;
 use petgraph::visit::{GraphBase, IntoNeighbors, NodeCount, NodeIndexable, VisitMap, Visitable};
@@ -446,23 +447,54 @@ impl GraphBuilder {
     /// different content, or two transactions the same position in a block.
     ///
     /// # Complexity
-    /// O(E log E) for the sort (parallel), then linear passes over legs.
+    /// O(E log E) for the sort, then linear passes over legs; all of it in
+    /// parallel on the current rayon pool, whose number of threads does not
+    /// change the graph. The events are cut into one run per thread (at
+    /// most 8): each run counts its addresses' events, then lays out its
+    /// columns and writes its adjacency entries at places computed from the
+    /// counts. Besides the graph, each run needs 16 bytes per address
+    /// while it works.
     pub fn freeze(mut self) -> Result<FlowGraph> {
         let mut order: Vec<u32> = (0..u32::try_from(self.events.len()).unwrap_or(NONE)).collect();
         {
             let events = &self.events;
             order.par_sort_unstable_by_key(|&i| (events[i as usize].key, i));
         }
-        // Drop exact duplicates; refuse conflicts.
-        let mut kept: Vec<u32> = Vec::with_capacity(order.len());
-        for &i in &order {
-            if let Some(&prev) = kept.last() {
-                let (a, b) = (&self.events[prev as usize], &self.events[i as usize]);
-                if a.key == b.key {
-                    if self.same_event(a, b) {
-                        self.stats.duplicates_dropped += 1;
-                        continue;
+        // Drop exact duplicates; refuse conflicts. Being the same event is
+        // an equivalence, so comparing each event with the one before it
+        // finds the same first conflict as comparing it with the first of
+        // its position; blocks of the order are compared in parallel and
+        // their first conflict taken in order.
+        const BLOCK: usize = 1 << 16;
+        let this = &self;
+        let blocks: Vec<std::result::Result<Vec<u32>, (u32, u32)>> = order
+            .par_chunks(BLOCK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut kept = Vec::with_capacity(chunk.len());
+                let mut prev = (c * BLOCK).checked_sub(1).map(|p| order[p]);
+                for &i in chunk {
+                    if let Some(p) = prev {
+                        let (a, b) = (&this.events[p as usize], &this.events[i as usize]);
+                        if a.key == b.key {
+                            if this.same_event(a, b) {
+                                continue;
+                            }
+                            return Err((p, i));
+                        }
                     }
+                    kept.push(i);
+                    prev = Some(i);
+                }
+                Ok(kept)
+            })
+            .collect();
+        let mut parts = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            match b {
+                Ok(kept) => parts.push(kept),
+                Err((p, i)) => {
+                    let (a, b) = (&self.events[p as usize], &self.events[i as usize]);
                     return Err(Error::Conflict {
                         position: describe_key(a.key),
                         reason: format!(
@@ -472,10 +504,34 @@ impl GraphBuilder {
                     });
                 }
             }
-            kept.push(i);
         }
+        let kept: Vec<u32> = parts.concat();
+        drop(parts);
+        self.stats.duplicates_dropped += (order.len() - kept.len()) as u64;
+        drop(order);
         let n_events = kept.len();
         let n_addr = self.addresses.len();
+
+        // The events, in time order, cut into one run per thread (at
+        // multiples of 64 events, so that bit columns join word by word).
+        // Each pass below works on the runs in parallel and joins their
+        // results in run order, so the graph is the same whatever the
+        // number of threads.
+        let per = n_events
+            .div_ceil(rayon::current_num_threads().clamp(1, MAX_RUNS))
+            .next_multiple_of(64)
+            .max(64);
+        let mut runs: Vec<std::ops::Range<usize>> = (0..n_events)
+            .step_by(per)
+            .map(|s| s..(s + per).min(n_events))
+            .collect();
+        if runs.is_empty() {
+            runs.push(0..0);
+        }
+        let tallies: Vec<Tally> = runs
+            .par_iter()
+            .map(|r| self.tally(&kept[r.clone()], n_addr))
+            .collect();
 
         // Canonical numbering, so that the frozen graph, and every tie a
         // trace breaks by node id, is the same whatever order the records
@@ -485,26 +541,23 @@ impl GraphBuilder {
         // in order of first appearance; assets in asset order. Addresses in
         // no event (their records were all duplicates) come last, in
         // address order.
-        let mut node_of = vec![NONE; n_addr];
+        let mut seen = vec![0u64; n_addr.div_ceil(64)];
         let mut first: Vec<u32> = Vec::with_capacity(n_addr);
-        let mut incoming = vec![0u32; n_addr];
-        let mut seen: Vec<u32> = Vec::new();
-        for &i in &kept {
-            let e = &self.events[i as usize];
-            let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
-            let legs = &self.leg_addr[r];
-            for &a in legs {
-                if node_of[a as usize] == NONE {
-                    node_of[a as usize] = 0;
+        for t in &tallies {
+            for &a in &t.first {
+                let (w, b) = (a as usize / 64, a % 64);
+                if seen[w] & (1 << b) == 0 {
+                    seen[w] |= 1 << b;
                     first.push(a);
                 }
             }
-            for_each_distinct(&legs[e.n_in as usize..], &mut seen, |a| {
-                incoming[a as usize] += 1;
-            });
         }
-        let mut by_node = incoming_order(&first, |a| incoming[a as usize]);
-        drop((first, incoming));
+        drop(seen);
+        let mut by_node = incoming_order(&first, |a| {
+            tallies.iter().map(|t| t.incoming[a as usize]).sum()
+        });
+        drop(first);
+        let mut node_of = vec![NONE; n_addr];
         for (n, &a) in by_node.iter().enumerate() {
             node_of[a as usize] = n as u32;
         }
@@ -517,17 +570,43 @@ impl GraphBuilder {
             by_node.push(a);
         }
         let addresses: Vec<Address> = by_node
-            .iter()
+            .par_iter()
             .map(|&a| self.addresses[a as usize])
             .collect();
-        drop(by_node);
         drop(std::mem::take(&mut self.addresses));
         // The builder's map held each address a second time; the graph's
         // index holds node numbers only. (The builder keeps its map: the
         // load looks up every leg, and a lookup through the address list
         // would add a cache miss to each.)
         drop(std::mem::take(&mut self.interner));
-        let index = AddressIndex::of_distinct(&addresses);
+        // Each run's place in each node's lists: a node's entries of run k
+        // follow those of runs before k. (A pass over nodes of its own,
+        // while another thread builds the address index.)
+        let place = || {
+            let mut out_off = vec![0u32; n_addr + 1];
+            let mut in_off = vec![0u32; n_addr + 1];
+            let mut cursors: Vec<(Vec<u32>, Vec<u32>)> = tallies
+                .iter()
+                .map(|_| (vec![0u32; n_addr], vec![0u32; n_addr]))
+                .collect();
+            let (mut o, mut i) = (0u32, 0u32);
+            for (n, &a) in by_node.iter().enumerate() {
+                for (t, (oc, ic)) in tallies.iter().zip(&mut cursors) {
+                    oc[n] = o;
+                    ic[n] = i;
+                    o += t.outgoing[a as usize];
+                    i += t.incoming[a as usize];
+                }
+                out_off[n + 1] = o;
+                in_off[n + 1] = i;
+            }
+            (out_off, in_off, cursors)
+        };
+        let ((out_off, in_off, cursors), index) =
+            rayon::join(place, || AddressIndex::of_distinct(&addresses));
+        drop(by_node);
+        let sizes: Vec<(usize, usize)> = tallies.iter().map(|t| (t.multi, t.slots)).collect();
+        drop(tallies);
         let mut by_asset: Vec<u32> = (0..self.assets.len() as u32).collect();
         by_asset.sort_unstable_by_key(|&i| self.assets[i as usize]);
         let mut asset_of = vec![0u32; self.assets.len()];
@@ -535,89 +614,82 @@ impl GraphBuilder {
             asset_of[old as usize] = new as u32;
         }
         let assets: Vec<Asset> = by_asset.iter().map(|&i| self.assets[i as usize]).collect();
-        let mut tx_of = vec![NONE; self.txids.len()];
-        let mut txids = Vec::with_capacity(self.txids.len());
-        for &i in &kept {
-            let t = self.events[i as usize].tx as usize;
-            if tx_of[t] == NONE {
-                tx_of[t] = txids.len() as u32;
-                txids.push(self.txids[t]);
-            }
-        }
 
-        // Columns in time order. Each position holds one transaction and
-        // each transaction one position (`intern_tx`), so a transaction's
-        // events are adjacent and a bit per event marks where one starts.
-        let (n_multi, n_slots) = kept.iter().fold((0, 0), |(m, s), &i| {
-            let e = &self.events[i as usize];
-            match (e.n_in + e.n_out) as usize {
-                2 => (m, s + 1),
-                n => (m + 1, s + n),
-            }
-        });
-        let mut layout = Layout::with_capacity(n_events, n_multi, n_slots);
-        let mut blocks: Vec<BlockInfo> = Vec::new();
-        let mut legs: Vec<(u32, u128)> = Vec::new();
-        let mut prev: Option<(u128, u32)> = None;
-        for (eid, &i) in kept.iter().enumerate() {
-            let e = self.events[i as usize];
-            let chain = if (e.key >> 104) == 0 {
-                Chain::Bitcoin
-            } else {
-                Chain::Ethereum
-            };
-            let height = ((e.key >> 64) as u64) & MAX_HEIGHT;
-            if blocks
-                .last()
-                .is_none_or(|b| b.chain != chain || b.height.0 != height)
-            {
-                let time = self.block_time.get(&(chain, height)).copied().unwrap_or(0);
-                blocks.push(BlockInfo {
-                    chain,
-                    height: BlockHeight(height),
-                    time: Timestamp(time),
-                    first_event: eid as u32,
-                });
-            }
-            let pos = e.key >> 32;
-            if let Some((p, t)) = prev {
-                if p == pos && t != e.tx {
-                    return Err(Error::Conflict {
-                        position: describe_key(e.key),
-                        reason: format!(
-                            "two transactions at one position (tx {} and tx {})",
-                            self.txids[t as usize], self.txids[e.tx as usize]
-                        ),
-                    });
+        // Columns in time order, each run laid out by a thread of its own,
+        // which also writes the run's adjacency entries at its cursors (so
+        // every list comes out sorted by event id). Each position holds one
+        // transaction and each transaction one position (`intern_tx`), so a
+        // transaction's events are adjacent and a bit per event marks where
+        // one starts.
+        let zeros = |n: u32| -> Vec<AtomicU32> {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(1 << 16)
+                .map(|_| AtomicU32::new(0))
+                .collect()
+        };
+        let out_adj = zeros(out_off[n_addr]);
+        let in_adj = zeros(in_off[n_addr]);
+        let (n_multi, n_slots) = sizes
+            .iter()
+            .fold((0, 0), |(m, s), &(rm, rs)| (m + rm, s + rs));
+        let mut extra = Vec::with_capacity(runs.len());
+        let mut total = 0usize;
+        for (r, &(_, slots)) in runs.iter().zip(&sizes) {
+            extra.push(u32::try_from(total).map_err(|_| Error::Capacity {
+                what: "legs",
+                limit: u64::from(NONE),
+            })?);
+            total += slots - r.len();
+        }
+        let adj = Adjacency {
+            out_adj: &out_adj,
+            in_adj: &in_adj,
+        };
+        let parts: Vec<Result<Part>> = runs
+            .par_iter()
+            .zip(cursors)
+            .zip(extra)
+            .enumerate()
+            .map(|(k, ((r, cursors), extra))| {
+                let room = if k == 0 {
+                    (n_events, n_multi, n_slots)
+                } else {
+                    (r.len(), sizes[k].0, sizes[k].1)
+                };
+                let layout = Layout::part(r.start, extra, room.0, room.1, room.2);
+                self.lay_out(&kept, r.clone(), layout, &node_of, &asset_of, cursors, adj)
+            })
+            .collect();
+        drop((node_of, asset_of));
+        let mut parts = parts.into_iter();
+        let Part {
+            mut layout,
+            mut blocks,
+            mut txids,
+        } = parts.next().expect("at least one run")?;
+        for p in parts {
+            let p = p?;
+            layout.append(p.layout);
+            for b in p.blocks {
+                // A block that goes on across the join is one block.
+                if blocks
+                    .last()
+                    .is_none_or(|l| l.chain != b.chain || l.height != b.height)
+                {
+                    blocks.push(b);
                 }
             }
-            let new_tx = prev.is_none_or(|(_, t)| t != e.tx);
-            prev = Some((pos, e.tx));
-            let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
-            legs.clear();
-            legs.extend(
-                self.leg_addr[r.clone()]
-                    .iter()
-                    .zip(&self.leg_amt[r])
-                    .map(|(&a, &v)| (node_of[a as usize], v)),
-            );
-            layout
-                .push(
-                    new_tx,
-                    asset_of[e.asset as usize],
-                    self.assets[e.asset as usize].is_native(),
-                    e.n_in as usize,
-                    &legs,
-                )
-                .map_err(|reason| Error::Conflict {
-                    position: describe_key(e.key),
-                    reason: reason.to_owned(),
-                })?;
+            txids.extend_from_slice(&p.txids);
         }
         drop(std::mem::take(&mut self.leg_addr));
         drop(std::mem::take(&mut self.leg_amt));
         drop(std::mem::take(&mut self.events));
-        let cols = layout.finish(n_addr);
+        drop(kept);
+        let words =
+            |v: Vec<AtomicU32>| -> Vec<u32> { v.into_iter().map(AtomicU32::into_inner).collect() };
+        let (out_adj, in_adj) = rayon::join(|| words(out_adj), || words(in_adj));
+        let cols = layout.seal(out_off, out_adj, in_off, in_adj);
         let (forwards, pays_forwarders) = forwarding_events(&cols, n_events);
 
         let mut asset_info = self.asset_info;
@@ -658,9 +730,232 @@ impl GraphBuilder {
             && a.n_out == b.n_out
             && legs(a) == legs(b)
     }
+    /// The legs of `e`, as builder address numbers.
+    fn legs(&self, e: &RawEvent) -> &[u32] {
+        &self.leg_addr[e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize]
+    }
+
+    /// Counts over one run of `kept` (see [`Tally`]).
+    fn tally(&self, kept: &[u32], n_addr: usize) -> Tally {
+        let mut t = Tally {
+            first: Vec::new(),
+            incoming: vec![0; n_addr],
+            outgoing: vec![0; n_addr],
+            multi: 0,
+            slots: 0,
+        };
+        let mut seen = vec![0u64; n_addr.div_ceil(64)];
+        let mut scratch = Vec::new();
+        for (k, &i) in kept.iter().enumerate() {
+            // The counts read are spread over the whole address range: ask
+            // for those of a few events ahead.
+            if let Some(&j) = kept.get(k + 8) {
+                let e = &self.events[j as usize];
+                let (ins, outs) = self.legs(e).split_at(e.n_in as usize);
+                ins.iter().for_each(|&a| prefetch(&t.outgoing[a as usize]));
+                outs.iter().for_each(|&a| prefetch(&t.incoming[a as usize]));
+            }
+            let e = &self.events[i as usize];
+            let legs = self.legs(e);
+            for &a in legs {
+                let (w, b) = (a as usize / 64, a % 64);
+                if seen[w] & (1 << b) == 0 {
+                    seen[w] |= 1 << b;
+                    t.first.push(a);
+                }
+            }
+            // Out-edge words: a one-to-one event's entry has two (event
+            // and receiver), so there are no more words than legs.
+            let words = if legs.len() == 2 { 2 } else { 1 };
+            let (ins, outs) = legs.split_at(e.n_in as usize);
+            for_each_distinct(ins, &mut scratch, |a| t.outgoing[a as usize] += words);
+            for_each_distinct(outs, &mut scratch, |a| t.incoming[a as usize] += 1);
+            if legs.len() == 2 {
+                t.slots += 1;
+            } else {
+                t.multi += 1;
+                t.slots += legs.len();
+            }
+        }
+        t
+    }
+
+    /// Lays out the events `kept[run]` (numbered `run`) into `layout` and
+    /// writes their adjacency entries at `cursors` (per node, where its
+    /// run's out-edge and in-edge entries start); also returns the run's
+    /// blocks and, per transaction starting in it, its id.
+    #[allow(clippy::too_many_arguments)]
+    fn lay_out(
+        &self,
+        kept: &[u32],
+        run: std::ops::Range<usize>,
+        mut layout: Layout,
+        node_of: &[u32],
+        asset_of: &[u32],
+        cursors: (Vec<u32>, Vec<u32>),
+        adj: Adjacency<'_>,
+    ) -> Result<Part> {
+        let (mut out_at, mut in_at) = cursors;
+        let mut blocks: Vec<BlockInfo> = Vec::new();
+        let mut txids: Vec<TxId> = Vec::new();
+        let mut legs: Vec<(u32, u128)> = Vec::new();
+        let mut nodes: Vec<u32> = Vec::new();
+        let mut scratch: Vec<u32> = Vec::new();
+        let mut prev: Option<(u128, u32)> = run.start.checked_sub(1).map(|p| {
+            let e = &self.events[kept[p] as usize];
+            (e.key >> 32, e.tx)
+        });
+        let end = run.end;
+        for (eid, &i) in run.clone().zip(&kept[run]) {
+            // Node numbers, cursors and adjacency words are each spread
+            // over the whole graph: ask for them a few events ahead, each
+            // from the one asked for before.
+            let ahead = |d: usize| {
+                (eid + d < end).then(|| {
+                    let e = &self.events[kept[eid + d] as usize];
+                    (self.legs(e), e.n_in as usize)
+                })
+            };
+            if let Some((legs, _)) = ahead(16) {
+                legs.iter().for_each(|&a| prefetch(&node_of[a as usize]));
+            }
+            if let Some((legs, _)) = ahead(8) {
+                for &a in legs {
+                    let n = node_of[a as usize] as usize;
+                    prefetch(&out_at[n]);
+                    prefetch(&in_at[n]);
+                }
+            }
+            if let Some((legs, n_in)) = ahead(4) {
+                for (j, &a) in legs.iter().enumerate() {
+                    let n = node_of[a as usize] as usize;
+                    let word = if j < n_in {
+                        adj.out_adj.get(out_at[n] as usize)
+                    } else {
+                        adj.in_adj.get(in_at[n] as usize)
+                    };
+                    if let Some(w) = word {
+                        prefetch(w);
+                    }
+                }
+            }
+            let e = self.events[i as usize];
+            let chain = if (e.key >> 104) == 0 {
+                Chain::Bitcoin
+            } else {
+                Chain::Ethereum
+            };
+            let height = ((e.key >> 64) as u64) & MAX_HEIGHT;
+            if blocks
+                .last()
+                .is_none_or(|b| b.chain != chain || b.height.0 != height)
+            {
+                let time = self.block_time.get(&(chain, height)).copied().unwrap_or(0);
+                blocks.push(BlockInfo {
+                    chain,
+                    height: BlockHeight(height),
+                    time: Timestamp(time),
+                    first_event: eid as u32,
+                });
+            }
+            let pos = e.key >> 32;
+            if let Some((p, t)) = prev {
+                if p == pos && t != e.tx {
+                    return Err(Error::Conflict {
+                        position: describe_key(e.key),
+                        reason: format!(
+                            "two transactions at one position (tx {} and tx {})",
+                            self.txids[t as usize], self.txids[e.tx as usize]
+                        ),
+                    });
+                }
+            }
+            let new_tx = prev.is_none_or(|(_, t)| t != e.tx);
+            if new_tx {
+                txids.push(self.txids[e.tx as usize]);
+            }
+            prev = Some((pos, e.tx));
+            let r = e.leg_start as usize..(e.leg_start + e.n_in + e.n_out) as usize;
+            nodes.clear();
+            nodes.extend(
+                self.leg_addr[r.clone()]
+                    .iter()
+                    .map(|&a| node_of[a as usize]),
+            );
+            legs.clear();
+            legs.extend(nodes.iter().zip(&self.leg_amt[r]).map(|(&n, &v)| (n, v)));
+            layout
+                .push(
+                    new_tx,
+                    asset_of[e.asset as usize],
+                    self.assets[e.asset as usize].is_native(),
+                    e.n_in as usize,
+                    &legs,
+                )
+                .map_err(|reason| Error::Conflict {
+                    position: describe_key(e.key),
+                    reason: reason.to_owned(),
+                })?;
+            let eid = eid as u32;
+            let one = nodes.len() == 2;
+            let (ins, outs) = nodes.split_at(e.n_in as usize);
+            for_each_distinct(ins, &mut scratch, |n| {
+                let at = out_at[n as usize] as usize;
+                adj.out_adj[at].store(eid, Ordering::Relaxed);
+                if one {
+                    adj.out_adj[at + 1].store(RECV | outs[0], Ordering::Relaxed);
+                }
+                out_at[n as usize] += 1 + u32::from(one);
+            });
+            for_each_distinct(outs, &mut scratch, |n| {
+                adj.in_adj[in_at[n as usize] as usize].store(eid, Ordering::Relaxed);
+                in_at[n as usize] += 1;
+            });
+        }
+        Ok(Part {
+            layout,
+            blocks,
+            txids,
+        })
+    }
 }
 
 type LegVisitor<'a> = &'a mut dyn FnMut(u32, &[u32], &[u32]);
+
+/// At most this many runs in a freeze, however many threads: each run keeps
+/// counts and cursors of 16 bytes per address while the columns are laid
+/// out.
+const MAX_RUNS: usize = 8;
+
+/// Counts over one run of a freeze's events, in builder address numbers.
+struct Tally {
+    /// Addresses in order of their first appearance in the run.
+    first: Vec<u32>,
+    /// Per address, the events of the run it receives in.
+    incoming: Vec<u32>,
+    /// Per address, the out-edge words of the run it sends in.
+    outgoing: Vec<u32>,
+    /// Events with more than two legs.
+    multi: usize,
+    /// Slots of the run's events.
+    slots: usize,
+}
+
+/// The adjacency words of a freeze, which the threads laying out runs write
+/// at disjoint places.
+#[derive(Clone, Copy)]
+struct Adjacency<'a> {
+    out_adj: &'a [AtomicU32],
+    in_adj: &'a [AtomicU32],
+}
+
+/// One run of a freeze, laid out.
+struct Part {
+    layout: Layout,
+    blocks: Vec<BlockInfo>,
+    /// Ids of the transactions that start in the run, in order.
+    txids: Vec<TxId>,
+}
 
 fn describe_key(key: u128) -> String {
     let chain = if (key >> 104) == 0 {
@@ -829,6 +1124,21 @@ impl RankBits {
         self.len += 1;
     }
 
+    /// Appends `other`'s bits: word by word when this column ends on a word
+    /// boundary (as the runs of a parallel freeze do), else bit by bit.
+    fn append(&mut self, other: &RankBits) {
+        if self.len % 64 == 0 {
+            let ones = self.ones();
+            self.words.extend_from_slice(&other.words);
+            self.ranks.extend(other.ranks[1..].iter().map(|r| r + ones));
+            self.len += other.len;
+        } else {
+            for i in 0..other.len {
+                self.push(other.get(i));
+            }
+        }
+    }
+
     /// Rebuilds the index over stored words; `None` if `words` does not
     /// hold exactly `len` bits (bits past `len` must be zero) or counts
     /// overflow.
@@ -947,7 +1257,13 @@ impl AssetColumn {
     }
 
     pub(crate) fn push(&mut self, asset: u32, native: bool) {
-        let e = self.len() as u32;
+        self.push_at(self.len() as u32, asset, native);
+    }
+
+    /// Appends the next event, `e` in the whole column (a part of the
+    /// column that starts later than event 0 numbers its runs and
+    /// out-of-line entries by the whole column's events).
+    fn push_at(&mut self, e: u32, asset: u32, native: bool) {
         self.native.push(native);
         if native {
             if self.runs.last().is_none_or(|r| r.1 != asset) {
@@ -962,6 +1278,19 @@ impl AssetColumn {
                 self.wide.push((e, asset));
             }
         }
+    }
+
+    /// Appends a part that continues this column (its runs and out-of-line
+    /// entries already numbered by the whole column).
+    fn append(&mut self, other: AssetColumn) {
+        self.native.append(&other.native);
+        let last = self.runs.last().map(|r| r.1);
+        let mut runs = other.runs.into_iter().peekable();
+        // A native asset that goes on across the join is one run.
+        runs.next_if(|r| Some(r.1) == last);
+        self.runs.extend(runs);
+        self.other.extend_from_slice(&other.other);
+        self.wide.extend_from_slice(&other.wide);
     }
 
     /// The asset index of event `e`.
@@ -1042,8 +1371,13 @@ impl AssetColumn {
 pub(crate) struct Layout {
     /// Everything but the adjacency, which `finish` adds.
     cols: Columns,
-    /// Receiver of each simple event, by simple rank (until `finish`).
+    /// Receiver of each simple event, by simple rank (until `finish`); not
+    /// kept by a part (see [`Layout::part`]).
     s_to: Vec<u32>,
+    /// The whole column's number of the first event here (0 but in a part).
+    base: usize,
+    /// Whether `s_to` is kept.
+    receivers: bool,
 }
 
 /// The traversal columns of a [`FlowGraph`] (see the module documentation).
@@ -1170,7 +1504,45 @@ impl Layout {
                 in_adj: Vec::new(),
             },
             s_to: Vec::with_capacity(events - multi.min(events)),
+            base: 0,
+            receivers: true,
         }
+    }
+
+    /// The part of the columns from event `base` on, `extra` being the
+    /// running total of extra slots before it, with room for `events`
+    /// events of which `multi` have more than two legs, using `slots`
+    /// slots. A part does not keep receivers (the parallel freeze writes
+    /// the adjacency as it lays events out), so it is never finished: parts
+    /// are joined in order with [`Layout::append`] and completed with
+    /// [`Layout::seal`]. Every part but the last must hold a multiple of 64
+    /// events, so bit columns join word by word.
+    fn part(base: usize, extra: u32, events: usize, multi: usize, slots: usize) -> Layout {
+        let mut l = Layout::with_capacity(events, multi, slots);
+        l.cols.m_extra[0] = extra;
+        l.s_to = Vec::new();
+        l.base = base;
+        l.receivers = false;
+        l
+    }
+
+    /// Appends the part that follows this one.
+    fn append(&mut self, other: Layout) {
+        debug_assert_eq!(other.base, self.base + self.cols.asset.len());
+        let (c, o) = (&mut self.cols, other.cols);
+        debug_assert_eq!(c.m_extra.last(), o.m_extra.first());
+        c.asset.append(o.asset);
+        c.multi.append(&o.multi);
+        c.tx_start.append(&o.tx_start);
+        c.m_extra.extend_from_slice(&o.m_extra[1..]);
+        c.m_nin.extend_from_slice(&o.m_nin);
+        // The two largest columns, copied side by side.
+        rayon::join(
+            || c.slot_addr.extend_from_slice(&o.slot_addr),
+            || c.slot_amt.append(&o.slot_amt),
+        );
+        c.n_legs += o.n_legs;
+        self.s_to.extend_from_slice(&other.s_to);
     }
 
     /// Appends the next event in time order: whether it starts a new
@@ -1191,11 +1563,12 @@ impl Layout {
         if n_in == 0 || n_in >= legs.len() {
             return Err("an event needs at least one input and one output leg");
         }
-        if c.asset.len() >= RECV as usize {
+        let e = self.base + c.asset.len();
+        if e >= RECV as usize {
             return Err("too many events");
         }
-        let e = c.asset.len() as u32;
-        c.asset.push(asset, native);
+        let e = e as u32;
+        c.asset.push_at(e, asset, native);
         c.tx_start.push(new_tx || e == 0);
         if legs.len() == 2 {
             if legs[0].1 != legs[1].1 {
@@ -1204,7 +1577,9 @@ impl Layout {
             c.multi.push(false);
             c.slot_addr.push(legs[0].0);
             c.slot_amt.push(legs[0].1);
-            self.s_to.push(legs[1].0);
+            if self.receivers {
+                self.s_to.push(legs[1].0);
+            }
         } else {
             let extra = c.m_extra[c.m_extra.len() - 1]
                 .checked_add(legs.len() as u32 - 1)
@@ -1225,16 +1600,8 @@ impl Layout {
     /// Builds the adjacency of `n_addr` nodes by counting sort; events are
     /// visited in order, so every list comes out sorted by event id.
     pub(crate) fn finish(self, n_addr: usize) -> Columns {
-        let Layout { mut cols, s_to } = self;
-        // Exact sizes (a snapshot's loaded columns are exact too).
-        cols.asset.shrink_to_fit();
-        cols.multi.shrink_to_fit();
-        cols.tx_start.shrink_to_fit();
-        cols.m_extra.shrink_to_fit();
-        cols.m_nin.shrink_to_fit();
-        cols.slot_addr.shrink_to_fit();
-        cols.slot_amt.small.shrink_to_fit();
-        cols.slot_amt.big.shrink_to_fit();
+        debug_assert!(self.receivers);
+        let Layout { cols, s_to, .. } = self;
         let Columns {
             multi,
             m_extra,
@@ -1295,6 +1662,34 @@ impl Layout {
                 in_fill[a as usize] += 1;
             });
         });
+        Layout {
+            cols,
+            s_to: Vec::new(),
+            base: 0,
+            receivers: false,
+        }
+        .seal(out_off, out_adj, in_off, in_adj)
+    }
+
+    /// Completes the columns with their adjacency (offsets and words, as
+    /// [`Layout::finish`] builds them).
+    fn seal(
+        self,
+        out_off: Vec<u32>,
+        out_adj: Vec<u32>,
+        in_off: Vec<u32>,
+        in_adj: Vec<u32>,
+    ) -> Columns {
+        let mut cols = self.cols;
+        // Exact sizes (a snapshot's loaded columns are exact too).
+        cols.asset.shrink_to_fit();
+        cols.multi.shrink_to_fit();
+        cols.tx_start.shrink_to_fit();
+        cols.m_extra.shrink_to_fit();
+        cols.m_nin.shrink_to_fit();
+        cols.slot_addr.shrink_to_fit();
+        cols.slot_amt.small.shrink_to_fit();
+        cols.slot_amt.big.shrink_to_fit();
         cols.out_off = out_off;
         cols.out_adj = out_adj;
         cols.in_off = in_off;
@@ -1521,6 +1916,23 @@ impl AmountColumn {
                 self.big.push(v);
             }
         }
+    }
+
+    /// Appends `other`, moving its out-of-line markers past this column's
+    /// large amounts.
+    fn append(&mut self, other: &AmountColumn) {
+        let base = self.big.len() as u64;
+        if base == 0 || other.big.is_empty() {
+            self.small.extend_from_slice(&other.small);
+        } else {
+            self.small.extend(
+                other
+                    .small
+                    .iter()
+                    .map(|&s| if s & BIG_FLAG == 0 { s } else { s + base }),
+            );
+        }
+        self.big.extend_from_slice(&other.big);
     }
 
     /// Whether every out-of-line marker points into `big` (a loaded

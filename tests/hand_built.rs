@@ -495,6 +495,95 @@ fn duplicates_and_conflicts() {
     );
 }
 
+/// The freeze compares events and lays them out in parallel blocks: a
+/// duplicate next to a block edge is still dropped, and of several
+/// conflicts the one reported is the first in time order, whatever the
+/// number of threads.
+#[test]
+fn duplicates_and_conflicts_across_parallel_blocks() {
+    let n = 140_000u32;
+    let at = |i: u32| {
+        xfer(
+            u64::from(i / 1_000) + 1,
+            i % 1_000,
+            0,
+            eth((i % 900) as u16),
+            eth(900 + (i % 800) as u16),
+            u128::from(i) + 1,
+        )
+    };
+    // Every record twice and the first three times, so that pairs of
+    // copies straddle the edges of the blocks.
+    let mut recs: Vec<_> = (0..n).flat_map(|i| [at(i), at(i)]).collect();
+    recs.push(at(0));
+    let in_pool = |threads: usize, recs: Vec<Record>| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| FlowGraph::from_records("dups", recs))
+    };
+    for threads in [1, 3] {
+        let g = in_pool(threads, recs.clone()).unwrap();
+        assert_eq!(g.event_count(), n as usize, "{threads} threads");
+        assert_eq!(
+            g.load_stats().duplicates_dropped,
+            u64::from(n) + 1,
+            "{threads} threads"
+        );
+    }
+    // Two different movements at one position, late in time and earlier
+    // (the earlier one loaded last).
+    let moved = |i: u32| {
+        xfer(
+            u64::from(i / 1_000) + 1,
+            i % 1_000,
+            0,
+            eth(1_800),
+            eth(1_801),
+            7,
+        )
+    };
+    let mut conflicting = recs.clone();
+    conflicting.push(moved(135_000));
+    conflicting.push(moved(100_250));
+    // Two transactions at one position (another step of it), likewise.
+    let other_tx = |i: u32| {
+        let mut r = xfer(
+            u64::from(i / 1_000) + 1,
+            i % 1_000,
+            1,
+            eth(1_800),
+            eth(1_801),
+            7,
+        );
+        if let Record::Transfer(t) = &mut r {
+            t.tx = fundtrace::TxId::new(Chain::Ethereum, [(i % 251) as u8 + 1; 32]);
+        }
+        r
+    };
+    let mut two_txs = recs;
+    two_txs.push(other_tx(120_500));
+    two_txs.push(other_tx(60_250));
+    for threads in [1, 3] {
+        let err = in_pool(threads, conflicting.clone())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("ethereum block 101 index 250 sub 0")
+                && err.contains("two different movements"),
+            "{threads} threads: {err}"
+        );
+        let err = in_pool(threads, two_txs.clone()).err().unwrap().to_string();
+        assert!(
+            err.contains("ethereum block 61 index 250 sub 1")
+                && err.contains("two transactions at one position"),
+            "{threads} threads: {err}"
+        );
+    }
+}
+
 /// Records loaded in any order, from several sources, give the same graph.
 #[test]
 fn load_order_does_not_matter() {
