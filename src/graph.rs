@@ -530,7 +530,13 @@ impl GraphBuilder {
         }
         let tallies: Vec<Tally> = runs
             .par_iter()
-            .map(|r| self.tally(&kept[r.clone()], n_addr))
+            .map(|r| {
+                let before = r
+                    .start
+                    .checked_sub(1)
+                    .map(|p| self.events[kept[p] as usize].tx);
+                self.tally(&kept[r.clone()], before, n_addr)
+            })
             .collect();
 
         // Canonical numbering, so that the frozen graph, and every tie a
@@ -605,7 +611,8 @@ impl GraphBuilder {
         let ((out_off, in_off, cursors), index) =
             rayon::join(place, || AddressIndex::of_distinct(&addresses));
         drop(by_node);
-        let sizes: Vec<(usize, usize)> = tallies.iter().map(|t| (t.multi, t.slots)).collect();
+        let sizes: Vec<(usize, usize, usize)> =
+            tallies.iter().map(|t| (t.multi, t.slots, t.txs)).collect();
         drop(tallies);
         let mut by_asset: Vec<u32> = (0..self.assets.len() as u32).collect();
         by_asset.sort_unstable_by_key(|&i| self.assets[i as usize]);
@@ -630,12 +637,12 @@ impl GraphBuilder {
         };
         let out_adj = zeros(out_off[n_addr]);
         let in_adj = zeros(in_off[n_addr]);
-        let (n_multi, n_slots) = sizes
-            .iter()
-            .fold((0, 0), |(m, s), &(rm, rs)| (m + rm, s + rs));
+        let (n_multi, n_slots, n_txs) = sizes.iter().fold((0, 0, 0), |(m, s, t), &(rm, rs, rt)| {
+            (m + rm, s + rs, t + rt)
+        });
         let mut extra = Vec::with_capacity(runs.len());
         let mut total = 0usize;
-        for (r, &(_, slots)) in runs.iter().zip(&sizes) {
+        for (r, &(_, slots, _)) in runs.iter().zip(&sizes) {
             extra.push(u32::try_from(total).map_err(|_| Error::Capacity {
                 what: "legs",
                 limit: u64::from(NONE),
@@ -652,13 +659,24 @@ impl GraphBuilder {
             .zip(extra)
             .enumerate()
             .map(|(k, ((r, cursors), extra))| {
+                // The first part takes the others in (`append`): room for all.
                 let room = if k == 0 {
-                    (n_events, n_multi, n_slots)
+                    (n_events, n_multi, n_slots, n_txs)
                 } else {
-                    (r.len(), sizes[k].0, sizes[k].1)
+                    (r.len(), sizes[k].0, sizes[k].1, sizes[k].2)
                 };
                 let layout = Layout::part(r.start, extra, room.0, room.1, room.2);
-                self.lay_out(&kept, r.clone(), layout, &node_of, &asset_of, cursors, adj)
+                let txids = Vec::with_capacity(room.3);
+                self.lay_out(
+                    &kept,
+                    r.clone(),
+                    layout,
+                    txids,
+                    &node_of,
+                    &asset_of,
+                    cursors,
+                    adj,
+                )
             })
             .collect();
         drop((node_of, asset_of));
@@ -736,14 +754,17 @@ impl GraphBuilder {
     }
 
     /// Counts over one run of `kept` (see [`Tally`]).
-    fn tally(&self, kept: &[u32], n_addr: usize) -> Tally {
+    /// `before` is the transaction of the event before the run.
+    fn tally(&self, kept: &[u32], before: Option<u32>, n_addr: usize) -> Tally {
         let mut t = Tally {
             first: Vec::new(),
             incoming: vec![0; n_addr],
             outgoing: vec![0; n_addr],
             multi: 0,
             slots: 0,
+            txs: 0,
         };
+        let mut tx = before;
         let mut seen = vec![0u64; n_addr.div_ceil(64)];
         let mut scratch = Vec::new();
         for (k, &i) in kept.iter().enumerate() {
@@ -756,6 +777,10 @@ impl GraphBuilder {
                 outs.iter().for_each(|&a| prefetch(&t.incoming[a as usize]));
             }
             let e = &self.events[i as usize];
+            if tx != Some(e.tx) {
+                t.txs += 1;
+                tx = Some(e.tx);
+            }
             let legs = self.legs(e);
             for &a in legs {
                 let (w, b) = (a as usize / 64, a % 64);
@@ -790,6 +815,7 @@ impl GraphBuilder {
         kept: &[u32],
         run: std::ops::Range<usize>,
         mut layout: Layout,
+        mut txids: Vec<TxId>,
         node_of: &[u32],
         asset_of: &[u32],
         cursors: (Vec<u32>, Vec<u32>),
@@ -797,7 +823,6 @@ impl GraphBuilder {
     ) -> Result<Part> {
         let (mut out_at, mut in_at) = cursors;
         let mut blocks: Vec<BlockInfo> = Vec::new();
-        let mut txids: Vec<TxId> = Vec::new();
         let mut legs: Vec<(u32, u128)> = Vec::new();
         let mut nodes: Vec<u32> = Vec::new();
         let mut scratch: Vec<u32> = Vec::new();
@@ -939,6 +964,8 @@ struct Tally {
     multi: usize,
     /// Slots of the run's events.
     slots: usize,
+    /// Transactions that start in the run.
+    txs: usize,
 }
 
 /// The adjacency words of a freeze, which the threads laying out runs write
