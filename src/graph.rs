@@ -466,7 +466,6 @@ impl GraphBuilder {
         // its position; blocks of the order are compared in parallel and
         // their first conflict taken in order.
         const BLOCK: usize = 1 << 16;
-        let this = &self;
         let blocks: Vec<std::result::Result<Vec<u32>, (u32, u32)>> = order
             .par_chunks(BLOCK)
             .enumerate()
@@ -475,9 +474,9 @@ impl GraphBuilder {
                 let mut prev = (c * BLOCK).checked_sub(1).map(|p| order[p]);
                 for &i in chunk {
                     if let Some(p) = prev {
-                        let (a, b) = (&this.events[p as usize], &this.events[i as usize]);
+                        let (a, b) = (&self.events[p as usize], &self.events[i as usize]);
                         if a.key == b.key {
-                            if this.same_event(a, b) {
+                            if self.same_event(a, b) {
                                 continue;
                             }
                             return Err((p, i));
@@ -1445,6 +1444,52 @@ impl Columns {
 }
 
 impl Columns {
+    /// Empty columns with room for `events` events of which `multi` have
+    /// more than two legs, using `slots` slots, after `extra` extra slots.
+    fn with_room(events: usize, multi: usize, slots: usize, extra: u32) -> Columns {
+        let mut m_extra = Vec::with_capacity(multi + 1);
+        m_extra.push(extra);
+        Columns {
+            asset: AssetColumn::with_capacity(events),
+            multi: RankBits::with_capacity(events),
+            tx_start: RankBits::with_capacity(events),
+            m_extra,
+            m_nin: Vec::with_capacity(multi),
+            slot_addr: Vec::with_capacity(slots),
+            slot_amt: AmountColumn::with_capacity(slots),
+            n_legs: 0,
+            out_off: Vec::new(),
+            out_adj: Vec::new(),
+            in_off: Vec::new(),
+            in_adj: Vec::new(),
+        }
+    }
+
+    /// Completes the columns with their adjacency (offsets and words, as
+    /// [`Layout::finish`] builds them), at exact sizes (a snapshot's loaded
+    /// columns are exact too).
+    fn sealed(
+        mut self,
+        out_off: Vec<u32>,
+        out_adj: Vec<u32>,
+        in_off: Vec<u32>,
+        in_adj: Vec<u32>,
+    ) -> Columns {
+        self.asset.shrink_to_fit();
+        self.multi.shrink_to_fit();
+        self.tx_start.shrink_to_fit();
+        self.m_extra.shrink_to_fit();
+        self.m_nin.shrink_to_fit();
+        self.slot_addr.shrink_to_fit();
+        self.slot_amt.small.shrink_to_fit();
+        self.slot_amt.big.shrink_to_fit();
+        self.out_off = out_off;
+        self.out_adj = out_adj;
+        self.in_off = in_off;
+        self.in_adj = in_adj;
+        self
+    }
+
     /// Renumbers columns whose nodes are numbered by first appearance alone
     /// (snapshot formats 1 to 5) into the canonical order of
     /// [`incoming_order`]: nodes in some event by their incoming events,
@@ -1513,23 +1558,8 @@ impl Layout {
     /// Room for `events` events of which `multi` have more than two legs,
     /// using `slots` slots in all.
     pub(crate) fn with_capacity(events: usize, multi: usize, slots: usize) -> Layout {
-        let mut m_extra = Vec::with_capacity(multi + 1);
-        m_extra.push(0);
         Layout {
-            cols: Columns {
-                asset: AssetColumn::with_capacity(events),
-                multi: RankBits::with_capacity(events),
-                tx_start: RankBits::with_capacity(events),
-                m_extra,
-                m_nin: Vec::with_capacity(multi),
-                slot_addr: Vec::with_capacity(slots),
-                slot_amt: AmountColumn::with_capacity(slots),
-                n_legs: 0,
-                out_off: Vec::new(),
-                out_adj: Vec::new(),
-                in_off: Vec::new(),
-                in_adj: Vec::new(),
-            },
+            cols: Columns::with_room(events, multi, slots, 0),
             s_to: Vec::with_capacity(events - multi.min(events)),
             base: 0,
             receivers: true,
@@ -1545,12 +1575,12 @@ impl Layout {
     /// [`Layout::seal`]. Every part but the last must hold a multiple of 64
     /// events, so bit columns join word by word.
     fn part(base: usize, extra: u32, events: usize, multi: usize, slots: usize) -> Layout {
-        let mut l = Layout::with_capacity(events, multi, slots);
-        l.cols.m_extra[0] = extra;
-        l.s_to = Vec::new();
-        l.base = base;
-        l.receivers = false;
-        l
+        Layout {
+            cols: Columns::with_room(events, multi, slots, extra),
+            s_to: Vec::new(),
+            base,
+            receivers: false,
+        }
     }
 
     /// Appends the part that follows this one.
@@ -1689,17 +1719,10 @@ impl Layout {
                 in_fill[a as usize] += 1;
             });
         });
-        Layout {
-            cols,
-            s_to: Vec::new(),
-            base: 0,
-            receivers: false,
-        }
-        .seal(out_off, out_adj, in_off, in_adj)
+        cols.sealed(out_off, out_adj, in_off, in_adj)
     }
 
-    /// Completes the columns with their adjacency (offsets and words, as
-    /// [`Layout::finish`] builds them).
+    /// Completes a freeze's joined parts with the adjacency they wrote.
     fn seal(
         self,
         out_off: Vec<u32>,
@@ -1707,21 +1730,8 @@ impl Layout {
         in_off: Vec<u32>,
         in_adj: Vec<u32>,
     ) -> Columns {
-        let mut cols = self.cols;
-        // Exact sizes (a snapshot's loaded columns are exact too).
-        cols.asset.shrink_to_fit();
-        cols.multi.shrink_to_fit();
-        cols.tx_start.shrink_to_fit();
-        cols.m_extra.shrink_to_fit();
-        cols.m_nin.shrink_to_fit();
-        cols.slot_addr.shrink_to_fit();
-        cols.slot_amt.small.shrink_to_fit();
-        cols.slot_amt.big.shrink_to_fit();
-        cols.out_off = out_off;
-        cols.out_adj = out_adj;
-        cols.in_off = in_off;
-        cols.in_adj = in_adj;
-        cols
+        debug_assert!(!self.receivers);
+        self.cols.sealed(out_off, out_adj, in_off, in_adj)
     }
 }
 
@@ -2704,9 +2714,9 @@ fn ni(i: u32) -> petgraph::graph::NodeIndex {
 mod tests {
     use super::*;
 
-    /// Native runs per chain, token indices inline and out of line, read
-    /// back per event; the parts check as consistent, and a broken run
-    /// table does not.
+    /// An arrival is marked as forwarding when its receiver spends from
+    /// the same transaction after it; the payers of such arrivals are marked
+    /// as paying forwarders.
     #[test]
     fn forwarding_bits_mark_arrivals_their_receiver_spends_from_in_their_transaction() {
         use crate::sources::{Record, Transfer};
@@ -2749,6 +2759,9 @@ mod tests {
         assert!(!g.pays_forwarders(n(3)) && !g.pays_forwarders(n(4)));
     }
 
+    /// Native runs per chain, token indices inline and out of line, read
+    /// back per event; the parts check as consistent, and a broken run
+    /// table does not.
     #[test]
     fn asset_column_reads_back_every_kind_of_entry() {
         let wide = u32::from(WIDE_ASSET) + 5;
