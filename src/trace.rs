@@ -67,8 +67,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -77,6 +77,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::graph::{FlowGraph, NONE, OutList, RECV, prefetch};
 use crate::types::{Address, Amount, Asset, BlockHeight, Chain, Timestamp, TxId, mul_div_floor};
+
+mod stream;
+pub use stream::STREAM_MAX_HOPS;
 
 /// A value attribution model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -140,6 +143,29 @@ impl Cluster {
     }
 }
 
+/// How the hop search runs. Both give every address the same fewest hops
+/// and earliest arrival, so the same findings, values and counts; where
+/// several shortest evidence paths tie they may show different ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Search {
+    /// [`Search::Stream`] when it applies and at least two seeds are in the
+    /// graph with `max_hops` of at least 4, else [`Search::Frontier`]: a
+    /// pass over all events pays when several seeds share it and reach
+    /// far; a short or single search visits less from its frontier.
+    #[default]
+    Auto,
+    /// A layered search per seed from its frontier: costs what the seed
+    /// reaches (the out-edges scanned), whatever the graph's size.
+    Frontier,
+    /// One pass over all events in time order per group of up to eight
+    /// seeds, each seed a byte per address: costs the graph's events per
+    /// pass, shared by the group. Needs `time_respecting`, no
+    /// `max_edges_per_seed` and `max_hops` at most [`STREAM_MAX_HOPS`].
+    Stream,
+}
+
 /// Trace parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceConfig {
@@ -161,6 +187,8 @@ pub struct TraceConfig {
     /// are missing. The budget is checked between layers, so the result does
     /// not depend on the number of threads.
     pub max_edges_per_seed: Option<u64>,
+    /// How the hop search runs (default [`Search::Auto`]).
+    pub search: Search,
 }
 
 impl TraceConfig {
@@ -177,7 +205,32 @@ impl TraceConfig {
                 crate::limits::MAX_HOPS
             )));
         }
+        if self.search == Search::Stream && !self.stream_applies() {
+            return Err(Error::Config(format!(
+                "search stream needs time_respecting, no max_edges_per_seed and max_hops of at \
+                 most {STREAM_MAX_HOPS} (have time_respecting {}, max_edges_per_seed {:?}, \
+                 max_hops {})",
+                self.time_respecting, self.max_edges_per_seed, self.max_hops
+            )));
+        }
         Ok(())
+    }
+
+    fn stream_applies(&self) -> bool {
+        self.time_respecting
+            && self.max_edges_per_seed.is_none()
+            && self.max_hops <= STREAM_MAX_HOPS
+    }
+
+    /// The search that runs for `seeds` distinct seeds in the graph.
+    fn search_for(&self, seeds: usize) -> Search {
+        match self.search {
+            Search::Auto if self.stream_applies() && seeds >= 2 && self.max_hops >= 4 => {
+                Search::Stream
+            }
+            Search::Stream => Search::Stream,
+            _ => Search::Frontier,
+        }
     }
 }
 
@@ -189,6 +242,7 @@ impl Default for TraceConfig {
             models: Model::ALL.to_vec(),
             stop_at_clusters: true,
             max_edges_per_seed: None,
+            search: Search::Auto,
         }
     }
 }
@@ -348,6 +402,10 @@ pub fn trace(
 pub struct Tracer<'g> {
     graph: &'g FlowGraph,
     pool: Mutex<Vec<Scratch>>,
+    /// For [`Search::Stream`]: the receiver of each one-to-one event.
+    receivers: OnceLock<Vec<AtomicU32>>,
+    /// For [`Search::Stream`]: per-address lane words, all unreached.
+    words: Mutex<Vec<Vec<u64>>>,
 }
 
 impl<'g> Tracer<'g> {
@@ -356,6 +414,8 @@ impl<'g> Tracer<'g> {
         Tracer {
             graph,
             pool: Mutex::new(Vec::new()),
+            receivers: OnceLock::new(),
+            words: Mutex::new(Vec::new()),
         }
     }
 
@@ -457,10 +517,28 @@ impl<'g> Tracer<'g> {
             }
         }
         let ctx = self.ctx(targets, config, &models);
+        let nodes: Vec<Option<u32>> = distinct
+            .iter()
+            .map(|s| graph.node(s).map(|n| n.0))
+            .collect();
+        let in_graph: Vec<u32> = nodes.iter().flatten().copied().collect();
+        // With the stream search, the hops of all seeds first (a pass per
+        // group of seeds), then each seed's values and findings.
+        let mut streamed: Vec<Option<Hops>> = Vec::new();
+        if config.search_for(in_graph.len()) == Search::Stream && !in_graph.is_empty() {
+            let mut hops = self.stream_hops(&ctx, &in_graph).into_iter();
+            streamed = nodes.iter().map(|n| n.and_then(|_| hops.next())).collect();
+        }
+        streamed.resize_with(distinct.len(), || None);
         let results: Vec<SeedResult> = distinct
             .par_iter()
-            .map(|s| match graph.node(s) {
-                Some(n) => ctx.trace_seed(*s, n.0, &targets.names),
+            .zip(nodes.par_iter())
+            .zip(streamed.into_par_iter())
+            .map(|((s, n), hops)| match n {
+                Some(n) => {
+                    let hops = hops.unwrap_or_else(|| ctx.hops(*n));
+                    ctx.trace_seed(*s, *n, &targets.names, hops)
+                }
                 None => SeedResult {
                     summary: SeedSummary {
                         seed: *s,
@@ -506,6 +584,33 @@ impl<'g> Tracer<'g> {
 }
 
 impl Tracer<'_> {
+    /// Stream searches from `seeds` (distinct nodes): groups of at most
+    /// [`stream::LANES`] seeds, at least as many groups as threads while
+    /// there are seeds for them, a pass per group in parallel. Lanes are
+    /// independent, so the grouping does not change any result.
+    fn stream_hops(&self, ctx: &Ctx<'_>, seeds: &[u32]) -> Vec<Hops> {
+        let recv = self.receivers.get_or_init(|| stream::receivers(self.graph));
+        let threads = rayon::current_num_threads().max(1);
+        let groups = seeds
+            .len()
+            .div_ceil(stream::LANES)
+            .max(threads.min(seeds.len()));
+        let per = seeds.len().div_ceil(groups);
+        let n = self.graph.address_count();
+        seeds
+            .par_chunks(per)
+            .flat_map_iter(|group| {
+                let reused = self.words.lock().ok().and_then(|mut p| p.pop());
+                let mut words = reused.unwrap_or_else(|| stream::fresh_words(n));
+                let hops = ctx.stream_hops(recv, group, &mut words);
+                if let Ok(mut p) = self.words.lock() {
+                    p.push(words);
+                }
+                hops
+            })
+            .collect()
+    }
+
     /// The per-trace context: the graph, the parameters and the members
     /// that absorb taint (with `stop_at_clusters`).
     fn ctx<'a>(
@@ -1349,9 +1454,14 @@ impl Ctx<'_> {
         steps
     }
 
-    fn trace_seed(&self, seed_addr: Address, seed: u32, clusters: &[String]) -> SeedResult {
+    fn trace_seed(
+        &self,
+        seed_addr: Address,
+        seed: u32,
+        clusters: &[String],
+        hops: Hops,
+    ) -> SeedResult {
         let g = self.g;
-        let hops = self.hops(seed);
         let values = self.values(seed, &hops, clusters.len());
         let sent: BTreeMap<Asset, Amount> = g
             .sent_by(seed)

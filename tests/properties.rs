@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use common::*;
 use fundtrace::snapshot::CaseInfo;
 use fundtrace::{
-    Address, Asset, Cluster, FlowGraph, GraphBuilder, MemorySource, Model, Record, TraceConfig,
-    TraceOutcome, trace,
+    Address, Asset, Cluster, FlowGraph, GraphBuilder, MemorySource, Model, Record, Search,
+    TraceConfig, TraceOutcome, trace,
 };
 use proptest::prelude::*;
 
@@ -235,12 +235,15 @@ proptest! {
             .map(|a| Cluster::new(a.to_string(), vec![*a]))
             .collect();
         let events: Vec<_> = g.events().map(|e| g.event(e)).collect();
-        for time_respecting in [true, false] {
+        for (time_respecting, search) in
+            [(true, Search::Frontier), (true, Search::Stream), (false, Search::Frontier)]
+        {
             let cfg = TraceConfig {
                 time_respecting,
                 stop_at_clusters: false,
                 max_hops,
                 models: vec![],
+                search,
                 ..TraceConfig::default()
             };
             let out = trace(&g, &seeds, &clusters, &cfg).unwrap();
@@ -258,7 +261,7 @@ proptest! {
                 prop_assert_eq!(
                     got.keys().collect::<Vec<_>>(),
                     want.keys().collect::<Vec<_>>(),
-                    "reached from {} (time {})", seed, time_respecting
+                    "reached from {} (time {}, {:?})", seed, time_respecting, search
                 );
                 for (a, f) in &got {
                     let (hops, first) = want[a];
@@ -289,6 +292,32 @@ proptest! {
     }
 
     #[test]
+    fn stream_and_frontier_searches_agree(c in case(), max_hops in 1u32..12, stop in any::<bool>()) {
+        let g = FlowGraph::from_records("prop", c.records()).unwrap();
+        let cfg = |search| TraceConfig { max_hops, stop_at_clusters: stop, search, ..TraceConfig::default() };
+        let frontier = run(&g, &c, &cfg(Search::Frontier));
+        let stream = run(&g, &c, &cfg(Search::Stream));
+        prop_assert_eq!(&stream.seeds, &frontier.seeds);
+        prop_assert_eq!(&stream.warnings, &frontier.warnings);
+        prop_assert_eq!(stream.findings.len(), frontier.findings.len());
+        // Everything but the evidence path, which may be another of equal
+        // length where shortest paths tie.
+        for (s, f) in stream.findings.iter().zip(&frontier.findings) {
+            let strip = |x: &fundtrace::Finding| fundtrace::Finding { path: Vec::new(), ..x.clone() };
+            prop_assert_eq!(strip(s), strip(f));
+            prop_assert_eq!(s.path.first().map(|p| p.from), Some(s.seed).filter(|_| !s.path.is_empty()));
+            prop_assert_eq!(s.path.last().map(|p| p.to), Some(s.member).filter(|_| !s.path.is_empty()));
+            for w in s.path.windows(2) {
+                prop_assert_eq!(w[0].to, w[1].from);
+                prop_assert!(w[0].height <= w[1].height);
+            }
+            let mut txs: Vec<_> = s.path.iter().map(|p| p.tx).collect();
+            txs.dedup();
+            prop_assert_eq!(txs.len(), s.min_hops as usize);
+        }
+    }
+
+    #[test]
     fn time_respecting_hops_never_beat_plain_reachability(c in case()) {
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
         let timed = run(&g, &c, &TraceConfig::default());
@@ -309,7 +338,11 @@ proptest! {
     fn threads_load_order_and_snapshots_do_not_matter(c in case()) {
         let records = c.records();
         let g = FlowGraph::from_records("prop", records.clone()).unwrap();
-        for cfg in [TraceConfig::default(), TraceConfig { stop_at_clusters: false, ..TraceConfig::default() }] {
+        for cfg in [
+            TraceConfig::default(),
+            TraceConfig { stop_at_clusters: false, ..TraceConfig::default() },
+            TraceConfig { search: Search::Stream, ..TraceConfig::default() },
+        ] {
             let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
             let one = pool(1).install(|| run(&g, &c, &cfg));
             let two = pool(2).install(|| run(&g, &c, &cfg));

@@ -1,0 +1,686 @@
+//! The time-ordered hop search ([`Search::Stream`]): one pass over all
+//! events in time order carries the searches of up to [`LANES`] seeds at
+//! once.
+//!
+//! Every address has one byte per seed ("lane"): the fewest hops over which
+//! value from that seed has reached it so far (`UNREACHED` if not). An
+//! event with a reached sender offers each lane `hops + 1` to its
+//! receivers (or, inside a transaction that paid the sender, the hops of
+//! that arrival: a hop is one transaction), and a receiver whose byte it
+//! lowers gets an entry, as in the layered search. Because events come in
+//! time order, an arrival can only be spent by later events, so the pass
+//! respects time without searching adjacency lists; the price is reading
+//! every event once, whether or not a seed reached it. That pays when the
+//! seeds reach much of the graph, and several seeds share one pass.
+//!
+//! The eight lanes of an address are one `u64`, compared and lowered with
+//! SWAR arithmetic on 7-bit values (so hop limits up to
+//! [`STREAM_MAX_HOPS`]).
+//!
+//! Same result as the layered search for every address: its fewest hops,
+//! its earliest arrival, and (for the value models) whether it passes
+//! taint on. Where several shortest evidence paths tie, the two searches
+//! may pick different ones; either is a shortest time-respecting path.
+
+use super::*;
+
+/// Seeds per pass.
+pub(super) const LANES: usize = 8;
+
+/// The largest [`TraceConfig::max_hops`] the stream search handles.
+pub const STREAM_MAX_HOPS: u32 = 125;
+
+/// A lane's byte for an address not (yet) reached.
+const UNREACHED: u64 = 0x7f;
+/// All lanes unreached.
+const NOWHERE: u64 = UNREACHED * ONES;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte where `a < b` (bytes at most 0x7f). Per byte
+/// `(a | 0x80) - b` stays in 1..=255, so no borrow crosses bytes, and its
+/// high bit is clear exactly when `a < b`.
+#[inline]
+fn lt(a: u64, b: u64) -> u64 {
+    !((a | HIGH) - b) & HIGH
+}
+
+/// 0xff in each byte whose high bit is set in `m` (a mask from [`lt`]).
+#[inline]
+fn spread(m: u64) -> u64 {
+    (m >> 7) * 0xff
+}
+
+/// Byte-wise minimum.
+#[inline]
+fn min8(a: u64, b: u64) -> u64 {
+    let s = spread(lt(a, b));
+    (a & s) | (b & !s)
+}
+
+/// Adds one hop to each reached lane; unreached lanes stay unreached.
+#[inline]
+fn inc(a: u64) -> u64 {
+    let x = a + ONES;
+    (x & !HIGH) | (spread(x & HIGH) & NOWHERE)
+}
+
+/// The lanes set in `m` (a mask from [`lt`]), lowest first.
+#[inline]
+fn lanes(m: u64) -> impl Iterator<Item = usize> {
+    let mut m = m;
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let l = m.trailing_zeros() as usize / 8;
+            m &= m - 1;
+            l
+        })
+    })
+}
+
+#[inline]
+fn byte(w: u64, l: usize) -> u32 {
+    ((w >> (8 * l)) & 0xff) as u32
+}
+
+/// The receiver of each one-to-one event (`NONE` for a multi-leg one, whose
+/// receivers are its output slots): the graph keeps it only in the
+/// sender's adjacency. Built once per [`Tracer`], in parallel, from the
+/// in-edges; 4 bytes per event.
+pub(super) fn receivers(g: &FlowGraph) -> Vec<AtomicU32> {
+    const MIN: usize = 1 << 16;
+    let recv: Vec<AtomicU32> = (0..g.event_count())
+        .into_par_iter()
+        .with_min_len(MIN)
+        .map(|_| AtomicU32::new(NONE))
+        .collect();
+    (0..g.address_count() as u32)
+        .into_par_iter()
+        .with_min_len(1 << 12)
+        .for_each(|v| {
+            for &e in g.in_events(v) {
+                if !g.is_multi(e) {
+                    recv[e as usize].store(v, Ordering::Relaxed);
+                }
+            }
+        });
+    recv
+}
+
+/// A lane word per address, all unreached; filled in parallel (at 10^8
+/// transfers it is 100 MB of first-touch page faults).
+pub(super) fn fresh_words(n: usize) -> Vec<u64> {
+    let mut w = Vec::with_capacity(n);
+    w.par_extend(rayon::iter::repeat_n(NOWHERE, n).with_min_len(1 << 16));
+    w
+}
+
+/// The arrivals of the current transaction at addresses that send later
+/// in it, per lane: the fewest hops and the entry, so that those sends
+/// continue in the same hop.
+#[derive(Default)]
+struct TxLocal {
+    nodes: Vec<u32>,
+    hops: Vec<u64>,
+    entry: Vec<[u32; LANES]>,
+    /// Node -> position, once there are more than `SCAN` nodes.
+    index: FxHashMap<u32, u32>,
+}
+
+impl TxLocal {
+    const SCAN: usize = 16;
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn get(&self, n: u32) -> Option<usize> {
+        if self.nodes.len() <= Self::SCAN {
+            self.nodes.iter().position(|&x| x == n)
+        } else {
+            self.index.get(&n).map(|&k| k as usize)
+        }
+    }
+
+    fn get_or_insert(&mut self, n: u32) -> usize {
+        if let Some(k) = self.get(n) {
+            return k;
+        }
+        let k = self.nodes.len();
+        self.nodes.push(n);
+        self.hops.push(NOWHERE);
+        self.entry.push([NONE; LANES]);
+        if k == Self::SCAN {
+            self.index = (0u32..).zip(&self.nodes).map(|(i, &x)| (x, i)).collect();
+        } else if k > Self::SCAN {
+            self.index.insert(n, k as u32);
+        }
+        k
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.hops.clear();
+        self.entry.clear();
+        if !self.index.is_empty() {
+            self.index = FxHashMap::default();
+        }
+    }
+}
+
+/// One seed's search in a pass.
+struct Lane {
+    seed: u32,
+    best: Vec<AtomicU64>,
+    first_entry: Vec<u32>,
+    old_ready: Vec<AtomicU32>,
+    mark: Vec<u64>,
+    entries: Vec<Entry>,
+    /// Per entry: the sender whose fewest-hop entry before the entry's
+    /// event is its predecessor, or [`KNOWN`] if that is already set; with
+    /// [`SIDE`] for a side entry. Keeping the lookups for after the pass
+    /// keeps its random reads to the lane words (the per-lane arrays are
+    /// too large to stay in cache beside them).
+    from: Vec<u32>,
+    bufs: Buffers,
+}
+
+impl Lane {
+    /// Sets each entry's predecessor, each address's fewest-hop entry and
+    /// its earliest arrival, in entry order. An entry's predecessor is its
+    /// sender's fewest-hop entry before the entry's event, so the entries
+    /// of one event are resolved before any of them counts as its node's.
+    ///
+    /// The entries' nodes and senders lie far apart: their words
+    /// `ENTRIES_AHEAD` entries on are prefetched.
+    fn resolve(&mut self) {
+        const ENTRIES_AHEAD: usize = 16;
+        let Lane {
+            best,
+            first_entry: cur,
+            entries,
+            from,
+            ..
+        } = self;
+        let n = entries.len();
+        let mut i = 1;
+        while i < n {
+            let e = entries[i].event;
+            let mut j = i;
+            while j < n && entries[j].event == e {
+                if let Some(a) = entries.get(j + ENTRIES_AHEAD) {
+                    prefetch(&cur[a.node as usize]);
+                    prefetch(&best[a.node as usize]);
+                    let f = from[j + ENTRIES_AHEAD] & !SIDE;
+                    if f != KNOWN {
+                        prefetch(&cur[f as usize]);
+                    }
+                }
+                let f = from[j] & !SIDE;
+                if f != KNOWN {
+                    entries[j].pred = cur[f as usize];
+                }
+                j += 1;
+            }
+            for k in i..j {
+                if from[k] & SIDE != 0 {
+                    continue;
+                }
+                let v = entries[k].node as usize;
+                if cur[v] == NONE {
+                    best[v].store(u64::from(e + 1) << 32, Ordering::Relaxed);
+                }
+                cur[v] = k as u32;
+            }
+            i = j;
+        }
+        from.clear();
+    }
+}
+
+/// What one sender offers its receivers: per lane, the hops and whether
+/// they come from an arrival in the same transaction (else from the
+/// sender's fewest-hop entry).
+#[derive(Clone, Copy)]
+struct Offer {
+    node: u32,
+    hops: u64,
+    /// Byte mask (0xff) of the lanes whose hops are a same-transaction
+    /// continuation.
+    cont: u64,
+    /// Per lane of `cont`: the entry of that arrival.
+    cont_entry: [u32; LANES],
+}
+
+/// Where the predecessor entries of an arrival come from, per lane: a
+/// known entry (a same-transaction arrival), or a sender whose fewest-hop
+/// entry before the event it is (looked up after the pass, see
+/// [`Lane::from`]).
+enum Src<'a> {
+    /// A one-to-one event's sender.
+    One(Offer),
+    /// A multi-leg event's senders, of which the first that is not the
+    /// receiver `v` and offers `hops` in a lane is that lane's.
+    Scan {
+        offers: &'a [Offer],
+        hops: u64,
+        v: u32,
+    },
+    /// A multi-leg event's senders, and per lane the one that won.
+    Pick {
+        offers: &'a [Offer],
+        pick: [u32; LANES],
+    },
+}
+
+/// In [`Lane::from`]: the entry's predecessor is already set.
+const KNOWN: u32 = !SIDE;
+/// In [`Lane::from`]: a side entry (an arrival kept for the rest of its
+/// transaction that is not its address's fewest-hop one).
+const SIDE: u32 = 1 << 31;
+
+impl Src<'_> {
+    /// The lane-`l` value for [`Lane::from`] and the predecessor entry
+    /// (`NONE` until resolved).
+    #[inline]
+    fn pred(&self, l: usize) -> (u32, u32) {
+        match self {
+            Src::One(o) => o.pred(l),
+            Src::Scan { offers, hops, v } => offers
+                .iter()
+                .find(|o| o.node != *v && byte(o.hops, l) == byte(*hops, l))
+                .map_or((KNOWN, NONE), |o| o.pred(l)),
+            Src::Pick { offers, pick } => offers[pick[l] as usize].pred(l),
+        }
+    }
+}
+
+impl Offer {
+    /// See [`Src::pred`].
+    #[inline]
+    fn pred(&self, l: usize) -> (u32, u32) {
+        if byte(self.cont, l) != 0 {
+            (KNOWN, self.cont_entry[l])
+        } else {
+            (self.node, NONE)
+        }
+    }
+}
+
+/// How many events ahead the words of one-to-one receivers are prefetched.
+const EVENTS_AHEAD: usize = 32;
+
+/// How many slots ahead the words of their nodes are prefetched.
+const SLOTS_AHEAD: usize = 48;
+
+impl Ctx<'_> {
+    /// Up to this many senders of a multi-leg event are compared per
+    /// receiver; more are ranked per lane once.
+    const SCAN_OFFERS: usize = 16;
+
+    /// What `u` offers in an event of the current transaction: lanes that
+    /// reached it, plus one hop (or the hops of an arrival inside the
+    /// transaction), without lanes in which it absorbs, capped at
+    /// `max_hops`.
+    #[inline]
+    fn offer(&self, u: u32, hu: u64, local: &TxLocal, seeds: &[u32], cap: u64) -> Offer {
+        let mut hops = inc(hu);
+        let mut cont = 0;
+        let mut cont_entry = [NONE; LANES];
+        if !local.is_empty()
+            && let Some(k) = local.get(u)
+        {
+            cont = spread(lt(local.hops[k], hops));
+            hops = (local.hops[k] & cont) | (hops & !cont);
+            cont_entry = local.entry[k];
+        }
+        if self.cfg.stop_at_clusters && self.is_member(u) {
+            for (l, &s) in seeds.iter().enumerate() {
+                if s != u {
+                    hops |= UNREACHED << (8 * l);
+                }
+            }
+        }
+        hops |= spread(lt(cap, hops)) & NOWHERE;
+        Offer {
+            node: u,
+            hops,
+            cont,
+            cont_entry,
+        }
+    }
+
+    /// Time-ordered hop searches from `seeds` (distinct, at most [`LANES`])
+    /// in one pass over the events; `words` is a word per address, all
+    /// [`NOWHERE`], and is left so.
+    pub(super) fn stream_hops(
+        &self,
+        recv: &[AtomicU32],
+        seeds: &[u32],
+        words: &mut [u64],
+    ) -> Vec<Hops> {
+        debug_assert!(seeds.len() <= LANES);
+        let g = self.g;
+        let c = &g.cols;
+        let mut lane: Vec<Lane> = seeds
+            .iter()
+            .map(|&s| {
+                let Scratch {
+                    best,
+                    mut first_entry,
+                    old_ready,
+                    mark,
+                    mut entries,
+                    bufs,
+                } = self.take_scratch();
+                entries.push(Entry {
+                    node: s,
+                    layer: 0,
+                    event: NONE,
+                    pred: NONE,
+                });
+                best[s as usize].store(0, Ordering::Relaxed);
+                first_entry[s as usize] = 0;
+                Lane {
+                    seed: s,
+                    best,
+                    first_entry,
+                    old_ready,
+                    mark,
+                    entries,
+                    from: vec![KNOWN],
+                    bufs,
+                }
+            })
+            .collect();
+        for (l, &s) in seeds.iter().enumerate() {
+            words[s as usize] &= !(0xff << (8 * l));
+        }
+        let cap = u64::from(self.cfg.max_hops.min(STREAM_MAX_HOPS)) * ONES;
+        let mut local = TxLocal::default();
+        // Relaxations per lane, a byte each, added to `scanned` before a
+        // byte can overflow.
+        let (mut tally, mut tallied, mut scanned) = (0u64, 0u32, [0u64; LANES]);
+        let flush = |tally: &mut u64, scanned: &mut [u64; LANES]| {
+            for (l, s) in scanned.iter_mut().enumerate() {
+                *s += (*tally >> (8 * l)) & 0xff;
+            }
+            *tally = 0;
+        };
+        let mut offers: Vec<Offer> = Vec::new();
+        let n_ev = g.event_count();
+        // Multi-leg events before `e`.
+        let mut rank = 0usize;
+        let (mut hinted, n_slots) = (0usize, c.slot_addr.len());
+        for e in 0..n_ev {
+            // Every slot holds a node whose word the pass reads (a sender,
+            // or a multi-leg event's input or output), and so does the
+            // receiver of a one-to-one event: hint both well ahead.
+            let start = e + c.m_extra[rank] as usize;
+            while hinted < (start + SLOTS_AHEAD).min(n_slots) {
+                prefetch(&words[c.slot_addr[hinted] as usize]);
+                hinted += 1;
+            }
+            if let Some(r) = recv.get(e + EVENTS_AHEAD) {
+                let v = r.load(Ordering::Relaxed);
+                if v != NONE {
+                    prefetch(&words[v as usize]);
+                }
+            }
+            if !local.is_empty() && c.tx_start.get(e) {
+                local.clear();
+            }
+            if c.multi.get(e) {
+                let n_in = c.m_nin[rank] as usize;
+                rank += 1;
+                let end = e + 1 + c.m_extra[rank] as usize;
+                offers.clear();
+                for &u in &c.slot_addr[start..start + n_in] {
+                    let hu = words[u as usize];
+                    if hu == NOWHERE && local.is_empty() {
+                        continue;
+                    }
+                    let o = self.offer(u, hu, &local, seeds, cap);
+                    let live = lt(o.hops, NOWHERE);
+                    if live != 0 {
+                        tally += live >> 7;
+                        tallied += 1;
+                        if tallied == 255 {
+                            flush(&mut tally, &mut scanned);
+                            tallied = 0;
+                        }
+                        offers.push(o);
+                    }
+                }
+                if offers.is_empty() {
+                    continue;
+                }
+                let fwd = g.forwards(e as u32);
+                let outputs = &c.slot_addr[start + n_in..end];
+                if offers.len() <= Self::SCAN_OFFERS {
+                    // A receiver gets the best offer of the other senders:
+                    // a few words to compare.
+                    let all = offers.iter().fold(NOWHERE, |a, o| min8(a, o.hops));
+                    for &v in outputs {
+                        let hops = if offers.iter().any(|o| o.node == v) {
+                            offers
+                                .iter()
+                                .filter(|o| o.node != v)
+                                .fold(NOWHERE, |a, o| min8(a, o.hops))
+                        } else {
+                            all
+                        };
+                        if !fwd && lt(hops, words[v as usize]) == 0 {
+                            continue;
+                        }
+                        let src = Src::Scan {
+                            offers: &offers,
+                            hops,
+                            v,
+                        };
+                        self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                    }
+                    continue;
+                }
+                // Many senders: per lane the best offer, and the best from
+                // another sender (for a receiver that is the best's
+                // sender); the first in input order wins a tie.
+                // (hops, sender, offer)
+                let mut best = [(UNREACHED as u32, NONE, 0u32); LANES];
+                let mut second = best;
+                for (l, (b, s2)) in best
+                    .iter_mut()
+                    .zip(&mut second)
+                    .enumerate()
+                    .take(seeds.len())
+                {
+                    for (i, o) in (0u32..).zip(&offers) {
+                        let h = byte(o.hops, l);
+                        if h >= UNREACHED as u32 {
+                            continue;
+                        }
+                        if h < b.0 {
+                            if b.1 != o.node {
+                                *s2 = *b;
+                            }
+                            *b = (h, o.node, i);
+                        } else if o.node != b.1 && h < s2.0 {
+                            *s2 = (h, o.node, i);
+                        }
+                    }
+                }
+                for &v in outputs {
+                    let mut hops = NOWHERE;
+                    let mut pick = [0u32; LANES];
+                    for l in 0..seeds.len() {
+                        let (h, _, i) = if best[l].1 == v { second[l] } else { best[l] };
+                        hops &= !(0xff << (8 * l));
+                        hops |= u64::from(h) << (8 * l);
+                        pick[l] = i;
+                    }
+                    let src = Src::Pick {
+                        offers: &offers,
+                        pick,
+                    };
+                    self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                }
+                continue;
+            }
+            let u = c.slot_addr[start];
+            let hu = words[u as usize];
+            if hu == NOWHERE && local.is_empty() {
+                continue;
+            }
+            let o = self.offer(u, hu, &local, seeds, cap);
+            let live = lt(o.hops, NOWHERE);
+            if live == 0 {
+                continue;
+            }
+            tally += live >> 7;
+            tallied += 1;
+            if tallied == 255 {
+                flush(&mut tally, &mut scanned);
+                tallied = 0;
+            }
+            let v = recv[e].load(Ordering::Relaxed);
+            if v == u {
+                continue;
+            }
+            let fwd = g.forwards(e as u32);
+            if !fwd && lt(o.hops, words[v as usize]) == 0 {
+                continue;
+            }
+            let src = Src::One(o);
+            self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
+        }
+        flush(&mut tally, &mut scanned);
+        lane.par_iter_mut().for_each(Lane::resolve);
+        // Leave the words as found.
+        for ln in &lane {
+            for en in &ln.entries {
+                words[en.node as usize] = NOWHERE;
+            }
+        }
+        lane.into_iter()
+            .zip(scanned)
+            .map(|(ln, k)| Hops {
+                best: ln.best,
+                first_entry: ln.first_entry,
+                old_ready: ln.old_ready,
+                entries: ln.entries,
+                mark: ln.mark,
+                bufs: ln.bufs,
+                edges_scanned: k,
+                truncated: false,
+            })
+            .collect()
+    }
+
+    /// Value reaches `v` in event `e` with `hops` per lane (the predecessor
+    /// entries come from `src`): lanes it reaches in fewer hops than
+    /// before get an entry, and if `e` pays an address that sends later in
+    /// its transaction (`fwd`), the arrival is kept for those sends.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn arrive(
+        &self,
+        lane: &mut [Lane],
+        words: &mut [u64],
+        local: &mut TxLocal,
+        v: u32,
+        e: u32,
+        hops: u64,
+        fwd: bool,
+        src: &Src<'_>,
+    ) {
+        let hv = words[v as usize];
+        let improved = lt(hops, hv);
+        let mut made = [NONE; LANES];
+        if improved != 0 {
+            words[v as usize] = min8(hops, hv);
+            for l in lanes(improved) {
+                let (from, pred) = src.pred(l);
+                let ln = &mut lane[l];
+                made[l] = ln.entries.len() as u32;
+                ln.entries.push(Entry {
+                    node: v,
+                    layer: byte(hops, l),
+                    event: e,
+                    pred,
+                });
+                ln.from.push(from);
+            }
+        }
+        if fwd {
+            let live = lt(hops, NOWHERE);
+            if live == 0 {
+                return;
+            }
+            let k = local.get_or_insert(v);
+            let better = lt(hops, local.hops[k]);
+            for l in lanes(better) {
+                let ln = &mut lane[l];
+                if ln.seed == v {
+                    continue;
+                }
+                let idx = if made[l] != NONE {
+                    made[l]
+                } else {
+                    let (from, pred) = src.pred(l);
+                    let idx = ln.entries.len() as u32;
+                    ln.entries.push(Entry {
+                        node: v,
+                        layer: byte(hops, l),
+                        event: e,
+                        pred,
+                    });
+                    ln.from.push(from | SIDE);
+                    idx
+                };
+                local.hops[k] &= !(0xff << (8 * l));
+                local.hops[k] |= u64::from(byte(hops, l)) << (8 * l);
+                local.entry[k][l] = idx;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(b: [u8; 8]) -> u64 {
+        u64::from_le_bytes(b)
+    }
+
+    #[test]
+    fn swar_matches_byte_arithmetic() {
+        let vals = [0u8, 1, 2, 7, 63, 64, 100, 124, 125, 126, 0x7f];
+        for &a in &vals {
+            for &b in &vals {
+                let (x, y) = (
+                    word([a, b, a, b, a, b, a, b]),
+                    word([b, a, b, a, a, b, b, a]),
+                );
+                let lt_bytes: Vec<bool> =
+                    (0..8).map(|l| (lt(x, y) >> (8 * l + 7)) & 1 == 1).collect();
+                let want: Vec<bool> = (0..8).map(|l| byte(x, l) < byte(y, l)).collect();
+                assert_eq!(lt_bytes, want, "{a} {b}");
+                let m = min8(x, y);
+                for l in 0..8 {
+                    assert_eq!(byte(m, l), byte(x, l).min(byte(y, l)));
+                    let i = byte(inc(x), l);
+                    let want = if byte(x, l) == 0x7f {
+                        0x7f
+                    } else {
+                        byte(x, l) + 1
+                    };
+                    assert_eq!(i, want);
+                }
+            }
+        }
+        let m = lt(word([0, 5, 0x7f, 3, 0x7f, 0x7f, 1, 0]), NOWHERE);
+        assert_eq!(lanes(m).collect::<Vec<_>>(), vec![0, 1, 3, 6, 7]);
+    }
+}
