@@ -1970,7 +1970,50 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::sort_nodes;
+    use super::{STREAM_MAX_HOPS, Search, TraceConfig, sort_nodes};
+
+    /// An explicit stream search with settings it cannot honour is refused
+    /// with the settings named; `Auto` falls back to the frontier search.
+    #[test]
+    fn stream_search_refuses_what_it_cannot_honour() {
+        let stream = TraceConfig {
+            search: Search::Stream,
+            ..TraceConfig::default()
+        };
+        assert!(stream.check().is_ok());
+        assert_eq!(stream.search_for(1), Search::Stream);
+        for bad in [
+            TraceConfig {
+                time_respecting: false,
+                ..stream.clone()
+            },
+            TraceConfig {
+                max_edges_per_seed: Some(10),
+                ..stream.clone()
+            },
+            TraceConfig {
+                max_hops: STREAM_MAX_HOPS + 1,
+                ..stream.clone()
+            },
+        ] {
+            let msg = bad.check().unwrap_err().to_string();
+            assert!(msg.contains("search stream needs"), "{msg}");
+            let auto = TraceConfig {
+                search: Search::Auto,
+                ..bad
+            };
+            assert!(auto.check().is_ok());
+            assert_eq!(auto.search_for(6), Search::Frontier);
+        }
+        let auto = TraceConfig::default();
+        assert_eq!(auto.search_for(6), Search::Stream);
+        assert_eq!(auto.search_for(1), Search::Frontier);
+        let short = TraceConfig {
+            max_hops: 3,
+            ..auto
+        };
+        assert_eq!(short.search_for(6), Search::Frontier);
+    }
 
     /// Both ways of sorting improved nodes give the comparison sort's order
     /// and leave the bitmap clear for the next wave.

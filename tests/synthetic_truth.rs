@@ -243,3 +243,63 @@ fn reused_tracer_equals_fresh_traces() {
         }
     }
 }
+
+/// The stream search with more seeds than one pass carries (so several
+/// passes, grouped differently on 1 and 2 threads) gives what the frontier
+/// search gives, evidence paths apart (either is a shortest one where they
+/// tie), and the same on any number of threads.
+#[test]
+fn stream_search_with_many_seeds_matches_frontier_search() {
+    use fundtrace::Search;
+    let (c, g) = case(150_000, 2);
+    let mut hubs: Vec<_> = g
+        .addresses()
+        .iter()
+        .filter(|a| a.as_special().is_none())
+        .map(|a| (g.outgoing(g.node(a).unwrap()).count(), *a))
+        .collect();
+    hubs.sort_unstable_by(|a, b| b.cmp(a));
+    let mut seeds = c.seeds.clone();
+    seeds.extend(hubs.iter().take(14).map(|h| h.1));
+    assert_eq!(seeds.len(), 20);
+    for (stop_at_clusters, max_hops) in [(true, 10), (false, 5)] {
+        let cfg = |search| TraceConfig {
+            stop_at_clusters,
+            max_hops,
+            search,
+            ..TraceConfig::default()
+        };
+        let stream1 = in_pool(1, || {
+            trace(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
+        });
+        let stream2 = in_pool(2, || {
+            trace(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
+        });
+        assert_eq!(stream1, stream2);
+        let frontier = trace(&g, &seeds, &c.clusters, &cfg(Search::Frontier)).unwrap();
+        assert_eq!(stream2.seeds, frontier.seeds);
+        assert!(frontier.seeds.iter().filter(|s| s.reached > 1_000).count() >= 10);
+        let strip = |o: &TraceOutcome| {
+            o.findings
+                .iter()
+                .map(|f| {
+                    let mut txs: Vec<_> = f.path.iter().map(|p| p.tx).collect();
+                    txs.dedup();
+                    assert_eq!(
+                        txs.len(),
+                        f.min_hops as usize,
+                        "{} -> {}",
+                        f.seed,
+                        f.cluster
+                    );
+                    fundtrace::Finding {
+                        path: Vec::new(),
+                        ..f.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&stream2), strip(&frontier));
+        assert!(!frontier.findings.is_empty());
+    }
+}
