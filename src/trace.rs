@@ -404,8 +404,10 @@ pub struct Tracer<'g> {
     pool: Mutex<Vec<Scratch>>,
     /// For [`Search::Stream`]: the receiver of each one-to-one event.
     receivers: OnceLock<Vec<AtomicU32>>,
-    /// For [`Search::Stream`]: per-address lane words, all unreached.
+    /// For [`Search::Stream`]: per-address lane words, all unreached, of
+    /// eight lanes and of four.
     words: Mutex<Vec<Vec<u64>>>,
+    words4: Mutex<Vec<Vec<u32>>>,
 }
 
 impl<'g> Tracer<'g> {
@@ -416,6 +418,7 @@ impl<'g> Tracer<'g> {
             pool: Mutex::new(Vec::new()),
             receivers: OnceLock::new(),
             words: Mutex::new(Vec::new()),
+            words4: Mutex::new(Vec::new()),
         }
     }
 
@@ -600,15 +603,31 @@ impl Tracer<'_> {
         seeds
             .par_chunks(per)
             .flat_map_iter(|group| {
-                let reused = self.words.lock().ok().and_then(|mut p| p.pop());
-                let mut words = reused.unwrap_or_else(|| stream::fresh_words(n));
-                let hops = ctx.stream_hops(recv, group, &mut words);
-                if let Ok(mut p) = self.words.lock() {
-                    p.push(words);
+                if group.len() <= 4 {
+                    self.pass(&self.words4, ctx, recv, group, n)
+                } else {
+                    self.pass(&self.words, ctx, recv, group, n)
                 }
-                hops
             })
             .collect()
+    }
+
+    /// One stream pass, with lane words from `pool`.
+    fn pass<W: stream::Words>(
+        &self,
+        pool: &Mutex<Vec<W>>,
+        ctx: &Ctx<'_>,
+        recv: &[AtomicU32],
+        group: &[u32],
+        n: usize,
+    ) -> Vec<Hops> {
+        let reused = pool.lock().ok().and_then(|mut p| p.pop());
+        let mut words = reused.unwrap_or_else(|| W::fresh(n));
+        let hops = ctx.stream_hops(recv, group, &mut words);
+        if let Ok(mut p) = pool.lock() {
+            p.push(words);
+        }
+        hops
     }
 
     /// The per-trace context: the graph, the parameters and the members
@@ -868,7 +887,12 @@ impl Hops {
             mut bufs,
             ..
         } = self;
-        for e in &entries {
+        for (i, e) in entries.iter().enumerate() {
+            // The entries' nodes lie far apart.
+            if let Some(a) = entries.get(i + NODES_AHEAD) {
+                prefetch(&best[a.node as usize]);
+                prefetch(&first_entry[a.node as usize]);
+            }
             let n = e.node as usize;
             best[n].store(u64::MAX, Ordering::Relaxed);
             first_entry[n] = NONE;
@@ -1477,6 +1501,10 @@ impl Ctx<'_> {
         // The choices below are minimums, so the order does not matter.
         let mut reached = 0u64;
         for (i, e) in hops.entries.iter().enumerate() {
+            // The entries' nodes lie far apart.
+            if let Some(a) = hops.entries.get(i + NODES_AHEAD) {
+                prefetch(&hops.first_entry[a.node as usize]);
+            }
             let n = e.node;
             if hops.first_entry[n as usize] as usize != i {
                 continue;

@@ -107,12 +107,90 @@ pub(super) fn receivers(g: &FlowGraph) -> Vec<AtomicU32> {
     recv
 }
 
-/// A lane word per address, all unreached; filled in parallel (at 10^8
-/// transfers it is 100 MB of first-touch page faults).
-pub(super) fn fresh_words(n: usize) -> Vec<u64> {
-    let mut w = Vec::with_capacity(n);
-    w.par_extend(rayon::iter::repeat_n(NOWHERE, n).with_min_len(1 << 16));
-    w
+/// The lane words of all addresses, as `u64` (eight lanes) or `u32`
+/// (four): a pass of four seeds or fewer keeps half the bytes in cache.
+/// Read and written as eight lanes, the absent ones unreached.
+pub(super) trait Words: Send {
+    /// Lanes held.
+    const LANES: usize;
+    /// All addresses unreached; filled in parallel (at 10^8 transfers the
+    /// words are up to 100 MB of first-touch page faults).
+    fn fresh(n: usize) -> Self;
+    fn get(&self, n: u32) -> u64;
+    fn set(&mut self, n: u32, w: u64);
+    fn prefetch(&self, n: u32);
+}
+
+impl Words for Vec<u64> {
+    const LANES: usize = 8;
+    fn fresh(n: usize) -> Self {
+        let mut w = Vec::with_capacity(n);
+        w.par_extend(rayon::iter::repeat_n(NOWHERE, n).with_min_len(1 << 16));
+        w
+    }
+    #[inline]
+    fn get(&self, n: u32) -> u64 {
+        self[n as usize]
+    }
+    #[inline]
+    fn set(&mut self, n: u32, w: u64) {
+        self[n as usize] = w;
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        prefetch(&self[n as usize]);
+    }
+}
+
+impl Words for Vec<u32> {
+    const LANES: usize = 4;
+    fn fresh(n: usize) -> Self {
+        let mut w = Vec::with_capacity(n);
+        w.par_extend(rayon::iter::repeat_n(NOWHERE as u32, n).with_min_len(1 << 16));
+        w
+    }
+    #[inline]
+    fn get(&self, n: u32) -> u64 {
+        u64::from(self[n as usize]) | (NOWHERE & !0xffff_ffff)
+    }
+    #[inline]
+    fn set(&mut self, n: u32, w: u64) {
+        self[n as usize] = w as u32;
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        prefetch(&self[n as usize]);
+    }
+}
+
+/// The event run of each chain in the graph (events are ordered by chain
+/// first), in order.
+fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
+    let n = g.event_count();
+    let mut runs = Vec::new();
+    let mut at = 0usize;
+    while at < n {
+        let chain = g.block_of(at as u32).chain;
+        let end = at + partition_point_range(at, n, |e| g.block_of(e as u32).chain == chain);
+        runs.push((chain, at..end));
+        at = end;
+    }
+    runs
+}
+
+/// The first position in `lo..hi` where `pred` fails, minus `lo`; `pred`
+/// must hold for a prefix.
+fn partition_point_range(lo: usize, hi: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut a, mut b) = (lo, hi);
+    while a < b {
+        let mid = a + (b - a) / 2;
+        if pred(mid) {
+            a = mid + 1;
+        } else {
+            b = mid;
+        }
+    }
+    a - lo
 }
 
 /// The arrivals of the current transaction at addresses that send later
@@ -354,13 +432,13 @@ impl Ctx<'_> {
     /// Time-ordered hop searches from `seeds` (distinct, at most [`LANES`])
     /// in one pass over the events; `words` is a word per address, all
     /// [`NOWHERE`], and is left so.
-    pub(super) fn stream_hops(
+    pub(super) fn stream_hops<W: Words>(
         &self,
         recv: &[AtomicU32],
         seeds: &[u32],
-        words: &mut [u64],
+        words: &mut W,
     ) -> Vec<Hops> {
-        debug_assert!(seeds.len() <= LANES);
+        debug_assert!(seeds.len() <= W::LANES);
         let g = self.g;
         let c = &g.cols;
         let mut lane: Vec<Lane> = seeds
@@ -395,7 +473,8 @@ impl Ctx<'_> {
             })
             .collect();
         for (l, &s) in seeds.iter().enumerate() {
-            words[s as usize] &= !(0xff << (8 * l));
+            let w = words.get(s);
+            words.set(s, w & !(0xff << (8 * l)));
         }
         let cap = u64::from(self.cfg.max_hops.min(STREAM_MAX_HOPS)) * ONES;
         let mut local = TxLocal::default();
@@ -409,157 +488,172 @@ impl Ctx<'_> {
             *tally = 0;
         };
         let mut offers: Vec<Offer> = Vec::new();
-        let n_ev = g.event_count();
-        // Multi-leg events before `e`.
-        let mut rank = 0usize;
-        let (mut hinted, n_slots) = (0usize, c.slot_addr.len());
-        for e in 0..n_ev {
-            // Every slot holds a node whose word the pass reads (a sender,
-            // or a multi-leg event's input or output), and so does the
-            // receiver of a one-to-one event: hint both well ahead.
-            let start = e + c.m_extra[rank] as usize;
-            while hinted < (start + SLOTS_AHEAD).min(n_slots) {
-                prefetch(&words[c.slot_addr[hinted] as usize]);
-                hinted += 1;
-            }
-            if let Some(r) = recv.get(e + EVENTS_AHEAD) {
-                let v = r.load(Ordering::Relaxed);
-                if v != NONE {
-                    prefetch(&words[v as usize]);
+        // Value stays on its chain (every address of a record is on the
+        // record's chain), and each chain's events are one run: only the
+        // runs of the seeds' chains can reach anything.
+        let n_slots = c.slot_addr.len();
+        let runs: Vec<std::ops::Range<usize>> = chain_runs(g)
+            .into_iter()
+            .filter(|(chain, _)| {
+                seeds
+                    .iter()
+                    .any(|&s| g.addresses()[s as usize].chain() == *chain)
+            })
+            .map(|(_, r)| r)
+            .collect();
+        for run in runs {
+            local.clear();
+            // Multi-leg events before `e`.
+            let mut rank = c.multi.rank(run.start) as usize;
+            let mut hinted = run.start + c.m_extra[rank] as usize;
+            for e in run {
+                // Every slot holds a node whose word the pass reads (a sender,
+                // or a multi-leg event's input or output), and so does the
+                // receiver of a one-to-one event: hint both well ahead.
+                let start = e + c.m_extra[rank] as usize;
+                while hinted < (start + SLOTS_AHEAD).min(n_slots) {
+                    words.prefetch(c.slot_addr[hinted]);
+                    hinted += 1;
                 }
-            }
-            if !local.is_empty() && c.tx_start.get(e) {
-                local.clear();
-            }
-            if c.multi.get(e) {
-                let n_in = c.m_nin[rank] as usize;
-                rank += 1;
-                let end = e + 1 + c.m_extra[rank] as usize;
-                offers.clear();
-                for &u in &c.slot_addr[start..start + n_in] {
-                    let hu = words[u as usize];
-                    if hu == NOWHERE && local.is_empty() {
-                        continue;
-                    }
-                    let o = self.offer(u, hu, &local, seeds, cap);
-                    let live = lt(o.hops, NOWHERE);
-                    if live != 0 {
-                        tally += live >> 7;
-                        tallied += 1;
-                        if tallied == 255 {
-                            flush(&mut tally, &mut scanned);
-                            tallied = 0;
-                        }
-                        offers.push(o);
+                if let Some(r) = recv.get(e + EVENTS_AHEAD) {
+                    let v = r.load(Ordering::Relaxed);
+                    if v != NONE {
+                        words.prefetch(v);
                     }
                 }
-                if offers.is_empty() {
-                    continue;
+                if !local.is_empty() && c.tx_start.get(e) {
+                    local.clear();
                 }
-                let fwd = g.forwards(e as u32);
-                let outputs = &c.slot_addr[start + n_in..end];
-                if offers.len() <= Self::SCAN_OFFERS {
-                    // A receiver gets the best offer of the other senders:
-                    // a few words to compare.
-                    let all = offers.iter().fold(NOWHERE, |a, o| min8(a, o.hops));
-                    for &v in outputs {
-                        let hops = if offers.iter().any(|o| o.node == v) {
-                            offers
-                                .iter()
-                                .filter(|o| o.node != v)
-                                .fold(NOWHERE, |a, o| min8(a, o.hops))
-                        } else {
-                            all
-                        };
-                        if !fwd && lt(hops, words[v as usize]) == 0 {
+                if c.multi.get(e) {
+                    let n_in = c.m_nin[rank] as usize;
+                    rank += 1;
+                    let end = e + 1 + c.m_extra[rank] as usize;
+                    offers.clear();
+                    for &u in &c.slot_addr[start..start + n_in] {
+                        let hu = words.get(u);
+                        if hu == NOWHERE && local.is_empty() {
                             continue;
                         }
-                        let src = Src::Scan {
+                        let o = self.offer(u, hu, &local, seeds, cap);
+                        let live = lt(o.hops, NOWHERE);
+                        if live != 0 {
+                            tally += live >> 7;
+                            tallied += 1;
+                            if tallied == 255 {
+                                flush(&mut tally, &mut scanned);
+                                tallied = 0;
+                            }
+                            offers.push(o);
+                        }
+                    }
+                    if offers.is_empty() {
+                        continue;
+                    }
+                    let fwd = g.forwards(e as u32);
+                    let outputs = &c.slot_addr[start + n_in..end];
+                    if offers.len() <= Self::SCAN_OFFERS {
+                        // A receiver gets the best offer of the other senders:
+                        // a few words to compare.
+                        let all = offers.iter().fold(NOWHERE, |a, o| min8(a, o.hops));
+                        for &v in outputs {
+                            let hops = if offers.iter().any(|o| o.node == v) {
+                                offers
+                                    .iter()
+                                    .filter(|o| o.node != v)
+                                    .fold(NOWHERE, |a, o| min8(a, o.hops))
+                            } else {
+                                all
+                            };
+                            if !fwd && lt(hops, words.get(v)) == 0 {
+                                continue;
+                            }
+                            let src = Src::Scan {
+                                offers: &offers,
+                                hops,
+                                v,
+                            };
+                            self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                        }
+                        continue;
+                    }
+                    // Many senders: per lane the best offer, and the best from
+                    // another sender (for a receiver that is the best's
+                    // sender); the first in input order wins a tie.
+                    // (hops, sender, offer)
+                    let mut best = [(UNREACHED as u32, NONE, 0u32); LANES];
+                    let mut second = best;
+                    for (l, (b, s2)) in best
+                        .iter_mut()
+                        .zip(&mut second)
+                        .enumerate()
+                        .take(seeds.len())
+                    {
+                        for (i, o) in (0u32..).zip(&offers) {
+                            let h = byte(o.hops, l);
+                            if h >= UNREACHED as u32 {
+                                continue;
+                            }
+                            if h < b.0 {
+                                if b.1 != o.node {
+                                    *s2 = *b;
+                                }
+                                *b = (h, o.node, i);
+                            } else if o.node != b.1 && h < s2.0 {
+                                *s2 = (h, o.node, i);
+                            }
+                        }
+                    }
+                    for &v in outputs {
+                        let mut hops = NOWHERE;
+                        let mut pick = [0u32; LANES];
+                        for l in 0..seeds.len() {
+                            let (h, _, i) = if best[l].1 == v { second[l] } else { best[l] };
+                            hops &= !(0xff << (8 * l));
+                            hops |= u64::from(h) << (8 * l);
+                            pick[l] = i;
+                        }
+                        let src = Src::Pick {
                             offers: &offers,
-                            hops,
-                            v,
+                            pick,
                         };
                         self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
                     }
                     continue;
                 }
-                // Many senders: per lane the best offer, and the best from
-                // another sender (for a receiver that is the best's
-                // sender); the first in input order wins a tie.
-                // (hops, sender, offer)
-                let mut best = [(UNREACHED as u32, NONE, 0u32); LANES];
-                let mut second = best;
-                for (l, (b, s2)) in best
-                    .iter_mut()
-                    .zip(&mut second)
-                    .enumerate()
-                    .take(seeds.len())
-                {
-                    for (i, o) in (0u32..).zip(&offers) {
-                        let h = byte(o.hops, l);
-                        if h >= UNREACHED as u32 {
-                            continue;
-                        }
-                        if h < b.0 {
-                            if b.1 != o.node {
-                                *s2 = *b;
-                            }
-                            *b = (h, o.node, i);
-                        } else if o.node != b.1 && h < s2.0 {
-                            *s2 = (h, o.node, i);
-                        }
-                    }
+                let u = c.slot_addr[start];
+                let hu = words.get(u);
+                if hu == NOWHERE && local.is_empty() {
+                    continue;
                 }
-                for &v in outputs {
-                    let mut hops = NOWHERE;
-                    let mut pick = [0u32; LANES];
-                    for l in 0..seeds.len() {
-                        let (h, _, i) = if best[l].1 == v { second[l] } else { best[l] };
-                        hops &= !(0xff << (8 * l));
-                        hops |= u64::from(h) << (8 * l);
-                        pick[l] = i;
-                    }
-                    let src = Src::Pick {
-                        offers: &offers,
-                        pick,
-                    };
-                    self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                let o = self.offer(u, hu, &local, seeds, cap);
+                let live = lt(o.hops, NOWHERE);
+                if live == 0 {
+                    continue;
                 }
-                continue;
+                tally += live >> 7;
+                tallied += 1;
+                if tallied == 255 {
+                    flush(&mut tally, &mut scanned);
+                    tallied = 0;
+                }
+                let v = recv[e].load(Ordering::Relaxed);
+                if v == u {
+                    continue;
+                }
+                let fwd = g.forwards(e as u32);
+                if !fwd && lt(o.hops, words.get(v)) == 0 {
+                    continue;
+                }
+                let src = Src::One(o);
+                self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
             }
-            let u = c.slot_addr[start];
-            let hu = words[u as usize];
-            if hu == NOWHERE && local.is_empty() {
-                continue;
-            }
-            let o = self.offer(u, hu, &local, seeds, cap);
-            let live = lt(o.hops, NOWHERE);
-            if live == 0 {
-                continue;
-            }
-            tally += live >> 7;
-            tallied += 1;
-            if tallied == 255 {
-                flush(&mut tally, &mut scanned);
-                tallied = 0;
-            }
-            let v = recv[e].load(Ordering::Relaxed);
-            if v == u {
-                continue;
-            }
-            let fwd = g.forwards(e as u32);
-            if !fwd && lt(o.hops, words[v as usize]) == 0 {
-                continue;
-            }
-            let src = Src::One(o);
-            self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
         }
         flush(&mut tally, &mut scanned);
         lane.par_iter_mut().for_each(Lane::resolve);
         // Leave the words as found.
         for ln in &lane {
             for en in &ln.entries {
-                words[en.node as usize] = NOWHERE;
+                words.set(en.node, NOWHERE);
             }
         }
         lane.into_iter()
@@ -583,10 +677,10 @@ impl Ctx<'_> {
     /// its transaction (`fwd`), the arrival is kept for those sends.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn arrive(
+    fn arrive<W: Words>(
         &self,
         lane: &mut [Lane],
-        words: &mut [u64],
+        words: &mut W,
         local: &mut TxLocal,
         v: u32,
         e: u32,
@@ -594,11 +688,11 @@ impl Ctx<'_> {
         fwd: bool,
         src: &Src<'_>,
     ) {
-        let hv = words[v as usize];
+        let hv = words.get(v);
         let improved = lt(hops, hv);
         let mut made = [NONE; LANES];
         if improved != 0 {
-            words[v as usize] = min8(hops, hv);
+            words.set(v, min8(hops, hv));
             for l in lanes(improved) {
                 let (from, pred) = src.pred(l);
                 let ln = &mut lane[l];
