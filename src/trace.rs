@@ -402,8 +402,8 @@ pub fn trace(
 pub struct Tracer<'g> {
     graph: &'g FlowGraph,
     pool: Mutex<Vec<Scratch>>,
-    /// For [`Search::Stream`]: the receiver of each one-to-one event.
-    receivers: OnceLock<Vec<AtomicU32>>,
+    /// For [`Search::Stream`]: a word per event (see `stream::event_words`).
+    events: OnceLock<Vec<AtomicU64>>,
     /// For [`Search::Stream`]: per-address lane words, all unreached, of
     /// eight lanes and of four.
     words: Mutex<Vec<Vec<u64>>>,
@@ -416,7 +416,7 @@ impl<'g> Tracer<'g> {
         Tracer {
             graph,
             pool: Mutex::new(Vec::new()),
-            receivers: OnceLock::new(),
+            events: OnceLock::new(),
             words: Mutex::new(Vec::new()),
             words4: Mutex::new(Vec::new()),
         }
@@ -592,7 +592,7 @@ impl Tracer<'_> {
     /// there are seeds for them, a pass per group in parallel. Lanes are
     /// independent, so the grouping does not change any result.
     fn stream_hops(&self, ctx: &Ctx<'_>, seeds: &[u32]) -> Vec<Hops> {
-        let recv = self.receivers.get_or_init(|| stream::receivers(self.graph));
+        let events = self.events.get_or_init(|| stream::event_words(self.graph));
         let threads = rayon::current_num_threads().max(1);
         let groups = seeds
             .len()
@@ -604,9 +604,9 @@ impl Tracer<'_> {
             .par_chunks(per)
             .flat_map_iter(|group| {
                 if group.len() <= 4 {
-                    self.pass(&self.words4, ctx, recv, group, n)
+                    self.pass(&self.words4, ctx, events, group, n)
                 } else {
-                    self.pass(&self.words, ctx, recv, group, n)
+                    self.pass(&self.words, ctx, events, group, n)
                 }
             })
             .collect()
@@ -617,13 +617,13 @@ impl Tracer<'_> {
         &self,
         pool: &Mutex<Vec<W>>,
         ctx: &Ctx<'_>,
-        recv: &[AtomicU32],
+        events: &[AtomicU64],
         group: &[u32],
         n: usize,
     ) -> Vec<Hops> {
         let reused = pool.lock().ok().and_then(|mut p| p.pop());
         let mut words = reused.unwrap_or_else(|| W::fresh(n));
-        let hops = ctx.stream_hops(recv, group, &mut words);
+        let hops = ctx.stream_hops(events, group, &mut words);
         if let Ok(mut p) = pool.lock() {
             p.push(words);
         }

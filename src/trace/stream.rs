@@ -83,16 +83,32 @@ fn byte(w: u64, l: usize) -> u32 {
     ((w >> (8 * l)) & 0xff) as u32
 }
 
-/// The receiver of each one-to-one event (`NONE` for a multi-leg one, whose
-/// receivers are its output slots): the graph keeps it only in the
-/// sender's adjacency. Built once per [`Tracer`], in parallel, from the
-/// in-edges; 4 bytes per event.
-pub(super) fn receivers(g: &FlowGraph) -> Vec<AtomicU32> {
+/// In an [`event_words`] word: a multi-leg event (in the low half, which
+/// for a one-to-one event holds its sender, a node below 2^31).
+const MULTI: u64 = 1 << 31;
+/// In an [`event_words`] word of a one-to-one event: it pays an address
+/// that sends later in its transaction ([`FlowGraph::forwards`]).
+const FWD: u64 = 1 << 63;
+
+/// A word per event for the pass, so that it reads one sequential column:
+/// a one-to-one event's sender (low half) and receiver (high half, which
+/// the graph keeps only in the sender's adjacency), with [`FWD`]; a
+/// multi-leg event's [`MULTI`] and first slot (high half). Built once per
+/// [`Tracer`], in parallel; 8 bytes per event.
+pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
     const MIN: usize = 1 << 16;
-    let recv: Vec<AtomicU32> = (0..g.event_count())
+    let c = &g.cols;
+    let words: Vec<AtomicU64> = (0..g.event_count() as u32)
         .into_par_iter()
         .with_min_len(MIN)
-        .map(|_| AtomicU32::new(NONE))
+        .map(|e| {
+            let (s, _, _) = c.slots(e);
+            AtomicU64::new(if g.is_multi(e) {
+                MULTI | (s as u64) << 32
+            } else {
+                u64::from(c.slot_addr[s]) | if g.forwards(e) { FWD } else { 0 }
+            })
+        })
         .collect();
     (0..g.address_count() as u32)
         .into_par_iter()
@@ -100,11 +116,11 @@ pub(super) fn receivers(g: &FlowGraph) -> Vec<AtomicU32> {
         .for_each(|v| {
             for &e in g.in_events(v) {
                 if !g.is_multi(e) {
-                    recv[e as usize].store(v, Ordering::Relaxed);
+                    words[e as usize].fetch_or(u64::from(v) << 32, Ordering::Relaxed);
                 }
             }
         });
-    recv
+    words
 }
 
 /// The lane words of all addresses, as `u64` (eight lanes) or `u32`
@@ -116,8 +132,8 @@ pub(super) trait Words: Send {
     /// All addresses unreached; filled in parallel (at 10^8 transfers the
     /// words are up to 100 MB of first-touch page faults).
     fn fresh(n: usize) -> Self;
-    fn get(&self, n: u32) -> u64;
-    fn set(&mut self, n: u32, w: u64);
+    fn word(&self, n: u32) -> u64;
+    fn set_word(&mut self, n: u32, w: u64);
     fn prefetch(&self, n: u32);
 }
 
@@ -129,11 +145,11 @@ impl Words for Vec<u64> {
         w
     }
     #[inline]
-    fn get(&self, n: u32) -> u64 {
+    fn word(&self, n: u32) -> u64 {
         self[n as usize]
     }
     #[inline]
-    fn set(&mut self, n: u32, w: u64) {
+    fn set_word(&mut self, n: u32, w: u64) {
         self[n as usize] = w;
     }
     #[inline]
@@ -150,11 +166,11 @@ impl Words for Vec<u32> {
         w
     }
     #[inline]
-    fn get(&self, n: u32) -> u64 {
+    fn word(&self, n: u32) -> u64 {
         u64::from(self[n as usize]) | (NOWHERE & !0xffff_ffff)
     }
     #[inline]
-    fn set(&mut self, n: u32, w: u64) {
+    fn set_word(&mut self, n: u32, w: u64) {
         self[n as usize] = w as u32;
     }
     #[inline]
@@ -386,11 +402,8 @@ impl Offer {
     }
 }
 
-/// How many events ahead the words of one-to-one receivers are prefetched.
+/// How many events ahead the words of their nodes are prefetched.
 const EVENTS_AHEAD: usize = 32;
-
-/// How many slots ahead the words of their nodes are prefetched.
-const SLOTS_AHEAD: usize = 48;
 
 impl Ctx<'_> {
     /// Up to this many senders of a multi-leg event are compared per
@@ -434,7 +447,7 @@ impl Ctx<'_> {
     /// [`NOWHERE`], and is left so.
     pub(super) fn stream_hops<W: Words>(
         &self,
-        recv: &[AtomicU32],
+        ev: &[AtomicU64],
         seeds: &[u32],
         words: &mut W,
     ) -> Vec<Hops> {
@@ -473,8 +486,8 @@ impl Ctx<'_> {
             })
             .collect();
         for (l, &s) in seeds.iter().enumerate() {
-            let w = words.get(s);
-            words.set(s, w & !(0xff << (8 * l)));
+            let w = words.word(s);
+            words.set_word(s, w & !(0xff << (8 * l)));
         }
         let cap = u64::from(self.cfg.max_hops.min(STREAM_MAX_HOPS)) * ONES;
         let mut local = TxLocal::default();
@@ -505,32 +518,36 @@ impl Ctx<'_> {
             local.clear();
             // Multi-leg events before `e`.
             let mut rank = c.multi.rank(run.start) as usize;
-            let mut hinted = run.start + c.m_extra[rank] as usize;
             for e in run {
-                // Every slot holds a node whose word the pass reads (a sender,
-                // or a multi-leg event's input or output), and so does the
-                // receiver of a one-to-one event: hint both well ahead.
-                let start = e + c.m_extra[rank] as usize;
-                while hinted < (start + SLOTS_AHEAD).min(n_slots) {
-                    words.prefetch(c.slot_addr[hinted]);
-                    hinted += 1;
-                }
-                if let Some(r) = recv.get(e + EVENTS_AHEAD) {
-                    let v = r.load(Ordering::Relaxed);
-                    if v != NONE {
-                        words.prefetch(v);
+                // The words of the nodes of the event `EVENTS_AHEAD` on:
+                // sender and receiver, or a multi-leg event's first slots.
+                if let Some(a) = ev.get(e + EVENTS_AHEAD) {
+                    let w = a.load(Ordering::Relaxed);
+                    if w & MULTI == 0 {
+                        words.prefetch(w as u32);
+                        words.prefetch((w >> 32) as u32 & !(FWD >> 32) as u32);
+                    } else {
+                        let s = (w >> 32) as usize;
+                        for &n in c.slot_addr.get(s..(s + 4).min(n_slots)).unwrap_or(&[]) {
+                            words.prefetch(n);
+                        }
                     }
                 }
                 if !local.is_empty() && c.tx_start.get(e) {
                     local.clear();
                 }
-                if c.multi.get(e) {
+                let w = ev[e].load(Ordering::Relaxed);
+                if w & MULTI != 0 {
+                    let start = (w >> 32) as usize;
                     let n_in = c.m_nin[rank] as usize;
                     rank += 1;
                     let end = e + 1 + c.m_extra[rank] as usize;
+                    for &n in &c.slot_addr[start..end] {
+                        words.prefetch(n);
+                    }
                     offers.clear();
                     for &u in &c.slot_addr[start..start + n_in] {
-                        let hu = words.get(u);
+                        let hu = words.word(u);
                         if hu == NOWHERE && local.is_empty() {
                             continue;
                         }
@@ -564,7 +581,7 @@ impl Ctx<'_> {
                             } else {
                                 all
                             };
-                            if !fwd && lt(hops, words.get(v)) == 0 {
+                            if !fwd && lt(hops, words.word(v)) == 0 {
                                 continue;
                             }
                             let src = Src::Scan {
@@ -620,8 +637,8 @@ impl Ctx<'_> {
                     }
                     continue;
                 }
-                let u = c.slot_addr[start];
-                let hu = words.get(u);
+                let u = w as u32;
+                let hu = words.word(u);
                 if hu == NOWHERE && local.is_empty() {
                     continue;
                 }
@@ -636,12 +653,12 @@ impl Ctx<'_> {
                     flush(&mut tally, &mut scanned);
                     tallied = 0;
                 }
-                let v = recv[e].load(Ordering::Relaxed);
+                let v = (w >> 32) as u32 & !(FWD >> 32) as u32;
                 if v == u {
                     continue;
                 }
-                let fwd = g.forwards(e as u32);
-                if !fwd && lt(o.hops, words.get(v)) == 0 {
+                let fwd = w & FWD != 0;
+                if !fwd && lt(o.hops, words.word(v)) == 0 {
                     continue;
                 }
                 let src = Src::One(o);
@@ -653,7 +670,7 @@ impl Ctx<'_> {
         // Leave the words as found.
         for ln in &lane {
             for en in &ln.entries {
-                words.set(en.node, NOWHERE);
+                words.set_word(en.node, NOWHERE);
             }
         }
         lane.into_iter()
@@ -688,11 +705,11 @@ impl Ctx<'_> {
         fwd: bool,
         src: &Src<'_>,
     ) {
-        let hv = words.get(v);
+        let hv = words.word(v);
         let improved = lt(hops, hv);
         let mut made = [NONE; LANES];
         if improved != 0 {
-            words.set(v, min8(hops, hv));
+            words.set_word(v, min8(hops, hv));
             for l in lanes(improved) {
                 let (from, pred) = src.pred(l);
                 let ln = &mut lane[l];
