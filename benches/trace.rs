@@ -287,6 +287,12 @@ fn bench(c: &mut Criterion) {
             time_respecting: false,
             ..hop_cfg.clone()
         };
+        // The default picks the stream search for six seeds; the frontier
+        // search on the same seeds, for comparison.
+        let frontier_cfg = TraceConfig {
+            search: fundtrace::Search::Frontier,
+            ..hop_cfg.clone()
+        };
         let scanned = trace(&graph, &seeds, &case.clusters, &hop_cfg)
             .expect("traces")
             .stats
@@ -306,8 +312,14 @@ fn bench(c: &mut Criterion) {
         eprintln!(
             "size {n}: edges scanned from 6 hubs: time {scanned}, plain {scanned_plain}, petgraph DiGraph bfs {pg_edges}, petgraph bfs on FlowGraph {fg_edges}"
         );
+        let scanned_frontier = trace(&graph, &seeds, &case.clusters, &frontier_cfg)
+            .expect("traces")
+            .stats
+            .edges_scanned;
+        eprintln!("size {n}: edges scanned from 6 hubs by the frontier search: {scanned_frontier}");
         for (name, cfg, edges) in [
             ("time", &hop_cfg, scanned),
+            ("time_frontier", &frontier_cfg, scanned_frontier),
             ("plain", &plain_cfg, scanned_plain),
         ] {
             group.throughput(Throughput::Elements(edges));

@@ -674,7 +674,7 @@ impl Tracer<'_> {
                 let mut found = Vec::new();
                 for (i, e) in hops.entries.iter().enumerate() {
                     let n = e.node;
-                    if hops.first_entry[n as usize] as usize != i
+                    if !hops.is_first(i)
                         || seed_nodes.contains(&n)
                         || !ctx.propagates(n, seed, &hops)
                     {
@@ -784,6 +784,10 @@ pub(crate) struct Hops {
     /// the word, read when the node is settled; stale otherwise).
     old_ready: Vec<AtomicU32>,
     entries: Vec<Entry>,
+    /// Bit per entry, set for its node's first entry, when the search kept
+    /// it (the stream search does; empty otherwise): [`Hops::is_first`]
+    /// then reads it instead of the node's `first_entry`, far away.
+    firsts: Vec<u64>,
     /// Bit per node, all clear between uses: sorts improved nodes.
     mark: Vec<u64>,
     /// Kept for the next search.
@@ -914,6 +918,15 @@ impl Hops {
     fn dist(&self, n: u32) -> Option<u32> {
         let e = self.first_entry[n as usize];
         (e != NONE).then(|| self.entries[e as usize].layer)
+    }
+
+    /// Whether entry `i` is its node's first (fewest-hop) entry.
+    #[inline]
+    fn is_first(&self, i: usize) -> bool {
+        match self.firsts.get(i / 64) {
+            Some(w) => w & (1 << (i % 64)) != 0,
+            None => self.first_entry[self.entries[i].node as usize] as usize == i,
+        }
     }
 
     fn ready(&self, n: u32) -> u32 {
@@ -1435,6 +1448,7 @@ impl Ctx<'_> {
             }
         }
         Hops {
+            firsts: Vec::new(),
             best,
             first_entry,
             old_ready,
@@ -1502,11 +1516,13 @@ impl Ctx<'_> {
         let mut reached = 0u64;
         for (i, e) in hops.entries.iter().enumerate() {
             // The entries' nodes lie far apart.
-            if let Some(a) = hops.entries.get(i + NODES_AHEAD) {
+            if hops.firsts.is_empty()
+                && let Some(a) = hops.entries.get(i + NODES_AHEAD)
+            {
                 prefetch(&hops.first_entry[a.node as usize]);
             }
             let n = e.node;
-            if hops.first_entry[n as usize] as usize != i {
+            if !hops.is_first(i) {
                 continue;
             }
             if n != seed {

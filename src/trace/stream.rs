@@ -282,13 +282,14 @@ struct Lane {
 
 impl Lane {
     /// Sets each entry's predecessor, each address's fewest-hop entry and
-    /// its earliest arrival, in entry order. An entry's predecessor is its
+    /// its earliest arrival, in entry order; returns a bit per entry, set
+    /// for the fewest-hop entry of its address ([`Hops::firsts`]). An entry's predecessor is its
     /// sender's fewest-hop entry before the entry's event, so the entries
     /// of one event are resolved before any of them counts as its node's.
     ///
     /// The entries' nodes and senders lie far apart: their words
     /// `ENTRIES_AHEAD` entries on are prefetched.
-    fn resolve(&mut self) {
+    fn resolve(&mut self) -> Vec<u64> {
         const ENTRIES_AHEAD: usize = 16;
         let Lane {
             best,
@@ -298,6 +299,8 @@ impl Lane {
             ..
         } = self;
         let n = entries.len();
+        let mut firsts = vec![0u64; n.div_ceil(64)];
+        firsts[0] = 1;
         let mut i = 1;
         while i < n {
             let e = entries[i].event;
@@ -322,14 +325,19 @@ impl Lane {
                     continue;
                 }
                 let v = entries[k].node as usize;
-                if cur[v] == NONE {
+                let old = cur[v];
+                if old == NONE {
                     best[v].store(u64::from(e + 1) << 32, Ordering::Relaxed);
+                } else {
+                    firsts[old as usize / 64] &= !(1 << (old % 64));
                 }
+                firsts[k / 64] |= 1 << (k % 64);
                 cur[v] = k as u32;
             }
             i = j;
         }
         from.clear();
+        firsts
     }
 }
 
@@ -666,7 +674,7 @@ impl Ctx<'_> {
             }
         }
         flush(&mut tally, &mut scanned);
-        lane.par_iter_mut().for_each(Lane::resolve);
+        let firsts: Vec<Vec<u64>> = lane.par_iter_mut().map(Lane::resolve).collect();
         // Leave the words as found.
         for ln in &lane {
             for en in &ln.entries {
@@ -675,7 +683,9 @@ impl Ctx<'_> {
         }
         lane.into_iter()
             .zip(scanned)
-            .map(|(ln, k)| Hops {
+            .zip(firsts)
+            .map(|((ln, k), firsts)| Hops {
+                firsts,
                 best: ln.best,
                 first_entry: ln.first_entry,
                 old_ready: ln.old_ready,
