@@ -19,7 +19,10 @@
 //! traversal is a layered earliest-arrival search: layer *h* holds, for every
 //! address, the earliest arrival over paths of at most *h* hops, so
 //! `min_hops` is exact under the time constraint and `first_arrival` is the
-//! earliest arrival over paths of at most `max_hops` hops.
+//! earliest arrival over paths of at most `max_hops` hops. For several
+//! seeds that reach far, [`Search::Stream`] gets the same hop counts and
+//! arrivals from one pass over the events in time order per group of up to
+//! eight seeds (see [`Search`]).
 //!
 //! # Value models
 //! All three run in one pass over the events that touch tainted addresses, in
@@ -330,7 +333,9 @@ pub struct TraceStats {
     /// Adjacency entries the hop traversals scanned. An address's out-edges
     /// after its earliest arrival are scanned once, however often a later
     /// layer improves the arrival (plus those inside a transaction that a
-    /// forwarding arrival continues in).
+    /// forwarding arrival continues in). The stream search counts the same
+    /// thing, per seed: each (sender, event) it relaxes from a reached
+    /// sender.
     pub edges_scanned: u64,
     /// Events the value pass processed.
     pub events_valued: u64,
