@@ -731,6 +731,21 @@ impl Ctx<'_> {
         reused.unwrap_or_else(|| Scratch::new(self.g.address_count()))
     }
 
+    /// Search arrays holding only `seed`'s entry: layer 0, arrived before
+    /// the first event.
+    fn start_search(&self, seed: u32) -> Scratch {
+        let mut s = self.take_scratch();
+        s.entries.push(Entry {
+            node: seed,
+            layer: 0,
+            event: NONE,
+            pred: NONE,
+        });
+        s.best[seed as usize].store(0, Ordering::Relaxed);
+        s.first_entry[seed as usize] = 0;
+        s
+    }
+
     fn give_back(&self, hops: Hops) {
         let s = hops.into_scratch();
         if let Ok(mut p) = self.pool.lock() {
@@ -1343,15 +1358,7 @@ impl Ctx<'_> {
             mut mark,
             mut entries,
             mut bufs,
-        } = self.take_scratch();
-        entries.push(Entry {
-            node: seed,
-            layer: 0,
-            event: NONE,
-            pred: NONE,
-        });
-        best[seed as usize].store(0, Ordering::Relaxed);
-        first_entry[seed as usize] = 0;
+        } = self.start_search(seed);
         let Buffers {
             frontier,
             wave,

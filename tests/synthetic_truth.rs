@@ -17,6 +17,18 @@ fn case(transfers: u64, extra_seeds: usize) -> (SyntheticCase, FlowGraph) {
     (c, g)
 }
 
+/// The `k` busiest addresses by outgoing events (pseudo-addresses left out).
+fn hubs(g: &FlowGraph, k: usize) -> Vec<fundtrace::Address> {
+    let mut v: Vec<_> = g
+        .addresses()
+        .iter()
+        .filter(|a| a.as_special().is_none())
+        .map(|a| (g.outgoing(g.node(a).unwrap()).count(), *a))
+        .collect();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v.into_iter().take(k).map(|h| h.1).collect()
+}
+
 fn in_pool(threads: usize, f: impl FnOnce() -> TraceOutcome + Send) -> TraceOutcome {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -166,14 +178,7 @@ fn one_and_two_threads_agree_exactly() {
 #[test]
 fn large_frontiers_agree_across_threads() {
     let (c, g) = case(150_000, 0);
-    // The busiest addresses by outgoing events.
-    let mut hubs: Vec<_> = g
-        .addresses()
-        .iter()
-        .map(|a| (g.outgoing(g.node(a).unwrap()).count(), *a))
-        .collect();
-    hubs.sort_unstable_by(|a, b| b.cmp(a));
-    let seeds: Vec<_> = hubs.iter().take(3).map(|h| h.1).collect();
+    let seeds = hubs(&g, 3);
     let cfg = TraceConfig {
         stop_at_clusters: false,
         max_hops: 6,
@@ -252,15 +257,8 @@ fn reused_tracer_equals_fresh_traces() {
 fn stream_search_with_many_seeds_matches_frontier_search() {
     use fundtrace::Search;
     let (c, g) = case(150_000, 2);
-    let mut hubs: Vec<_> = g
-        .addresses()
-        .iter()
-        .filter(|a| a.as_special().is_none())
-        .map(|a| (g.outgoing(g.node(a).unwrap()).count(), *a))
-        .collect();
-    hubs.sort_unstable_by(|a, b| b.cmp(a));
     let mut seeds = c.seeds.clone();
-    seeds.extend(hubs.iter().take(14).map(|h| h.1));
+    seeds.extend(hubs(&g, 14));
     assert_eq!(seeds.len(), 20);
     for (stop_at_clusters, max_hops) in [(true, 10), (false, 5)] {
         let cfg = |search| TraceConfig {

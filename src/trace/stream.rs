@@ -179,34 +179,26 @@ impl Words for Vec<u32> {
     }
 }
 
-/// The event run of each chain in the graph (events are ordered by chain
-/// first), in order.
+/// The event run of each chain in the graph, in order: blocks, and so
+/// events, are ordered by chain first.
 fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
-    let n = g.event_count();
-    let mut runs = Vec::new();
-    let mut at = 0usize;
-    while at < n {
-        let chain = g.block_of(at as u32).chain;
-        let end = at + partition_point_range(at, n, |e| g.block_of(e as u32).chain == chain);
-        runs.push((chain, at..end));
-        at = end;
-    }
-    runs
-}
-
-/// The first position in `lo..hi` where `pred` fails, minus `lo`; `pred`
-/// must hold for a prefix.
-fn partition_point_range(lo: usize, hi: usize, pred: impl Fn(usize) -> bool) -> usize {
-    let (mut a, mut b) = (lo, hi);
-    while a < b {
-        let mid = a + (b - a) / 2;
-        if pred(mid) {
-            a = mid + 1;
-        } else {
-            b = mid;
+    let mut runs: Vec<(crate::types::Chain, std::ops::Range<usize>)> = Vec::new();
+    for b in &g.blocks {
+        let at = b.first_event as usize;
+        match runs.last_mut() {
+            Some((chain, r)) if *chain == b.chain => r.end = at,
+            _ => {
+                if let Some((_, r)) = runs.last_mut() {
+                    r.end = at;
+                }
+                runs.push((b.chain, at..at));
+            }
         }
     }
-    a - lo
+    if let Some((_, r)) = runs.last_mut() {
+        r.end = g.event_count();
+    }
+    runs
 }
 
 /// The arrivals of the current transaction at addresses that send later
@@ -467,20 +459,12 @@ impl Ctx<'_> {
             .map(|&s| {
                 let Scratch {
                     best,
-                    mut first_entry,
+                    first_entry,
                     old_ready,
                     mark,
-                    mut entries,
+                    entries,
                     bufs,
-                } = self.take_scratch();
-                entries.push(Entry {
-                    node: s,
-                    layer: 0,
-                    event: NONE,
-                    pred: NONE,
-                });
-                best[s as usize].store(0, Ordering::Relaxed);
-                first_entry[s as usize] = 0;
+                } = self.start_search(s);
                 Lane {
                     seed: s,
                     best,
@@ -589,9 +573,6 @@ impl Ctx<'_> {
                             } else {
                                 all
                             };
-                            if !fwd && lt(hops, words.word(v)) == 0 {
-                                continue;
-                            }
                             let src = Src::Scan {
                                 offers: &offers,
                                 hops,
@@ -666,9 +647,6 @@ impl Ctx<'_> {
                     continue;
                 }
                 let fwd = w & FWD != 0;
-                if !fwd && lt(o.hops, words.word(v)) == 0 {
-                    continue;
-                }
                 let src = Src::One(o);
                 self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
             }
@@ -717,6 +695,10 @@ impl Ctx<'_> {
     ) {
         let hv = words.word(v);
         let improved = lt(hops, hv);
+        // The common case: nothing to record.
+        if improved == 0 && !fwd {
+            return;
+        }
         let mut made = [NONE; LANES];
         if improved != 0 {
             words.set_word(v, min8(hops, hv));
