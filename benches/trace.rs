@@ -21,7 +21,9 @@
 //! * `hops/*`: hop traversal from the six busiest background addresses
 //!   (big frontiers), taint passing through clusters, 10 hops, no value
 //!   models; throughput is adjacency entries scanned per second.
-//!   `hops/time` is the time-respecting search, `hops/plain` plain
+//!   `hops/time` is the time-respecting search as the default
+//!   (`Search::Auto`) runs it, `hops/time_frontier` and `hops/time_stream`
+//!   each of its two searches alone, `hops/plain` plain
 //!   reachability, each through a fresh `trace` call (which allocates and
 //!   fills its per-address search arrays, one set per seed running at once)
 //!   and, as `*_reused_tracer`, on a `Tracer` that keeps them between runs;
@@ -287,16 +289,25 @@ fn bench(c: &mut Criterion) {
             time_respecting: false,
             ..hop_cfg.clone()
         };
-        // The default picks the stream search for six seeds; the frontier
-        // search on the same seeds, for comparison.
+        // The default (`Search::Auto`) probes each hub with the frontier
+        // search, and as all six give up, runs the stream search; each
+        // search alone on the same seeds, for comparison.
         let frontier_cfg = TraceConfig {
             search: fundtrace::Search::Frontier,
             ..hop_cfg.clone()
         };
-        let scanned = trace(&graph, &seeds, &case.clusters, &hop_cfg)
+        let stream_cfg = TraceConfig {
+            search: fundtrace::Search::Stream,
+            ..hop_cfg.clone()
+        };
+        let auto = trace(&graph, &seeds, &case.clusters, &hop_cfg)
             .expect("traces")
-            .stats
-            .edges_scanned;
+            .stats;
+        let scanned = auto.edges_scanned;
+        eprintln!(
+            "size {n}: the default search streamed {} of the 6 hubs",
+            auto.seeds_streamed
+        );
         let scanned_plain = trace(&graph, &seeds, &case.clusters, &plain_cfg)
             .expect("traces")
             .stats
@@ -320,6 +331,7 @@ fn bench(c: &mut Criterion) {
         for (name, cfg, edges) in [
             ("time", &hop_cfg, scanned),
             ("time_frontier", &frontier_cfg, scanned_frontier),
+            ("time_stream", &stream_cfg, scanned),
             ("plain", &plain_cfg, scanned_plain),
         ] {
             group.throughput(Throughput::Elements(edges));

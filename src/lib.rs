@@ -74,8 +74,8 @@ pub use labels::{Category, Label, LabelSet};
 pub use report::TraceReport;
 pub use sources::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
-    Arrival, Cluster, Finding, Model, PathStep, STREAM_MAX_HOPS, Search, SeedSummary, Targets,
-    TraceConfig, TraceOutcome, TraceStats, Tracer, trace,
+    AUTO_STREAM_SEEDS, Arrival, Cluster, Finding, Model, PathStep, STREAM_MAX_HOPS, Search,
+    SeedSummary, Targets, TraceConfig, TraceOutcome, TraceStats, Tracer, trace,
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,

@@ -153,10 +153,16 @@ impl Cluster {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Search {
-    /// [`Search::Stream`] when it applies and at least two seeds are in the
-    /// graph with `max_hops` of at least 4, else [`Search::Frontier`]: a
-    /// pass over all events pays when several seeds share it and reach
-    /// far; a short or single search visits less from its frontier.
+    /// The frontier search, except for seeds that reach far when there are
+    /// several of them: with at least [`AUTO_STREAM_SEEDS`] seeds in the
+    /// graph (and settings the stream search can honour), each seed's
+    /// frontier search first runs as a probe that gives up before it would
+    /// scan more than a sixteenth of its chain's events; if at least
+    /// [`AUTO_STREAM_SEEDS`] seeds give up, they go through the stream
+    /// search, else they run the frontier search to the end. A seed with
+    /// a small neighbourhood (the usual investigation) so costs what it
+    /// reaches, and what a probe wastes is bounded by its limit. The choice
+    /// depends only on the graph and the seeds, not on the threads.
     #[default]
     Auto,
     /// A layered search per seed from its frontier: costs what the seed
@@ -225,16 +231,38 @@ impl TraceConfig {
             && self.max_hops <= STREAM_MAX_HOPS
     }
 
-    /// The search that runs for `seeds` distinct seeds in the graph.
-    fn search_for(&self, seeds: usize) -> Search {
+    /// How the hops of `seeds` distinct seeds in the graph are searched.
+    fn plan_for(&self, seeds: usize) -> Plan {
         match self.search {
-            Search::Auto if self.stream_applies() && seeds >= 2 && self.max_hops >= 4 => {
-                Search::Stream
-            }
-            Search::Stream => Search::Stream,
-            _ => Search::Frontier,
+            Search::Auto if self.stream_applies() && seeds >= AUTO_STREAM_SEEDS => Plan::Probe,
+            Search::Stream => Plan::Stream,
+            _ => Plan::Frontier,
         }
     }
+}
+
+/// With [`Search::Auto`], the fewest seeds that are probed, and the fewest
+/// far-reaching ones that go through the stream search: on two threads a
+/// pass of two seeds per thread costs about what two frontier searches
+/// per thread from seeds that reach most of their chain cost (measured on
+/// the benchmark's hubs), and fewer seeds leave the pass's shared cost to
+/// too few of them.
+pub const AUTO_STREAM_SEEDS: usize = 4;
+
+/// A probe gives up before it would scan more than its chain's events
+/// divided by this.
+const PROBE_SHARE: usize = 16;
+
+/// How a trace runs its hop searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// The frontier search for every seed.
+    Frontier,
+    /// The stream search for every seed.
+    Stream,
+    /// [`Search::Auto`]'s probe, then the stream search for the seeds that
+    /// gave up if there are enough of them.
+    Probe,
 }
 
 impl Default for TraceConfig {
@@ -329,6 +357,7 @@ pub struct SeedSummary {
 
 /// Work counters, for benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TraceStats {
     /// Adjacency entries the hop traversals scanned. An address's out-edges
     /// after its earliest arrival are scanned once, however often a later
@@ -339,6 +368,10 @@ pub struct TraceStats {
     pub edges_scanned: u64,
     /// Events the value pass processed.
     pub events_valued: u64,
+    /// Seeds whose hops came from the stream search ([`Search`]); the
+    /// others had the frontier search. A probe of [`Search::Auto`] that
+    /// gave up is not counted in `edges_scanned`.
+    pub seeds_streamed: u64,
 }
 
 /// The outcome of [`trace`].
@@ -529,44 +562,78 @@ impl<'g> Tracer<'g> {
             .iter()
             .map(|s| graph.node(s).map(|n| n.0))
             .collect();
-        let in_graph: Vec<u32> = nodes.iter().flatten().copied().collect();
-        // With the stream search, the hops of all seeds first (a pass per
-        // group of seeds), then each seed's values and findings.
-        let mut streamed: Vec<Option<Hops>> = Vec::new();
-        if config.search_for(in_graph.len()) == Search::Stream && !in_graph.is_empty() {
-            let mut hops = self.stream_hops(&ctx, &in_graph).into_iter();
-            streamed = nodes.iter().map(|n| n.and_then(|_| hops.next())).collect();
-        }
-        streamed.resize_with(distinct.len(), || None);
-        let results: Vec<SeedResult> = distinct
+        let in_graph = nodes.iter().flatten().count();
+        let plan = config.plan_for(in_graph);
+        // A probe's limit per chain: a sixteenth of the chain's events.
+        let limits: Vec<(Chain, u64)> = match plan {
+            Plan::Probe => stream::chain_runs(graph)
+                .into_iter()
+                .map(|(chain, r)| (chain, (r.len() / PROBE_SHARE) as u64))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // Per seed in parallel: seeds not in the graph, frontier searches
+        // and probes that finish; the seeds still without a result then go
+        // through the stream search, or (too few probes gave up) the
+        // frontier search. Search arrays are handed back as each seed is
+        // done, so at most a thread's or a stream batch's seeds hold them.
+        let mut results: Vec<Option<SeedResult>> = distinct
             .par_iter()
             .zip(nodes.par_iter())
-            .zip(streamed.into_par_iter())
-            .map(|((s, n), hops)| match n {
-                Some(n) => {
-                    let hops = hops.unwrap_or_else(|| ctx.hops(*n));
-                    ctx.trace_seed(*s, *n, &targets.names, hops)
-                }
-                None => SeedResult {
-                    summary: SeedSummary {
-                        seed: *s,
-                        in_graph: false,
-                        sent: BTreeMap::new(),
-                        reached: 0,
-                        truncated: false,
-                    },
-                    findings: Vec::new(),
-                    stats: TraceStats::default(),
-                },
+            .map(|(s, n)| {
+                let Some(n) = *n else {
+                    return Some(SeedResult::absent(*s));
+                };
+                let hops = match plan {
+                    Plan::Frontier => Some(ctx.hops(n)),
+                    Plan::Stream => None,
+                    Plan::Probe => {
+                        let chain = graph.addresses()[n as usize].chain();
+                        let limit = limits
+                            .iter()
+                            .find(|(c, _)| *c == chain)
+                            .map_or(0, |&(_, l)| l);
+                        ctx.frontier(n, Some(limit))
+                    }
+                };
+                hops.map(|h| ctx.trace_seed(*s, n, &targets.names, h))
             })
             .collect();
+        let rest: Vec<(usize, u32)> = results
+            .iter()
+            .zip(&nodes)
+            .enumerate()
+            .filter_map(|(i, (r, n))| if r.is_none() { n.map(|n| (i, n)) } else { None })
+            .collect();
+        let done: Vec<SeedResult> = if plan == Plan::Stream || rest.len() >= AUTO_STREAM_SEEDS {
+            // Batches of a pass of LANES seeds per thread.
+            let batch = stream::LANES * rayon::current_num_threads().max(1);
+            let mut done = Vec::with_capacity(rest.len());
+            for part in rest.chunks(batch) {
+                let seeds: Vec<u32> = part.iter().map(|&(_, n)| n).collect();
+                let hops = self.stream_hops(&ctx, &seeds);
+                done.par_extend(
+                    part.par_iter()
+                        .zip(hops)
+                        .map(|(&(i, n), h)| ctx.trace_seed(distinct[i], n, &targets.names, h)),
+                );
+            }
+            done
+        } else {
+            rest.par_iter()
+                .map(|&(i, n)| ctx.trace_seed(distinct[i], n, &targets.names, ctx.hops(n)))
+                .collect()
+        };
+        for (&(i, _), r) in rest.iter().zip(done) {
+            results[i] = Some(r);
+        }
         let mut out = TraceOutcome {
             findings: Vec::new(),
             seeds: Vec::new(),
             warnings: Vec::new(),
             stats: TraceStats::default(),
         };
-        for r in results {
+        for r in results.into_iter().flatten() {
             if !r.summary.in_graph {
                 out.warnings.push(format!(
                     "seed {} does not occur in the loaded data",
@@ -583,6 +650,7 @@ impl<'g> Tracer<'g> {
             }
             out.stats.edges_scanned += r.stats.edges_scanned;
             out.stats.events_valued += r.stats.events_valued;
+            out.stats.seeds_streamed += r.stats.seeds_streamed;
             out.findings.extend(r.findings);
             out.seeds.push(r.summary);
         }
@@ -760,6 +828,23 @@ struct SeedResult {
     stats: TraceStats,
 }
 
+impl SeedResult {
+    /// For a seed that is not in the graph.
+    fn absent(seed: Address) -> SeedResult {
+        SeedResult {
+            summary: SeedSummary {
+                seed,
+                in_graph: false,
+                sent: BTreeMap::new(),
+                reached: 0,
+                truncated: false,
+            },
+            findings: Vec::new(),
+            stats: TraceStats::default(),
+        }
+    }
+}
+
 /// One improvement of an address's arrival, at one layer.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -815,6 +900,8 @@ pub(crate) struct Hops {
     edges_scanned: u64,
     /// Stopped on the work budget.
     truncated: bool,
+    /// Made by the stream search.
+    streamed: bool,
 }
 
 /// The per-node arrays of one hop search, sized for the whole graph. They
@@ -1350,6 +1437,15 @@ impl Ctx<'_> {
     /// records the node as improved, so each improved node is listed once;
     /// the list is sorted before it becomes the next frontier.
     pub(crate) fn hops(&self, seed: u32) -> Hops {
+        self.frontier(seed, None)
+            .expect("a frontier search without a limit runs to its end")
+    }
+
+    /// The layered search of [`Ctx::hops`]; with `give_up`, a probe for
+    /// [`Search::Auto`]: `None` (the search arrays handed back) when a
+    /// layer would take the entries scanned past `give_up`, counting every
+    /// out-edge word of the layer's nodes (a bound on what it scans).
+    fn frontier(&self, seed: u32, give_up: Option<u64>) -> Option<Hops> {
         let g = self.g;
         let Scratch {
             best,
@@ -1375,9 +1471,20 @@ impl Ctx<'_> {
         });
         let mut scanned = 0u64;
         let mut truncated = false;
+        let mut gave_up = false;
         let time = self.cfg.time_respecting;
         let mut layer = 0u32;
         'layers: while !frontier.is_empty() && layer < self.cfg.max_hops {
+            if let Some(limit) = give_up {
+                let ahead: u64 = frontier
+                    .iter()
+                    .map(|f| g.out_range(f.node).len() as u64)
+                    .sum();
+                if scanned + ahead > limit {
+                    gave_up = true;
+                    break;
+                }
+            }
             layer += 1;
             // The layer relaxes all out-edges after each arrival, then is
             // closed over same-transaction continuations: a hop is one
@@ -1459,7 +1566,7 @@ impl Ctx<'_> {
                 break;
             }
         }
-        Hops {
+        let hops = Hops {
             firsts: Vec::new(),
             best,
             first_entry,
@@ -1469,7 +1576,13 @@ impl Ctx<'_> {
             bufs,
             edges_scanned: scanned,
             truncated,
+            streamed: false,
+        };
+        if gave_up {
+            self.give_back(hops);
+            return None;
         }
+        Some(hops)
     }
 
     fn path(&self, hops: &Hops, member: u32) -> Vec<PathStep> {
@@ -1614,6 +1727,7 @@ impl Ctx<'_> {
             stats: TraceStats {
                 edges_scanned: hops.edges_scanned,
                 events_valued: values.events,
+                seeds_streamed: u64::from(hops.streamed),
             },
         };
         self.give_back(hops);
@@ -2026,10 +2140,10 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{STREAM_MAX_HOPS, Search, TraceConfig, sort_nodes};
+    use super::{AUTO_STREAM_SEEDS, Plan, STREAM_MAX_HOPS, Search, TraceConfig, sort_nodes};
 
     /// An explicit stream search with settings it cannot honour is refused
-    /// with the settings named; `Auto` falls back to the frontier search.
+    /// with the settings named; `Auto` then runs the frontier search.
     #[test]
     fn stream_search_refuses_what_it_cannot_honour() {
         let stream = TraceConfig {
@@ -2037,7 +2151,7 @@ mod tests {
             ..TraceConfig::default()
         };
         assert!(stream.check().is_ok());
-        assert_eq!(stream.search_for(1), Search::Stream);
+        assert_eq!(stream.plan_for(1), Plan::Stream);
         for bad in [
             TraceConfig {
                 time_respecting: false,
@@ -2059,16 +2173,22 @@ mod tests {
                 ..bad
             };
             assert!(auto.check().is_ok());
-            assert_eq!(auto.search_for(6), Search::Frontier);
+            assert_eq!(auto.plan_for(6), Plan::Frontier);
         }
+        // Auto probes from AUTO_STREAM_SEEDS seeds on, whatever the hop limit.
         let auto = TraceConfig::default();
-        assert_eq!(auto.search_for(6), Search::Stream);
-        assert_eq!(auto.search_for(1), Search::Frontier);
+        assert_eq!(auto.plan_for(AUTO_STREAM_SEEDS), Plan::Probe);
+        assert_eq!(auto.plan_for(AUTO_STREAM_SEEDS - 1), Plan::Frontier);
         let short = TraceConfig {
-            max_hops: 3,
+            max_hops: 2,
             ..auto
         };
-        assert_eq!(short.search_for(6), Search::Frontier);
+        assert_eq!(short.plan_for(6), Plan::Probe);
+        let frontier = TraceConfig {
+            search: Search::Frontier,
+            ..short
+        };
+        assert_eq!(frontier.plan_for(6), Plan::Frontier);
     }
 
     /// Both ways of sorting improved nodes give the comparison sort's order

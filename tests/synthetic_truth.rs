@@ -301,3 +301,58 @@ fn stream_search_with_many_seeds_matches_frontier_search() {
         assert!(!frontier.findings.is_empty());
     }
 }
+
+/// `Search::Auto` streams only seeds that reach far, and only when enough
+/// of them do: the real seeds (small neighbourhoods) get the frontier
+/// search, hubs the stream search, and the outcome is exactly that of the
+/// search each seed got, on any number of threads.
+#[test]
+fn auto_search_streams_far_reaching_seeds_only() {
+    use fundtrace::{AUTO_STREAM_SEEDS, Search};
+    let (c, g) = case(150_000, 2);
+    let cfg = |search| TraceConfig {
+        search,
+        ..TraceConfig::default()
+    };
+    let run = |seeds: &[fundtrace::Address], search| {
+        let one = in_pool(1, || trace(&g, seeds, &c.clusters, &cfg(search)).unwrap());
+        let two = in_pool(2, || trace(&g, seeds, &c.clusters, &cfg(search)).unwrap());
+        assert_eq!(one, two);
+        assert_eq!(one.stats, two.stats);
+        two
+    };
+    let hubs = hubs(&g, AUTO_STREAM_SEEDS + 2);
+    // The generator's seeds: all probes finish.
+    assert!(c.seeds.len() >= AUTO_STREAM_SEEDS);
+    let auto = run(&c.seeds, Search::Auto);
+    assert_eq!(auto.stats.seeds_streamed, 0);
+    assert_eq!(auto, run(&c.seeds, Search::Frontier));
+    assert!(!auto.findings.is_empty());
+    // Hubs: every probe gives up.
+    let auto = run(&hubs, Search::Auto);
+    assert_eq!(auto.stats.seeds_streamed, hubs.len() as u64);
+    let stream = run(&hubs, Search::Stream);
+    assert_eq!(auto, stream);
+    assert_eq!(auto.stats, stream.stats);
+    // Both kinds together: each seed gets its own search.
+    let mut mixed = c.seeds.clone();
+    mixed.extend(&hubs);
+    let auto = run(&mixed, Search::Auto);
+    assert_eq!(auto.stats.seeds_streamed, hubs.len() as u64);
+    let frontier = run(&c.seeds, Search::Frontier);
+    let of = |o: &TraceOutcome, seeds: &[fundtrace::Address]| {
+        o.findings
+            .iter()
+            .filter(|f| seeds.contains(&f.seed))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&auto, &c.seeds), frontier.findings);
+    assert_eq!(of(&auto, &hubs), stream.findings);
+    // Too few far-reaching seeds: they run the frontier search to the end.
+    let mut few = c.seeds.clone();
+    few.extend(&hubs[..AUTO_STREAM_SEEDS - 1]);
+    let auto = run(&few, Search::Auto);
+    assert_eq!(auto.stats.seeds_streamed, 0);
+    assert_eq!(auto, run(&few, Search::Frontier));
+}

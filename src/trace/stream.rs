@@ -181,7 +181,7 @@ impl Words for Vec<u32> {
 
 /// The event run of each chain in the graph, in order: blocks, and so
 /// events, are ordered by chain first.
-fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
+pub(super) fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
     let mut runs: Vec<(crate::types::Chain, std::ops::Range<usize>)> = Vec::new();
     for b in &g.blocks {
         let at = b.first_event as usize;
@@ -672,6 +672,7 @@ impl Ctx<'_> {
                 bufs: ln.bufs,
                 edges_scanned: k,
                 truncated: false,
+                streamed: true,
             })
             .collect()
     }
