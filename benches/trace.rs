@@ -300,13 +300,14 @@ fn bench(c: &mut Criterion) {
             search: fundtrace::Search::Stream,
             ..hop_cfg.clone()
         };
-        let auto = trace(&graph, &seeds, &case.clusters, &hop_cfg)
-            .expect("traces")
-            .stats;
-        let scanned = auto.edges_scanned;
+        let auto = trace(&graph, &seeds, &case.clusters, &hop_cfg).expect("traces");
+        let scanned = auto.stats.edges_scanned;
         eprintln!(
             "size {n}: the default search streamed {} of the 6 hubs",
-            auto.seeds_streamed
+            auto.seeds
+                .iter()
+                .filter(|s| s.search == Some(fundtrace::Search::Stream))
+                .count()
         );
         let scanned_plain = trace(&graph, &seeds, &case.clusters, &plain_cfg)
             .expect("traces")

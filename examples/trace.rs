@@ -73,6 +73,9 @@ TRACE
   --through-clusters     let taint pass through cluster members
   --max-edges N          work budget per seed: stop the search after the layer at which
                          it has scanned N edges (the report marks the seed truncated)
+  --search S             auto, frontier or stream: how hops are searched (default auto:
+                         the frontier search, and one pass over the events for the
+                         seeds that reach far when at least four do)
   --threads N            worker threads (default: all cores)
 
 SNAPSHOTS
@@ -265,6 +268,11 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("through-clusters") => a.config.stop_at_clusters = false,
             Long("max-edges") => {
                 a.config.max_edges_per_seed = Some(num(text(&mut p)?, "--max-edges")?);
+            }
+            Long("search") => {
+                a.config.search = text(&mut p)?
+                    .parse()
+                    .map_err(|e| format!("--search: {e}"))?;
             }
             Long("threads") => {
                 let n = num(text(&mut p)?, "--threads")?;

@@ -175,6 +175,23 @@ pub enum Search {
     Stream,
 }
 
+impl std::str::FromStr for Search {
+    type Err = Error;
+    /// `auto`, `frontier` or `stream`.
+    fn from_str(s: &str) -> Result<Search> {
+        match s {
+            "auto" => Ok(Search::Auto),
+            "frontier" => Ok(Search::Frontier),
+            "stream" => Ok(Search::Stream),
+            _ => Err(Error::Parse {
+                what: "search",
+                input: s.to_owned(),
+                reason: "expected auto, frontier or stream".into(),
+            }),
+        }
+    }
+}
+
 /// Trace parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceConfig {
@@ -353,6 +370,11 @@ pub struct SeedSummary {
     /// Whether the search stopped early on
     /// [`TraceConfig::max_edges_per_seed`]: findings further out are missing.
     pub truncated: bool,
+    /// The hop search that ran for this seed, [`Search::Frontier`] or
+    /// [`Search::Stream`] (`None` for a seed not in the graph). Both give
+    /// the same hops, arrivals and values; where shortest evidence paths
+    /// tie, the path shown is the one this search found first.
+    pub search: Option<Search>,
 }
 
 /// Work counters, for benchmarks.
@@ -364,14 +386,10 @@ pub struct TraceStats {
     /// layer improves the arrival (plus those inside a transaction that a
     /// forwarding arrival continues in). The stream search counts the same
     /// thing, per seed: each (sender, event) it relaxes from a reached
-    /// sender.
+    /// sender. The probes of [`Search::Auto`] that gave up are not counted.
     pub edges_scanned: u64,
     /// Events the value pass processed.
     pub events_valued: u64,
-    /// Seeds whose hops came from the stream search ([`Search`]); the
-    /// others had the frontier search. A probe of [`Search::Auto`] that
-    /// gave up is not counted in `edges_scanned`.
-    pub seeds_streamed: u64,
 }
 
 /// The outcome of [`trace`].
@@ -650,7 +668,6 @@ impl<'g> Tracer<'g> {
             }
             out.stats.edges_scanned += r.stats.edges_scanned;
             out.stats.events_valued += r.stats.events_valued;
-            out.stats.seeds_streamed += r.stats.seeds_streamed;
             out.findings.extend(r.findings);
             out.seeds.push(r.summary);
         }
@@ -838,6 +855,7 @@ impl SeedResult {
                 sent: BTreeMap::new(),
                 reached: 0,
                 truncated: false,
+                search: None,
             },
             findings: Vec::new(),
             stats: TraceStats::default(),
@@ -1722,12 +1740,16 @@ impl Ctx<'_> {
                 sent,
                 reached,
                 truncated: hops.truncated,
+                search: Some(if hops.streamed {
+                    Search::Stream
+                } else {
+                    Search::Frontier
+                }),
             },
             findings,
             stats: TraceStats {
                 edges_scanned: hops.edges_scanned,
                 events_valued: values.events,
-                seeds_streamed: u64::from(hops.streamed),
             },
         };
         self.give_back(hops);

@@ -108,6 +108,40 @@ fn trace_flags() {
     for f in v["findings"].as_array().unwrap() {
         assert!(f["min_hops"].as_u64().unwrap() <= 3);
     }
+    // Each hop search by name: the same findings, each seed's search in
+    // the report.
+    let mut reports = Vec::new();
+    for search in ["frontier", "stream"] {
+        let j = tmp(&format!("search-{search}.json"));
+        let out = example("trace")
+            .args([
+                "--synthetic",
+                "20000",
+                "--search",
+                search,
+                "--quiet",
+                "--json",
+            ])
+            .arg(&j)
+            .output()
+            .unwrap();
+        let v = ok_json(&out, &j);
+        assert_eq!(v["meta"]["parameters"]["search"], search);
+        for s in v["seeds"].as_array().unwrap() {
+            assert_eq!(s["search"], search, "{s}");
+        }
+        reports.push(v);
+    }
+    let hops = |v: &serde_json::Value| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["min_hops"].clone(), f["value"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(!hops(&reports[0]).is_empty());
+    assert_eq!(hops(&reports[0]), hops(&reports[1]));
     // A cluster given on the command line.
     let out = example("trace")
         .args([
@@ -134,6 +168,11 @@ fn trace_rejects_bad_arguments_clearly() {
         (vec!["--threads", "0"], "--threads"),
         (vec!["--max-hops", "x"], "--max-hops"),
         (vec!["--seeds", "/nonexistent/seeds.txt"], "seeds.txt"),
+        (vec!["--search", "sideways"], "sideways"),
+        (
+            vec!["--search", "stream", "--no-time-order"],
+            "search stream needs",
+        ),
         (vec!["--frobnicate"], "frobnicate"),
     ] {
         let out = example("trace").args(&args).output().unwrap();

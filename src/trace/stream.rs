@@ -95,6 +95,11 @@ const FWD: u64 = 1 << 63;
 /// the graph keeps only in the sender's adjacency), with [`FWD`]; a
 /// multi-leg event's [`MULTI`] and first slot (high half). Built once per
 /// [`Tracer`], in parallel; 8 bytes per event.
+///
+/// A one-to-one event is in its sender's out-edges once, with its
+/// receiver: a pass over the out-edges, node by node, fills in its word
+/// with a plain read and write (no other thread has that event), where a
+/// pass over the in-edges needed an atomic or and a bit test per in-edge.
 pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
     const MIN: usize = 1 << 16;
     let c = &g.cols;
@@ -102,21 +107,24 @@ pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
         .into_par_iter()
         .with_min_len(MIN)
         .map(|e| {
-            let (s, _, _) = c.slots(e);
             AtomicU64::new(if g.is_multi(e) {
-                MULTI | (s as u64) << 32
+                MULTI | (c.slots(e).0 as u64) << 32
+            } else if g.forwards(e) {
+                FWD
             } else {
-                u64::from(c.slot_addr[s]) | if g.forwards(e) { FWD } else { 0 }
+                0
             })
         })
         .collect();
     (0..g.address_count() as u32)
         .into_par_iter()
         .with_min_len(1 << 12)
-        .for_each(|v| {
-            for &e in g.in_events(v) {
-                if !g.is_multi(e) {
-                    words[e as usize].fetch_or(u64::from(v) << 32, Ordering::Relaxed);
+        .for_each(|u| {
+            for o in g.out_edges(u) {
+                if o.target != NONE {
+                    let w = &words[o.event as usize];
+                    let sr = u64::from(u) | u64::from(o.target) << 32;
+                    w.store(w.load(Ordering::Relaxed) | sr, Ordering::Relaxed);
                 }
             }
         });
