@@ -190,21 +190,21 @@ impl Words for Vec<u32> {
 /// The event run of each chain in the graph, in order: blocks, and so
 /// events, are ordered by chain first.
 pub(super) fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
-    let mut runs: Vec<(crate::types::Chain, std::ops::Range<usize>)> = Vec::new();
-    for b in &g.blocks {
-        let at = b.first_event as usize;
-        match runs.last_mut() {
-            Some((chain, r)) if *chain == b.chain => r.end = at,
-            _ => {
-                if let Some((_, r)) = runs.last_mut() {
-                    r.end = at;
-                }
-                runs.push((b.chain, at..at));
-            }
-        }
-    }
-    if let Some((_, r)) = runs.last_mut() {
-        r.end = g.event_count();
+    let blocks = &g.blocks;
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while let Some(first) = blocks.get(i) {
+        // A chain's blocks are one run: its end by binary search, so a
+        // trace does not walk the block table (183,000 blocks in the
+        // synthetic case of 10^8 transfers; Ethereum alone has over 20
+        // million).
+        let chain = first.chain;
+        let j = i + blocks[i..].partition_point(|b| b.chain == chain);
+        let end = blocks
+            .get(j)
+            .map_or(g.event_count(), |b| b.first_event as usize);
+        runs.push((chain, first.first_event as usize..end));
+        i = j;
     }
     runs
 }
