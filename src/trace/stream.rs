@@ -639,6 +639,39 @@ impl Ctx<'_> {
                 if hu == NOWHERE && local.is_empty() {
                     continue;
                 }
+                // The common case, outside a transaction that forwards and
+                // from a sender that does not absorb: the offer is the
+                // sender's hops plus one, and most receivers already have
+                // as few; no offer is built for them.
+                if local.is_empty()
+                    && w & FWD == 0
+                    && !(self.cfg.stop_at_clusters && self.is_member(u))
+                {
+                    let mut hops = inc(hu);
+                    hops |= spread(lt(cap, hops)) & NOWHERE;
+                    let live = lt(hops, NOWHERE);
+                    if live == 0 {
+                        continue;
+                    }
+                    tally += live >> 7;
+                    tallied += 1;
+                    if tallied == 255 {
+                        flush(&mut tally, &mut scanned);
+                        tallied = 0;
+                    }
+                    let v = (w >> 32) as u32;
+                    if v == u || lt(hops, words.word(v)) == 0 {
+                        continue;
+                    }
+                    let src = Src::One(Offer {
+                        node: u,
+                        hops,
+                        cont: 0,
+                        cont_entry: [NONE; LANES],
+                    });
+                    self.arrive(&mut lane, words, &mut local, v, e as u32, hops, false, &src);
+                    continue;
+                }
                 let o = self.offer(u, hu, &local, seeds, cap);
                 let live = lt(o.hops, NOWHERE);
                 if live == 0 {
