@@ -410,6 +410,35 @@ impl Offer {
     }
 }
 
+/// Relaxations per lane: a byte each in `bytes` (one per relaxation from
+/// a live lane), added to `scanned` before a byte can overflow.
+#[derive(Default)]
+struct Tally {
+    bytes: u64,
+    n: u32,
+    scanned: [u64; LANES],
+}
+
+impl Tally {
+    /// Counts a relaxation in the lanes of `live` (a mask from [`lt`]).
+    #[inline]
+    fn add(&mut self, live: u64) {
+        self.bytes += live >> 7;
+        self.n += 1;
+        if self.n == 255 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for (l, s) in self.scanned.iter_mut().enumerate() {
+            *s += (self.bytes >> (8 * l)) & 0xff;
+        }
+        self.bytes = 0;
+        self.n = 0;
+    }
+}
+
 /// How many events ahead the words of their nodes are prefetched.
 const EVENTS_AHEAD: usize = 32;
 
@@ -491,15 +520,7 @@ impl Ctx<'_> {
         }
         let cap = u64::from(self.cfg.max_hops.min(STREAM_MAX_HOPS)) * ONES;
         let mut local = TxLocal::default();
-        // Relaxations per lane, a byte each, added to `scanned` before a
-        // byte can overflow.
-        let (mut tally, mut tallied, mut scanned) = (0u64, 0u32, [0u64; LANES]);
-        let flush = |tally: &mut u64, scanned: &mut [u64; LANES]| {
-            for (l, s) in scanned.iter_mut().enumerate() {
-                *s += (*tally >> (8 * l)) & 0xff;
-            }
-            *tally = 0;
-        };
+        let mut tally = Tally::default();
         let mut offers: Vec<Offer> = Vec::new();
         // Value stays on its chain (every address of a record is on the
         // record's chain), and each chain's events are one run: only the
@@ -554,12 +575,7 @@ impl Ctx<'_> {
                         let o = self.offer(u, hu, &local, seeds, cap);
                         let live = lt(o.hops, NOWHERE);
                         if live != 0 {
-                            tally += live >> 7;
-                            tallied += 1;
-                            if tallied == 255 {
-                                flush(&mut tally, &mut scanned);
-                                tallied = 0;
-                            }
+                            tally.add(live);
                             offers.push(o);
                         }
                     }
@@ -653,12 +669,7 @@ impl Ctx<'_> {
                     if live == 0 {
                         continue;
                     }
-                    tally += live >> 7;
-                    tallied += 1;
-                    if tallied == 255 {
-                        flush(&mut tally, &mut scanned);
-                        tallied = 0;
-                    }
+                    tally.add(live);
                     let v = (w >> 32) as u32;
                     if v == u || lt(hops, words.word(v)) == 0 {
                         continue;
@@ -677,12 +688,7 @@ impl Ctx<'_> {
                 if live == 0 {
                     continue;
                 }
-                tally += live >> 7;
-                tallied += 1;
-                if tallied == 255 {
-                    flush(&mut tally, &mut scanned);
-                    tallied = 0;
-                }
+                tally.add(live);
                 let v = (w >> 32) as u32 & !(FWD >> 32) as u32;
                 if v == u {
                     continue;
@@ -692,7 +698,7 @@ impl Ctx<'_> {
                 self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
             }
         }
-        flush(&mut tally, &mut scanned);
+        tally.flush();
         let firsts: Vec<Vec<u64>> = lane.par_iter_mut().map(Lane::resolve).collect();
         // Leave the words as found.
         for ln in &lane {
@@ -701,7 +707,7 @@ impl Ctx<'_> {
             }
         }
         lane.into_iter()
-            .zip(scanned)
+            .zip(tally.scanned)
             .zip(firsts)
             .map(|((ln, k), firsts)| Hops {
                 firsts,
