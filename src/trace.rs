@@ -156,8 +156,9 @@ pub enum Search {
     /// The frontier search, except for seeds that reach far when there are
     /// several of them: with at least [`AUTO_STREAM_SEEDS`] seeds in the
     /// graph (and settings the stream search can honour), each seed's
-    /// frontier search first runs as a probe that gives up before it would
-    /// scan more than a sixteenth of its chain's events; if at least
+    /// frontier search first runs as a probe that gives up before a layer
+    /// whose addresses have more out-edges than remain of a sixteenth of
+    /// its chain's events; if at least
     /// [`AUTO_STREAM_SEEDS`] seeds give up, they go through the stream
     /// search, else they run the frontier search to the end. A seed with
     /// a small neighbourhood (the usual investigation) so costs what it

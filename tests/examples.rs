@@ -15,6 +15,19 @@ fn ok_json(out: &std::process::Output, json: &std::path::Path) -> serde_json::Va
     serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
 }
 
+/// Runs the trace example with `args`, `--quiet` and a JSON report to a
+/// temporary file named `name`, and reads the report.
+fn trace_report(name: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let j = tmp(name);
+    let out = example("trace")
+        .args(args)
+        .args(["--quiet", "--json"])
+        .arg(&j)
+        .output()
+        .unwrap();
+    ok_json(&out, &j)
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-examples-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -82,23 +95,20 @@ fn trace_default_case_is_thread_independent() {
 fn trace_flags() {
     let seeds = tmp("seeds.txt");
     std::fs::write(&seeds, "# one seed\n1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ\n").unwrap();
-    let j = tmp("flags.json");
-    let out = example("trace")
-        .args(["--synthetic", "20000", "--seeds"])
-        .arg(&seeds)
-        .args([
-            "--model",
-            "haircut",
-            "--max-hops",
-            "3",
-            "--no-time-order",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&j)
-        .output()
-        .unwrap();
-    let v = ok_json(&out, &j);
+    let v = trace_report(
+        "flags.json",
+        &[
+            "--synthetic".as_ref(),
+            "20000".as_ref(),
+            "--seeds".as_ref(),
+            seeds.as_os_str(),
+            "--model".as_ref(),
+            "haircut".as_ref(),
+            "--max-hops".as_ref(),
+            "3".as_ref(),
+            "--no-time-order".as_ref(),
+        ],
+    );
     assert_eq!(
         v["meta"]["parameters"]["models"],
         serde_json::json!(["haircut"])
@@ -112,20 +122,10 @@ fn trace_flags() {
     // the report.
     let mut reports = Vec::new();
     for search in ["frontier", "stream"] {
-        let j = tmp(&format!("search-{search}.json"));
-        let out = example("trace")
-            .args([
-                "--synthetic",
-                "20000",
-                "--search",
-                search,
-                "--quiet",
-                "--json",
-            ])
-            .arg(&j)
-            .output()
-            .unwrap();
-        let v = ok_json(&out, &j);
+        let v = trace_report(
+            &format!("search-{search}.json"),
+            &["--synthetic", "20000", "--search", search].map(std::ffi::OsStr::new),
+        );
         assert_eq!(v["meta"]["parameters"]["search"], search);
         for s in v["seeds"].as_array().unwrap() {
             assert_eq!(s["search"], search, "{s}");
