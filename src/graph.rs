@@ -2328,8 +2328,34 @@ impl FlowGraph {
     pub(crate) fn sent_by(&self, n: u32) -> Vec<(u32, u128)> {
         const SENT_AHEAD: usize = 16;
         let c = &self.cols;
-        let mut ahead = self.out_edges(n).iter().skip(SENT_AHEAD);
+        let outs = self.out_edges(n);
         let mut acc: Vec<(u32, u128)> = Vec::new();
+        let add =
+            |acc: &mut Vec<(u32, u128)>, a: u32, amt: u128| match acc.iter_mut().find(|x| x.0 == a)
+            {
+                Some(x) => x.1 = x.1.saturating_add(amt),
+                None => acc.push((a, amt)),
+            };
+        // No multi-leg event in the list's span (an account chain's
+        // sender): every event is one-to-one, its slot is the event plus
+        // one shift, and only the amounts and assets are read.
+        if let (Some(first), Some(last)) = (outs.get(0), outs.last()) {
+            let r = c.multi.rank(first.event as usize) as usize;
+            if c.multi.rank(last.event as usize + 1) as usize == r {
+                let shift = c.m_extra[r] as usize;
+                let mut ahead = outs.iter().skip(SENT_AHEAD);
+                for o in outs {
+                    if let Some(f) = ahead.next() {
+                        prefetch(&c.slot_amt.small[f.event as usize + shift]);
+                        c.asset.native.prefetch(f.event as usize);
+                    }
+                    let amt = c.slot_amt.get(o.event as usize + shift);
+                    add(&mut acc, self.asset_index(o.event), amt);
+                }
+                return acc;
+            }
+        }
+        let mut ahead = outs.iter().skip(SENT_AHEAD);
         for o in self.out_edges(n) {
             if let Some(f) = ahead.next() {
                 let (s, _, _) = c.slots(f.event);
@@ -2346,11 +2372,7 @@ impl FlowGraph {
                     .filter(|&(a, _)| a == n)
                     .fold(0u128, |a, (_, v)| a.saturating_add(v))
             };
-            let a = self.asset_index(o.event);
-            match acc.iter_mut().find(|x| x.0 == a) {
-                Some(x) => x.1 = x.1.saturating_add(amt),
-                None => acc.push((a, amt)),
-            }
+            add(&mut acc, self.asset_index(o.event), amt);
         }
         acc
     }

@@ -925,6 +925,25 @@ pub(crate) struct Hops {
     truncated: bool,
     /// Made by the stream search.
     streamed: bool,
+    /// Made by the stream search for a trace without value models, which
+    /// needs no more than the findings: see [`Sparse`].
+    sparse: Option<Sparse>,
+}
+
+/// What a stream search without value models resolves after its pass: of
+/// its entries, only those of target-cluster members. Every node reached
+/// has its entries (and the search its fewest hops), but `first_entry`
+/// and `best` are set for the seed and the members only, and an entry's
+/// predecessor only where the pass knew it ([`Hops::resolve_paths`] finds
+/// the rest of a finding's path).
+pub(crate) struct Sparse {
+    /// Nodes reached, without the seed.
+    reached: u64,
+    /// The members reached (and the seed, if a member), whose
+    /// `first_entry` and `best` are set.
+    members: Vec<u32>,
+    /// Per entry, as `Lane::from` in the stream search.
+    from: Vec<u32>,
 }
 
 /// The per-node arrays of one hop search, sized for the whole graph. They
@@ -1019,17 +1038,31 @@ impl Hops {
             mut entries,
             mark,
             mut bufs,
+            sparse,
             ..
         } = self;
-        for (i, e) in entries.iter().enumerate() {
-            // The entries' nodes lie far apart.
-            if let Some(a) = entries.get(i + NODES_AHEAD) {
-                prefetch(&best[a.node as usize]);
-                prefetch(&first_entry[a.node as usize]);
+        if let Some(sp) = sparse {
+            // Only the seed and the members were set.
+            for n in entries
+                .first()
+                .map(|e| e.node)
+                .into_iter()
+                .chain(sp.members)
+            {
+                best[n as usize].store(u64::MAX, Ordering::Relaxed);
+                first_entry[n as usize] = NONE;
             }
-            let n = e.node as usize;
-            best[n].store(u64::MAX, Ordering::Relaxed);
-            first_entry[n] = NONE;
+        } else {
+            for (i, e) in entries.iter().enumerate() {
+                // The entries' nodes lie far apart.
+                if let Some(a) = entries.get(i + NODES_AHEAD) {
+                    prefetch(&best[a.node as usize]);
+                    prefetch(&first_entry[a.node as usize]);
+                }
+                let n = e.node as usize;
+                best[n].store(u64::MAX, Ordering::Relaxed);
+                first_entry[n] = NONE;
+            }
         }
         entries.clear();
         bufs.clear();
@@ -1045,6 +1078,93 @@ impl Hops {
 }
 
 impl Hops {
+    /// Sets the predecessors along the paths to `nodes` (members of a
+    /// [`Sparse`] search; otherwise nothing to do), as the full resolution
+    /// of the stream search would: an entry's predecessor is its sender's
+    /// last non-side entry in an earlier event (the seed's is its only
+    /// entry). Those lie before the entry, so one scan from the last
+    /// target back to the seed answers every query, including the ones each
+    /// answer raises in turn.
+    fn resolve_paths(&mut self, nodes: &[u32]) {
+        let Some(sp) = &mut self.sparse else {
+            return;
+        };
+        let Hops {
+            entries,
+            first_entry,
+            mark,
+            ..
+        } = self;
+        let seed = entries[0].node;
+        // Per sender: (event bound, asking entry).
+        let mut pending: FxHashMap<u32, Vec<(u32, u32)>> = FxHashMap::default();
+        // Follows `k`'s known predecessors to the first entry that needs a
+        // lookup, and files it.
+        let from = &mut sp.from;
+        let ask = |k: u32,
+                   entries: &mut [Entry],
+                   from: &mut [u32],
+                   pending: &mut FxHashMap<u32, Vec<(u32, u32)>>,
+                   mark: &mut [u64]| {
+            let mut k = k as usize;
+            while k != 0 {
+                let f = from[k] & !stream::SIDE;
+                if f == stream::KNOWN {
+                    match entries[k].pred {
+                        NONE => return,
+                        p => k = p as usize,
+                    }
+                    continue;
+                }
+                from[k] = stream::KNOWN | (from[k] & stream::SIDE);
+                if f == seed {
+                    entries[k].pred = 0;
+                    k = 0;
+                    continue;
+                }
+                pending
+                    .entry(f)
+                    .or_default()
+                    .push((entries[k].event, k as u32));
+                mark[f as usize / 64] |= 1 << (f % 64);
+                return;
+            }
+        };
+        let mut top = 0;
+        for &n in nodes {
+            let k = first_entry[n as usize];
+            if k != NONE {
+                top = top.max(k as usize);
+                ask(k, entries, from, &mut pending, mark);
+            }
+        }
+        let mut j = top;
+        while j > 0 && !pending.is_empty() {
+            let n = entries[j].node;
+            if mark[n as usize / 64] & (1 << (n % 64)) != 0 && from[j] & stream::SIDE == 0 {
+                let ev = entries[j].event;
+                let asks = pending.get_mut(&n).map(std::mem::take).unwrap_or_default();
+                let (now, later): (Vec<_>, Vec<_>) = asks.into_iter().partition(|&(b, _)| ev < b);
+                if later.is_empty() {
+                    pending.remove(&n);
+                    mark[n as usize / 64] &= !(1 << (n % 64));
+                } else {
+                    pending.insert(n, later);
+                }
+                if !now.is_empty() {
+                    for &(_, k) in &now {
+                        entries[k as usize].pred = j as u32;
+                    }
+                    ask(j as u32, entries, from, &mut pending, mark);
+                }
+            }
+            j -= 1;
+        }
+        for n in pending.into_keys() {
+            mark[n as usize / 64] &= !(1 << (n % 64));
+        }
+    }
+
     fn dist(&self, n: u32) -> Option<u32> {
         let e = self.first_entry[n as usize];
         (e != NONE).then(|| self.entries[e as usize].layer)
@@ -1600,6 +1720,7 @@ impl Ctx<'_> {
             edges_scanned: scanned,
             truncated,
             streamed: false,
+            sparse: None,
         };
         if gave_up {
             self.give_back(hops);
@@ -1645,7 +1766,7 @@ impl Ctx<'_> {
         seed_addr: Address,
         seed: u32,
         clusters: &[String],
-        hops: Hops,
+        mut hops: Hops,
     ) -> SeedResult {
         let g = self.g;
         let values = self.values(seed, &hops, clusters.len());
@@ -1662,28 +1783,10 @@ impl Ctx<'_> {
         // node at its first entry) rather than every member of every cluster.
         // The choices below are minimums, so the order does not matter.
         let mut reached = 0u64;
-        for (i, e) in hops.entries.iter().enumerate() {
-            // The entries' nodes lie far apart.
-            if hops.firsts.is_empty()
-                && let Some(a) = hops.entries.get(i + NODES_AHEAD)
-            {
-                prefetch(&hops.first_entry[a.node as usize]);
-            }
-            let n = e.node;
-            if !hops.is_first(i) {
-                continue;
-            }
-            if n != seed {
-                reached += 1;
-            }
-            if !self.is_member(n) {
-                continue;
-            }
+        let mut consider = |n: u32, d: u32, r: u32| {
             let Some(cs) = self.membership.get(&n) else {
-                continue;
+                return;
             };
-            let d = e.layer;
-            let r = hops.ready(n);
             for &c in cs {
                 let key = (d, r, n);
                 let b = &mut best[c as usize];
@@ -1697,7 +1800,35 @@ impl Ctx<'_> {
                     }
                 }
             }
+        };
+        if let Some(sp) = &hops.sparse {
+            reached = sp.reached;
+            for &n in &sp.members {
+                let e = hops.entries[hops.first_entry[n as usize] as usize];
+                consider(n, e.layer, hops.ready(n));
+            }
+        } else {
+            for (i, e) in hops.entries.iter().enumerate() {
+                // The entries' nodes lie far apart.
+                if hops.firsts.is_empty()
+                    && let Some(a) = hops.entries.get(i + NODES_AHEAD)
+                {
+                    prefetch(&hops.first_entry[a.node as usize]);
+                }
+                let n = e.node;
+                if !hops.is_first(i) {
+                    continue;
+                }
+                if n != seed {
+                    reached += 1;
+                }
+                if self.is_member(n) {
+                    consider(n, e.layer, hops.ready(n));
+                }
+            }
         }
+        let targets: Vec<u32> = best.iter().flatten().map(|&(_, _, m)| m).collect();
+        hops.resolve_paths(&targets);
         let mut findings = Vec::new();
         for (ci, c) in clusters.iter().enumerate() {
             let Some((d, _, member)) = best[ci] else {

@@ -327,6 +327,21 @@ proptest! {
     }
 
     #[test]
+    fn stream_search_finds_the_same_paths_without_value_models(c in case(), max_hops in 1u32..12, stop in any::<bool>()) {
+        // Without value models the stream search resolves only the paths
+        // of the findings; they must be the ones the full resolution finds.
+        let g = FlowGraph::from_records("prop", c.records()).unwrap();
+        let cfg = |models| TraceConfig { max_hops, stop_at_clusters: stop, search: Search::Stream, models, ..TraceConfig::default() };
+        let full = run(&g, &c, &cfg(TraceConfig::default().models));
+        let sparse = run(&g, &c, &cfg(vec![]));
+        prop_assert_eq!(&full.seeds, &sparse.seeds);
+        prop_assert_eq!(full.findings.len(), sparse.findings.len());
+        for (f, s) in full.findings.iter().zip(&sparse.findings) {
+            prop_assert_eq!(fundtrace::Finding { value: Default::default(), ..f.clone() }, s.clone());
+        }
+    }
+
+    #[test]
     fn time_respecting_hops_never_beat_plain_reachability(c in case()) {
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
         let timed = run(&g, &c, &TraceConfig::default());

@@ -377,3 +377,45 @@ fn auto_search_streams_far_reaching_seeds_only() {
     assert_eq!(streamed(&auto), 0);
     assert_eq!(auto, run(&few, Search::Frontier));
 }
+
+/// Without value models the stream search resolves only the members'
+/// entries and the paths of the findings; every finding (hops, first
+/// arrival, member, path), every summary and the counts must equal those of
+/// the full resolution a trace with value models makes.
+#[test]
+fn stream_search_without_value_models_keeps_every_finding() {
+    use fundtrace::Search;
+    let (c, g) = case(150_000, 2);
+    let mut seeds = c.seeds.clone();
+    seeds.extend(hubs(&g, 6));
+    for stop_at_clusters in [true, false] {
+        let cfg = |models: Vec<fundtrace::Model>| TraceConfig {
+            search: Search::Stream,
+            stop_at_clusters,
+            models,
+            ..TraceConfig::default()
+        };
+        for threads in [1, 2] {
+            let full = in_pool(threads, || {
+                trace(&g, &seeds, &c.clusters, &cfg(TraceConfig::default().models)).unwrap()
+            });
+            let sparse = in_pool(threads, || {
+                trace(&g, &seeds, &c.clusters, &cfg(vec![])).unwrap()
+            });
+            assert!(full.findings.iter().any(|f| f.path.len() >= 3));
+            let hops_only = |o: &TraceOutcome| {
+                o.findings
+                    .iter()
+                    .map(|f| {
+                        let mut f = f.clone();
+                        f.value = Default::default();
+                        f
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(hops_only(&full), hops_only(&sparse));
+            assert_eq!(full.seeds, sparse.seeds);
+            assert_eq!(full.stats.edges_scanned, sparse.stats.edges_scanned);
+        }
+    }
+}

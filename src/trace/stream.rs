@@ -143,6 +143,10 @@ pub(super) trait Words: Send {
     fn word(&self, n: u32) -> u64;
     fn set_word(&mut self, n: u32, w: u64);
     fn prefetch(&self, n: u32);
+    /// Addresses held.
+    fn len(&self) -> usize;
+    /// Sets every address unreached.
+    fn fill_nowhere(&mut self);
 }
 
 impl Words for Vec<u64> {
@@ -164,6 +168,12 @@ impl Words for Vec<u64> {
     fn prefetch(&self, n: u32) {
         prefetch(&self[n as usize]);
     }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn fill_nowhere(&mut self) {
+        self.fill(NOWHERE);
+    }
 }
 
 impl Words for Vec<u32> {
@@ -184,6 +194,12 @@ impl Words for Vec<u32> {
     #[inline]
     fn prefetch(&self, n: u32) {
         prefetch(&self[n as usize]);
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn fill_nowhere(&mut self) {
+        self.fill(NOWHERE as u32);
     }
 }
 
@@ -277,10 +293,48 @@ struct Lane {
     /// keeps its random reads to the lane words (the per-lane arrays are
     /// too large to stay in cache beside them).
     from: Vec<u32>,
+    /// Nodes reached, without the seed.
+    reached: u64,
     bufs: Buffers,
 }
 
 impl Lane {
+    /// The resolution of a trace without value models ([`Sparse`]): sets
+    /// `first_entry` (the fewest-hop entry) and `best` (the earliest
+    /// arrival) of the members reached, in entry order.
+    fn sparse(&mut self, ctx: &Ctx<'_>) -> Sparse {
+        let Lane {
+            seed,
+            best,
+            first_entry: cur,
+            entries,
+            from,
+            reached,
+            ..
+        } = self;
+        let mut members = Vec::new();
+        if ctx.is_member(*seed) {
+            members.push(*seed);
+        }
+        for (k, (en, &f)) in entries.iter().zip(from.iter()).enumerate().skip(1) {
+            let v = en.node;
+            if f & SIDE != 0 || !ctx.is_member(v) {
+                continue;
+            }
+            let c = &mut cur[v as usize];
+            if *c == NONE {
+                best[v as usize].store(u64::from(en.event + 1) << 32, Ordering::Relaxed);
+                members.push(v);
+            }
+            *c = k as u32;
+        }
+        Sparse {
+            reached: *reached,
+            members,
+            from: std::mem::take(from),
+        }
+    }
+
     /// Sets each entry's predecessor, each address's fewest-hop entry and
     /// its earliest arrival, in entry order; returns a bit per entry, set
     /// for the fewest-hop entry of its address ([`Hops::firsts`]). An entry's predecessor is its
@@ -377,10 +431,10 @@ enum Src<'a> {
 }
 
 /// In [`Lane::from`]: the entry's predecessor is already set.
-const KNOWN: u32 = !SIDE;
+pub(super) const KNOWN: u32 = !SIDE;
 /// In [`Lane::from`]: a side entry (an arrival kept for the rest of its
 /// transaction that is not its address's fewest-hop one).
-const SIDE: u32 = 1 << 31;
+pub(super) const SIDE: u32 = 1 << 31;
 
 impl Src<'_> {
     /// The lane-`l` value for [`Lane::from`] and the predecessor entry
@@ -439,6 +493,25 @@ impl Tally {
     }
 }
 
+/// Prefetches the words of the nodes of event `e` (if any): sender and
+/// receiver, or a multi-leg event's first slots.
+#[inline]
+fn prefetch_event<W: Words>(ev: &[AtomicU64], e: usize, words: &W, slot_addr: &[u32]) {
+    if let Some(a) = ev.get(e) {
+        let w = a.load(Ordering::Relaxed);
+        if w & MULTI == 0 {
+            words.prefetch(w as u32);
+            words.prefetch((w >> 32) as u32 & !(FWD >> 32) as u32);
+        } else {
+            let s = (w >> 32) as usize;
+            let end = (s + 4).min(slot_addr.len());
+            for &n in slot_addr.get(s..end).unwrap_or(&[]) {
+                words.prefetch(n);
+            }
+        }
+    }
+}
+
 /// How many events ahead the words of their nodes are prefetched.
 const EVENTS_AHEAD: usize = 32;
 
@@ -479,6 +552,104 @@ impl Ctx<'_> {
         }
     }
 
+    /// The pass over `events` while no arrival is kept for the rest of a
+    /// transaction (`TxLocal` empty), up to the first event that needs
+    /// more than a plain transfer's handling: a multi-leg event, one that
+    /// pays a later sender of its transaction ([`FWD`]), or one from an
+    /// absorbing member. Returns that event (or the end).
+    ///
+    /// A plain transfer offers its receiver the sender's hops plus one;
+    /// most receivers already have as few. This loop keeps only that
+    /// work in registers, which is most of the pass on account chains.
+    #[inline(never)]
+    fn plain_run<W: Words>(
+        &self,
+        ev: &[AtomicU64],
+        events: std::ops::Range<usize>,
+        words: &mut W,
+        lane: &mut [Lane],
+        cap: u64,
+        tally: &mut Tally,
+    ) -> usize {
+        let absorbing = self.cfg.stop_at_clusters;
+        let n_words = words.len();
+        // The tally in registers: a byte per lane, flushed every 255.
+        let (mut bytes, mut counted) = (tally.bytes, tally.n);
+        let start = events.start;
+        let ahead = ev.get(start + EVENTS_AHEAD..).unwrap_or(&[]);
+        let mut ahead = ahead.iter();
+        for (e, a) in (start..).zip(&ev[events.clone()]) {
+            // The receiver and sender of the event `EVENTS_AHEAD` on (for
+            // a multi-leg one, two words that may be of no use).
+            if let Some(x) = ahead.next() {
+                let x = x.load(Ordering::Relaxed);
+                let s = (x as u32 & !(MULTI as u32)) as usize;
+                let r = ((x >> 32) as u32 & !(FWD >> 32) as u32) as usize;
+                if s < n_words {
+                    words.prefetch(s as u32);
+                }
+                if r < n_words {
+                    words.prefetch(r as u32);
+                }
+            }
+            let w = a.load(Ordering::Relaxed);
+            if w & (MULTI | FWD) != 0 {
+                tally.bytes = bytes;
+                tally.n = counted;
+                return e;
+            }
+            let u = w as u32;
+            let hu = words.word(u);
+            if hu == NOWHERE {
+                continue;
+            }
+            if absorbing && self.is_member(u) {
+                tally.bytes = bytes;
+                tally.n = counted;
+                return e;
+            }
+            let mut hops = inc(hu);
+            hops |= spread(lt(cap, hops)) & NOWHERE;
+            let live = lt(hops, NOWHERE);
+            if live == 0 {
+                continue;
+            }
+            bytes += live >> 7;
+            counted += 1;
+            if counted == 255 {
+                tally.bytes = bytes;
+                tally.flush();
+                (bytes, counted) = (0, 0);
+            }
+            let v = (w >> 32) as u32;
+            if v == u {
+                continue;
+            }
+            let hv = words.word(v);
+            let improved = lt(hops, hv);
+            if improved == 0 {
+                continue;
+            }
+            words.set_word(v, min8(hops, hv));
+            // The predecessor in each lane is `u`'s entry before `e`,
+            // looked up after the pass.
+            for l in lanes(improved) {
+                let ln = &mut lane[l];
+                ln.reached += u64::from(byte(hv, l) == UNREACHED as u32);
+                ln.entries.push(Entry {
+                    node: v,
+                    layer: byte(hops, l),
+                    event: e as u32,
+                    pred: NONE,
+                });
+                ln.from.push(u);
+            }
+        }
+        tally.bytes = bytes;
+        tally.n = counted;
+        events.end
+    }
+
     /// Time-ordered hop searches from `seeds` (distinct, at most [`LANES`])
     /// in one pass over the events; `words` is a word per address, all
     /// [`NOWHERE`], and is left so.
@@ -510,6 +681,7 @@ impl Ctx<'_> {
                     mark,
                     entries,
                     from: vec![KNOWN],
+                    reached: 0,
                     bufs,
                 }
             })
@@ -525,7 +697,6 @@ impl Ctx<'_> {
         // Value stays on its chain (every address of a record is on the
         // record's chain), and each chain's events are one run: only the
         // runs of the seeds' chains can reach anything.
-        let n_slots = c.slot_addr.len();
         let runs: Vec<std::ops::Range<usize>> = chain_runs(g)
             .into_iter()
             .filter(|(chain, _)| {
@@ -539,21 +710,18 @@ impl Ctx<'_> {
             local.clear();
             // Multi-leg events before `e`.
             let mut rank = c.multi.rank(run.start) as usize;
-            for e in run {
-                // The words of the nodes of the event `EVENTS_AHEAD` on:
-                // sender and receiver, or a multi-leg event's first slots.
-                if let Some(a) = ev.get(e + EVENTS_AHEAD) {
-                    let w = a.load(Ordering::Relaxed);
-                    if w & MULTI == 0 {
-                        words.prefetch(w as u32);
-                        words.prefetch((w >> 32) as u32 & !(FWD >> 32) as u32);
-                    } else {
-                        let s = (w >> 32) as usize;
-                        for &n in c.slot_addr.get(s..(s + 4).min(n_slots)).unwrap_or(&[]) {
-                            words.prefetch(n);
-                        }
+            let end = run.end;
+            let mut next = run.start;
+            while next < end {
+                if local.is_empty() {
+                    next = self.plain_run(ev, next..end, words, &mut lane, cap, &mut tally);
+                    if next == end {
+                        break;
                     }
                 }
+                let e = next;
+                next += 1;
+                prefetch_event(ev, e + EVENTS_AHEAD, words, &c.slot_addr);
                 if !local.is_empty() && c.tx_start.get(e) {
                     local.clear();
                 }
@@ -699,17 +867,34 @@ impl Ctx<'_> {
             }
         }
         tally.flush();
-        let firsts: Vec<Vec<u64>> = lane.par_iter_mut().map(Lane::resolve).collect();
-        // Leave the words as found.
-        for ln in &lane {
-            for en in &ln.entries {
-                words.set_word(en.node, NOWHERE);
+        // Without value models a trace needs the findings only: resolve
+        // the members' entries, not every entry.
+        let resolved: Vec<(Vec<u64>, Option<Sparse>)> = lane
+            .par_iter_mut()
+            .map(|ln| {
+                if self.models.is_empty() {
+                    (Vec::new(), Some(ln.sparse(self)))
+                } else {
+                    (ln.resolve(), None)
+                }
+            })
+            .collect();
+        // Leave the words as found: through the entries' nodes, or when
+        // they are many, in one sequential fill.
+        let touched: usize = lane.iter().map(|ln| ln.entries.len()).sum();
+        if touched > words.len() / 16 {
+            words.fill_nowhere();
+        } else {
+            for ln in &lane {
+                for en in &ln.entries {
+                    words.set_word(en.node, NOWHERE);
+                }
             }
         }
         lane.into_iter()
             .zip(tally.scanned)
-            .zip(firsts)
-            .map(|((ln, k), firsts)| Hops {
+            .zip(resolved)
+            .map(|((ln, k), (firsts, sparse))| Hops {
                 firsts,
                 best: ln.best,
                 first_entry: ln.first_entry,
@@ -720,6 +905,7 @@ impl Ctx<'_> {
                 edges_scanned: k,
                 truncated: false,
                 streamed: true,
+                sparse,
             })
             .collect()
     }
@@ -753,6 +939,7 @@ impl Ctx<'_> {
             for l in lanes(improved) {
                 let (from, pred) = src.pred(l);
                 let ln = &mut lane[l];
+                ln.reached += u64::from(byte(hv, l) == UNREACHED as u32);
                 made[l] = ln.entries.len() as u32;
                 ln.entries.push(Entry {
                     node: v,
