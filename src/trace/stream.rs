@@ -97,11 +97,14 @@ const FWD: u64 = 1 << 63;
 /// [`Tracer`], in parallel; 8 bytes per event.
 ///
 /// A one-to-one event is in its sender's out-edges once, with its
-/// receiver: a pass over the out-edges, node by node, fills in its word
-/// with a plain read and write (no other thread has that event), where a
-/// pass over the in-edges needed an atomic or and a bit test per in-edge.
+/// receiver: one pass over all out-edges (parts of the nodes with about
+/// equal out-edge words, as a few hubs hold many) fills in its word with
+/// a plain read and write, as no other thread has that event. The
+/// out-edges come node by node, so each event's word is a cache miss: the
+/// word of the out-edge `OUT_AHEAD` words on is prefetched.
 pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
     const MIN: usize = 1 << 16;
+    const OUT_AHEAD: usize = 32;
     let c = &g.cols;
     let words: Vec<AtomicU64> = (0..g.event_count() as u32)
         .into_par_iter()
@@ -116,18 +119,44 @@ pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
             })
         })
         .collect();
-    (0..g.address_count() as u32)
-        .into_par_iter()
-        .with_min_len(1 << 12)
-        .for_each(|u| {
-            for o in g.out_edges(u) {
-                if o.target != NONE {
-                    let w = &words[o.event as usize];
-                    let sr = u64::from(u) | u64::from(o.target) << 32;
-                    w.store(w.load(Ordering::Relaxed) | sr, Ordering::Relaxed);
-                }
+    let n = g.address_count();
+    let (off, adj) = (&c.out_off, &c.out_adj);
+    let total = off[n] as usize;
+    let n_parts = 4 * rayon::current_num_threads().max(1);
+    let mut cuts: Vec<usize> = (0..=n_parts)
+        .map(|p| {
+            off.partition_point(|&o| (o as usize) < total * p / n_parts)
+                .min(n)
+        })
+        .collect();
+    cuts[n_parts] = n;
+    cuts.dedup();
+    cuts.par_windows(2).for_each(|w| {
+        let mut u = w[0];
+        let end = off[w[1]] as usize;
+        let mut p = off[u] as usize;
+        while p < end {
+            if let Some(&x) = adj.get(p + OUT_AHEAD)
+                && x & RECV == 0
+                && let Some(a) = words.get(x as usize)
+            {
+                prefetch(a);
             }
-        });
+            while off[u + 1] as usize <= p {
+                u += 1;
+            }
+            let x = adj[p] as usize;
+            match adj.get(p + 1) {
+                Some(&r) if r & RECV != 0 => {
+                    let sr = u as u64 | u64::from(r & !RECV) << 32;
+                    let a = &words[x];
+                    a.store(a.load(Ordering::Relaxed) | sr, Ordering::Relaxed);
+                    p += 2;
+                }
+                _ => p += 1,
+            }
+        }
+    });
     words
 }
 
