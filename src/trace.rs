@@ -817,8 +817,38 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn take_scratch(&self) -> Scratch {
-        let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
-        reused.unwrap_or_else(|| Scratch::new(self.g.address_count()))
+        let n = self.g.address_count();
+        let reused = self.pool.lock().ok().and_then(|mut p| {
+            let full = p.iter().rposition(|s| !s.is_light());
+            full.map(|i| p.swap_remove(i)).or_else(|| p.pop())
+        });
+        match reused {
+            Some(s) if !s.is_light() || n == 0 => s,
+            Some(light) => Scratch {
+                entries: light.entries,
+                bufs: light.bufs,
+                ..Scratch::new(n)
+            },
+            None => Scratch::new(n),
+        }
+    }
+
+    /// Search room for a [`Sparse`] stream search: holding only `seed`'s
+    /// entry, with per-node arrays if a reused one has them (left
+    /// untouched), else without.
+    fn start_light(&self, seed: u32) -> Scratch {
+        let reused = self.pool.lock().ok().and_then(|mut p| {
+            let light = p.iter().rposition(Scratch::is_light);
+            light.map(|i| p.swap_remove(i)).or_else(|| p.pop())
+        });
+        let mut s = reused.unwrap_or_else(Scratch::light);
+        s.entries.push(Entry {
+            node: seed,
+            layer: 0,
+            event: NONE,
+            pred: NONE,
+        });
+        s
     }
 
     /// Search arrays holding only `seed`'s entry: layer 0, arrived before
@@ -932,16 +962,20 @@ pub(crate) struct Hops {
 
 /// What a stream search without value models resolves after its pass: of
 /// its entries, only those of target-cluster members. Every node reached
-/// has its entries (and the search its fewest hops), but `first_entry`
-/// and `best` are set for the seed and the members only, and an entry's
-/// predecessor only where the pass knew it ([`Hops::resolve_paths`] finds
-/// the rest of a finding's path).
+/// has its entries (and the search its fewest hops), but the per-node
+/// arrays (`best`, `first_entry`) are not used, so not even allocated
+/// ([`Scratch::light`]): the members' fewest-hop entries and earliest
+/// arrivals are kept here, and an entry's predecessor is set only where
+/// the pass knew it ([`Hops::resolve_paths`] finds the rest of a
+/// finding's path).
 pub(crate) struct Sparse {
     /// Nodes reached, without the seed.
     reached: u64,
-    /// The members reached (and the seed, if a member), whose
-    /// `first_entry` and `best` are set.
-    members: Vec<u32>,
+    /// The members reached (and the seed, if a member): node, fewest-hop
+    /// entry, ready event (arrival event + 1; 0 for the seed).
+    members: Vec<(u32, u32, u32)>,
+    /// Position in `members` by node.
+    index: FxHashMap<u32, u32>,
     /// Per entry, as `Lane::from` in the stream search.
     from: Vec<u32>,
 }
@@ -987,6 +1021,24 @@ impl Buffers {
 }
 
 impl Scratch {
+    /// Without the per-node arrays, for a stream search without value
+    /// models ([`Sparse`]), which needs only the entries' room.
+    fn light() -> Scratch {
+        Scratch {
+            best: Vec::new(),
+            first_entry: Vec::new(),
+            old_ready: Vec::new(),
+            mark: Vec::new(),
+            entries: Vec::new(),
+            bufs: Buffers::default(),
+        }
+    }
+
+    /// Whether it holds the per-node arrays (of a graph with nodes).
+    fn is_light(&self) -> bool {
+        self.best.is_empty()
+    }
+
     /// Filled in parallel: at 10^8 transfers the two arrays are 150 MB of
     /// first-touch page faults.
     fn new(n: usize) -> Scratch {
@@ -1041,18 +1093,8 @@ impl Hops {
             sparse,
             ..
         } = self;
-        if let Some(sp) = sparse {
-            // Only the seed and the members were set.
-            for n in entries
-                .first()
-                .map(|e| e.node)
-                .into_iter()
-                .chain(sp.members)
-            {
-                best[n as usize].store(u64::MAX, Ordering::Relaxed);
-                first_entry[n as usize] = NONE;
-            }
-        } else {
+        // A sparse search left the arrays as it found them.
+        if sparse.is_none() {
             for (i, e) in entries.iter().enumerate() {
                 // The entries' nodes lie far apart.
                 if let Some(a) = entries.get(i + NODES_AHEAD) {
@@ -1085,16 +1127,14 @@ impl Hops {
     /// entry). Those lie before the entry, so one scan from the last
     /// target back to the seed answers every query, including the ones each
     /// answer raises in turn.
-    fn resolve_paths(&mut self, nodes: &[u32]) {
+    fn resolve_paths(&mut self, nodes: &[u32], n_nodes: usize) {
         let Some(sp) = &mut self.sparse else {
             return;
         };
-        let Hops {
-            entries,
-            first_entry,
-            mark,
-            ..
-        } = self;
+        let entries = &mut self.entries;
+        // Bit per node with a query (zeroed pages: only those touched are
+        // mapped).
+        let mark = &mut vec![0u64; n_nodes.div_ceil(64)][..];
         let seed = entries[0].node;
         // Per sender: (event bound, asking entry).
         let mut pending: FxHashMap<u32, Vec<(u32, u32)>> = FxHashMap::default();
@@ -1132,7 +1172,7 @@ impl Hops {
         };
         let mut top = 0;
         for &n in nodes {
-            let k = first_entry[n as usize];
+            let k = sp.index.get(&n).map_or(NONE, |&i| sp.members[i as usize].1);
             if k != NONE {
                 top = top.max(k as usize);
                 ask(k, entries, from, &mut pending, mark);
@@ -1180,7 +1220,19 @@ impl Hops {
     }
 
     fn ready(&self, n: u32) -> u32 {
-        (self.best[n as usize].load(Ordering::Relaxed) >> 32) as u32
+        match &self.sparse {
+            Some(sp) => sp.index.get(&n).map_or(NONE, |&i| sp.members[i as usize].2),
+            None => (self.best[n as usize].load(Ordering::Relaxed) >> 32) as u32,
+        }
+    }
+
+    /// `n`'s fewest-hop entry, `NONE` if unreached (for a [`Sparse`]
+    /// search: if not a member).
+    fn first_entry_of(&self, n: u32) -> u32 {
+        match &self.sparse {
+            Some(sp) => sp.index.get(&n).map_or(NONE, |&i| sp.members[i as usize].1),
+            None => self.first_entry[n as usize],
+        }
     }
 }
 
@@ -1732,7 +1784,7 @@ impl Ctx<'_> {
     fn path(&self, hops: &Hops, member: u32) -> Vec<PathStep> {
         let g = self.g;
         let mut steps = Vec::new();
-        let mut e = hops.first_entry[member as usize];
+        let mut e = hops.first_entry_of(member);
         while e != NONE {
             let ent = hops.entries[e as usize];
             if ent.pred == NONE {
@@ -1803,9 +1855,8 @@ impl Ctx<'_> {
         };
         if let Some(sp) = &hops.sparse {
             reached = sp.reached;
-            for &n in &sp.members {
-                let e = hops.entries[hops.first_entry[n as usize] as usize];
-                consider(n, e.layer, hops.ready(n));
+            for &(n, k, r) in &sp.members {
+                consider(n, hops.entries[k as usize].layer, r);
             }
         } else {
             for (i, e) in hops.entries.iter().enumerate() {
@@ -1828,7 +1879,7 @@ impl Ctx<'_> {
             }
         }
         let targets: Vec<u32> = best.iter().flatten().map(|&(_, _, m)| m).collect();
-        hops.resolve_paths(&targets);
+        hops.resolve_paths(&targets, g.address_count());
         let mut findings = Vec::new();
         for (ci, c) in clusters.iter().enumerate() {
             let Some((d, _, member)) = best[ci] else {

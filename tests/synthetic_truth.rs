@@ -226,6 +226,22 @@ fn reused_tracer_equals_fresh_traces() {
             stop_at_clusters: false,
             ..TraceConfig::default()
         },
+        // The stream search without value models keeps no per-node arrays,
+        // with them it does: the tracer's pool holds both kinds, and every
+        // search must get what it needs from it.
+        TraceConfig {
+            search: fundtrace::Search::Stream,
+            models: vec![],
+            ..TraceConfig::default()
+        },
+        TraceConfig {
+            search: fundtrace::Search::Stream,
+            ..TraceConfig::default()
+        },
+        TraceConfig {
+            models: vec![],
+            ..TraceConfig::default()
+        },
     ];
     for round in 0..2 {
         for cfg in &configs {

@@ -328,38 +328,38 @@ struct Lane {
 }
 
 impl Lane {
-    /// The resolution of a trace without value models ([`Sparse`]): sets
-    /// `first_entry` (the fewest-hop entry) and `best` (the earliest
-    /// arrival) of the members reached, in entry order.
+    /// The resolution of a trace without value models ([`Sparse`]): the
+    /// fewest-hop entry (its last non-side one) and the earliest arrival
+    /// (its first) of each member reached, in entry order.
     fn sparse(&mut self, ctx: &Ctx<'_>) -> Sparse {
         let Lane {
             seed,
-            best,
-            first_entry: cur,
             entries,
             from,
             reached,
             ..
         } = self;
-        let mut members = Vec::new();
+        let mut members: Vec<(u32, u32, u32)> = Vec::new();
+        let mut index: FxHashMap<u32, u32> = FxHashMap::default();
         if ctx.is_member(*seed) {
-            members.push(*seed);
+            index.insert(*seed, 0);
+            members.push((*seed, 0, 0));
         }
         for (k, (en, &f)) in entries.iter().zip(from.iter()).enumerate().skip(1) {
             let v = en.node;
             if f & SIDE != 0 || !ctx.is_member(v) {
                 continue;
             }
-            let c = &mut cur[v as usize];
-            if *c == NONE {
-                best[v as usize].store(u64::from(en.event + 1) << 32, Ordering::Relaxed);
-                members.push(v);
-            }
-            *c = k as u32;
+            let i = *index.entry(v).or_insert_with(|| {
+                members.push((v, NONE, en.event + 1));
+                members.len() as u32 - 1
+            });
+            members[i as usize].1 = k as u32;
         }
         Sparse {
             reached: *reached,
             members,
+            index,
             from: std::mem::take(from),
         }
     }
@@ -691,6 +691,9 @@ impl Ctx<'_> {
         debug_assert!(seeds.len() <= W::LANES);
         let g = self.g;
         let c = &g.cols;
+        // Without value models a trace needs the findings only: the
+        // members' entries are resolved, not every entry (see `Sparse`).
+        let sparse = self.models.is_empty();
         let mut lane: Vec<Lane> = seeds
             .iter()
             .map(|&s| {
@@ -701,7 +704,11 @@ impl Ctx<'_> {
                     mark,
                     entries,
                     bufs,
-                } = self.start_search(s);
+                } = if sparse {
+                    self.start_light(s)
+                } else {
+                    self.start_search(s)
+                };
                 Lane {
                     seed: s,
                     best,
@@ -896,12 +903,10 @@ impl Ctx<'_> {
             }
         }
         tally.flush();
-        // Without value models a trace needs the findings only: resolve
-        // the members' entries, not every entry.
         let resolved: Vec<(Vec<u64>, Option<Sparse>)> = lane
             .par_iter_mut()
             .map(|ln| {
-                if self.models.is_empty() {
+                if sparse {
                     (Vec::new(), Some(ln.sparse(self)))
                 } else {
                     (ln.resolve(), None)
