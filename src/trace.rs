@@ -1666,10 +1666,14 @@ impl Ctx<'_> {
         });
         let mut scanned = 0u64;
         let mut truncated = false;
-        let mut gave_up = false;
+        // A probe whose second layer alone is over the limit gives up
+        // before the first (see `second_layer_over`).
+        let mut gave_up = give_up.is_some_and(|limit| {
+            self.cfg.max_hops >= 2 && self.second_layer_over(seed, limit, &mut mark)
+        });
         let time = self.cfg.time_respecting;
         let mut layer = 0u32;
-        'layers: while !frontier.is_empty() && layer < self.cfg.max_hops {
+        'layers: while !gave_up && !frontier.is_empty() && layer < self.cfg.max_hops {
             if let Some(limit) = give_up {
                 let ahead: u64 = frontier
                     .iter()
@@ -1779,6 +1783,49 @@ impl Ctx<'_> {
             return None;
         }
         Some(hops)
+    }
+
+    /// Whether a probe from `seed` with `limit` is sure to give up at the
+    /// check before its second layer, which compares the entries scanned
+    /// so far plus the out-edge words of the frontier with the limit. The
+    /// seed sends from the start, so every receiver of its out-edges (but
+    /// itself) is reached in the first layer and is in that frontier: the
+    /// out-edge words of the distinct receivers seen so far are a lower
+    /// bound of the check, and once over the limit, the first layer (for
+    /// a busy address, its whole out-list) need not be searched. The
+    /// decision is the check's own; only its cost changes. (Probes run
+    /// without a work budget, so no budget stops the search before that
+    /// check.) `mark` is all clear, and is left so.
+    fn second_layer_over(&self, seed: u32, limit: u64, mark: &mut [u64]) -> bool {
+        let g = self.g;
+        let mut ahead = 0u64;
+        let mut seen: Vec<u32> = Vec::new();
+        // The out-edge words of `v`, if not counted yet.
+        let mut add = |v: u32| {
+            let (w, b) = (v as usize / 64, 1u64 << (v % 64));
+            if v == seed || mark[w] & b != 0 {
+                return 0;
+            }
+            mark[w] |= b;
+            seen.push(v);
+            g.out_range(v).len() as u64
+        };
+        for o in g.out_edges(seed) {
+            if o.target != NONE {
+                ahead += add(o.target);
+            } else {
+                for s in g.multi_outputs(o.event) {
+                    ahead += add(g.slot_node(s));
+                }
+            }
+            if ahead > limit {
+                break;
+            }
+        }
+        for v in seen {
+            mark[v as usize / 64] &= !(1u64 << (v % 64));
+        }
+        ahead > limit
     }
 
     fn path(&self, hops: &Hops, member: u32) -> Vec<PathStep> {
@@ -2350,6 +2397,61 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::{AUTO_STREAM_SEEDS, Plan, STREAM_MAX_HOPS, Search, TraceConfig, sort_nodes};
+
+    /// The probe's early give-up is a lower bound of the check before its
+    /// second layer: whenever it gives up, the search it skips would have
+    /// given up there too, so Auto's choice does not change.
+    #[cfg(feature = "synthetic")]
+    #[test]
+    fn early_give_up_only_where_the_second_layer_check_would() {
+        use crate::synthetic::{SyntheticCase, SyntheticConfig};
+        let case = SyntheticCase::generate(&SyntheticConfig {
+            transfers: 40_000,
+            ..SyntheticConfig::default()
+        });
+        let g = case.graph().unwrap();
+        let tracer = super::Tracer::new(&g);
+        let targets = tracer.targets(&case.clusters).unwrap();
+        let one_layer = TraceConfig {
+            max_hops: 1,
+            ..TraceConfig::default()
+        };
+        let ctx = tracer.ctx(&targets, &one_layer, &[]);
+        let mut mark = vec![0u64; g.address_count().div_ceil(64)];
+        let mut early = 0;
+        // The busiest senders and a spread of the others.
+        let mut nodes: Vec<u32> = (0..g.address_count() as u32).collect();
+        nodes.sort_by_key(|&n| std::cmp::Reverse(g.out_range(n).len()));
+        let picked: Vec<u32> = nodes[..20]
+            .iter()
+            .chain(nodes.iter().step_by(97))
+            .copied()
+            .collect();
+        for &n in &picked {
+            let hops = ctx.hops(n);
+            let mut frontier: Vec<u32> = hops.entries[1..].iter().map(|e| e.node).collect();
+            frontier.sort_unstable();
+            frontier.dedup();
+            let ahead: u64 = frontier.iter().map(|&v| g.out_range(v).len() as u64).sum();
+            let check = hops.edges_scanned + ahead;
+            ctx.give_back(hops);
+            for limit in [
+                0,
+                check / 2,
+                check.saturating_sub(1),
+                check,
+                check + 1,
+                2 * check,
+            ] {
+                if ctx.second_layer_over(n, limit, &mut mark) {
+                    assert!(check > limit, "node {n}: limit {limit}, check {check}");
+                    early += 1;
+                }
+            }
+            assert!(mark.iter().all(|&w| w == 0));
+        }
+        assert!(early > 0);
+    }
 
     /// An explicit stream search with settings it cannot honour is refused
     /// with the settings named; `Auto` then runs the frontier search.
