@@ -1642,6 +1642,16 @@ impl Ctx<'_> {
     /// out-edge word of the layer's nodes (a bound on what it scans).
     fn frontier(&self, seed: u32, give_up: Option<u64>) -> Option<Hops> {
         let g = self.g;
+        // A probe whose second layer alone is over the limit gives up
+        // before the first (see `second_layer_over`), and before taking
+        // search arrays. The bits are zeroed pages: only those touched are
+        // mapped.
+        if let Some(limit) = give_up
+            && self.cfg.max_hops >= 2
+            && self.second_layer_over(seed, limit, &mut vec![0; g.address_count().div_ceil(64)])
+        {
+            return None;
+        }
         let Scratch {
             best,
             mut first_entry,
@@ -1666,14 +1676,10 @@ impl Ctx<'_> {
         });
         let mut scanned = 0u64;
         let mut truncated = false;
-        // A probe whose second layer alone is over the limit gives up
-        // before the first (see `second_layer_over`).
-        let mut gave_up = give_up.is_some_and(|limit| {
-            self.cfg.max_hops >= 2 && self.second_layer_over(seed, limit, &mut mark)
-        });
+        let mut gave_up = false;
         let time = self.cfg.time_respecting;
         let mut layer = 0u32;
-        'layers: while !gave_up && !frontier.is_empty() && layer < self.cfg.max_hops {
+        'layers: while !frontier.is_empty() && layer < self.cfg.max_hops {
             if let Some(limit) = give_up {
                 let ahead: u64 = frontier
                     .iter()
@@ -1795,7 +1801,7 @@ impl Ctx<'_> {
     /// a busy address, its whole out-list) need not be searched. The
     /// decision is the check's own; only its cost changes. (Probes run
     /// without a work budget, so no budget stops the search before that
-    /// check.) `mark` is all clear, and is left so.
+    /// check.) `mark`, a bit per node, is all clear, and is left so.
     fn second_layer_over(&self, seed: u32, limit: u64, mark: &mut [u64]) -> bool {
         let g = self.g;
         let mut ahead = 0u64;
