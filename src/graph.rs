@@ -30,7 +30,7 @@
 //! count and a running total of its extra slots, from which any event's
 //! first slot follows; a one-to-one event has a single slot, its sender
 //! and amount, because its receiver is already the inline target of its
-//! out-edge. Out-edges are packed words ([`OutList`]): a one-to-one
+//! out-edge. Out-edges are packed words (`OutList`): a one-to-one
 //! event's entry is its event and its receiver, a multi-leg event's entry
 //! its event alone. For an ETH transfer that is 12 bytes of slot, 8 of
 //! out-edge, 4 of in-edge and under half a byte of event columns, instead
@@ -2095,8 +2095,8 @@ pub struct FlowGraph {
 
 /// A balance an address held before the first block of the graph, fetched
 /// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
-/// models see it instead of inferring it (see [`crate::trace`], "Unknown
-/// opening balances").
+/// models see it instead of inferring it (see
+/// [`crate::trace`](mod@crate::trace), "Unknown opening balances").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OpeningBalance {
     /// Whose balance.
@@ -2695,7 +2695,7 @@ impl Visitable for FlowGraph {
 impl<'a> IntoNeighbors for &'a FlowGraph {
     type Neighbors = Neighbors<'a>;
     /// Receivers of every event `a` sends in, in time order (a receiver may
-    /// repeat); time is not respected here, use [`crate::trace`] for that.
+    /// repeat); time is not respected here, use [`crate::trace()`] for that.
     fn neighbors(self, a: NodeId) -> Neighbors<'a> {
         Neighbors {
             g: self,

@@ -38,7 +38,8 @@ pub struct ReportMeta {
     /// Ticker and decimals of the assets in the graph, where known.
     pub assets: Vec<AssetInfo>,
     /// Opening balances fetched from a node for the value models (absent
-    /// when none were: then openings are inferred, see [`crate::trace`]).
+    /// when none were: then openings are inferred, see
+    /// [`crate::trace`](mod@crate::trace)).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub opening_balances: Vec<OpeningBalance>,
 }
