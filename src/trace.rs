@@ -1644,11 +1644,10 @@ impl Ctx<'_> {
         let g = self.g;
         // A probe whose second layer alone is over the limit gives up
         // before the first (see `second_layer_over`), and before taking
-        // search arrays. The bits are zeroed pages: only those touched are
-        // mapped.
+        // search arrays.
         if let Some(limit) = give_up
             && self.cfg.max_hops >= 2
-            && self.second_layer_over(seed, limit, &mut vec![0; g.address_count().div_ceil(64)])
+            && self.second_layer_over(seed, limit)
         {
             return None;
         }
@@ -1801,11 +1800,41 @@ impl Ctx<'_> {
     /// a busy address, its whole out-list) need not be searched. The
     /// decision is the check's own; only its cost changes. (Probes run
     /// without a work budget, so no budget stops the search before that
-    /// check.) `mark`, a bit per node, is all clear, and is left so.
-    fn second_layer_over(&self, seed: u32, limit: u64, mark: &mut [u64]) -> bool {
+    /// check.)
+    ///
+    /// The receivers are counted once each with a bit per node; a first
+    /// pass that counts them as often as they occur (an upper bound of the
+    /// same sum) spares a seed with a small neighbourhood, the usual one,
+    /// that bitset.
+    fn second_layer_over(&self, seed: u32, limit: u64) -> bool {
         let g = self.g;
+        let words = |v: u32| {
+            if v == seed {
+                0
+            } else {
+                g.out_range(v).len() as u64
+            }
+        };
+        let mut most = 0u64;
+        for o in g.out_edges(seed) {
+            if o.target != NONE {
+                most += words(o.target);
+            } else {
+                most += g
+                    .multi_outputs(o.event)
+                    .map(|s| words(g.slot_node(s)))
+                    .sum::<u64>();
+            }
+            if most > limit {
+                break;
+            }
+        }
+        if most <= limit {
+            return false;
+        }
+        // Zeroed pages: only those touched are mapped.
+        let mark = &mut vec![0u64; g.address_count().div_ceil(64)][..];
         let mut ahead = 0u64;
-        let mut seen: Vec<u32> = Vec::new();
         // The out-edge words of `v`, if not counted yet.
         let mut add = |v: u32| {
             let (w, b) = (v as usize / 64, 1u64 << (v % 64));
@@ -1813,7 +1842,6 @@ impl Ctx<'_> {
                 return 0;
             }
             mark[w] |= b;
-            seen.push(v);
             g.out_range(v).len() as u64
         };
         for o in g.out_edges(seed) {
@@ -1827,9 +1855,6 @@ impl Ctx<'_> {
             if ahead > limit {
                 break;
             }
-        }
-        for v in seen {
-            mark[v as usize / 64] &= !(1u64 << (v % 64));
         }
         ahead > limit
     }
@@ -2423,7 +2448,6 @@ mod tests {
             ..TraceConfig::default()
         };
         let ctx = tracer.ctx(&targets, &one_layer, &[]);
-        let mut mark = vec![0u64; g.address_count().div_ceil(64)];
         let mut early = 0;
         // The busiest senders and a spread of the others.
         let mut nodes: Vec<u32> = (0..g.address_count() as u32).collect();
@@ -2449,12 +2473,11 @@ mod tests {
                 check + 1,
                 2 * check,
             ] {
-                if ctx.second_layer_over(n, limit, &mut mark) {
+                if ctx.second_layer_over(n, limit) {
                     assert!(check > limit, "node {n}: limit {limit}, check {check}");
                     early += 1;
                 }
             }
-            assert!(mark.iter().all(|&w| w == 0));
         }
         assert!(early > 0);
     }
