@@ -749,6 +749,12 @@ impl Ctx<'_> {
             let end = run.end;
             let mut next = run.start;
             while next < end {
+                // Arrivals kept for the rest of a transaction end with it;
+                // with none kept, plain transfers take the tight loop, so
+                // an event handled below is never one.
+                if !local.is_empty() && c.tx_start.get(next) {
+                    local.clear();
+                }
                 if local.is_empty() {
                     next = self.plain_run(ev, next..end, words, &mut lane, cap, &mut tally);
                     if next == end {
@@ -758,9 +764,6 @@ impl Ctx<'_> {
                 let e = next;
                 next += 1;
                 prefetch_event(ev, e + EVENTS_AHEAD, words, &c.slot_addr);
-                if !local.is_empty() && c.tx_start.get(e) {
-                    local.clear();
-                }
                 let w = ev[e].load(Ordering::Relaxed);
                 if w & MULTI != 0 {
                     let start = (w >> 32) as usize;
@@ -857,34 +860,6 @@ impl Ctx<'_> {
                 let u = w as u32;
                 let hu = words.word(u);
                 if hu == NOWHERE && local.is_empty() {
-                    continue;
-                }
-                // The common case, outside a transaction that forwards and
-                // from a sender that does not absorb: the offer is the
-                // sender's hops plus one, and most receivers already have
-                // as few; no offer is built for them.
-                if local.is_empty()
-                    && w & FWD == 0
-                    && !(self.cfg.stop_at_clusters && self.is_member(u))
-                {
-                    let mut hops = inc(hu);
-                    hops |= spread(lt(cap, hops)) & NOWHERE;
-                    let live = lt(hops, NOWHERE);
-                    if live == 0 {
-                        continue;
-                    }
-                    tally.add(live);
-                    let v = (w >> 32) as u32;
-                    if v == u || lt(hops, words.word(v)) == 0 {
-                        continue;
-                    }
-                    let src = Src::One(Offer {
-                        node: u,
-                        hops,
-                        cont: 0,
-                        cont_entry: [NONE; LANES],
-                    });
-                    self.arrive(&mut lane, words, &mut local, v, e as u32, hops, false, &src);
                     continue;
                 }
                 let o = self.offer(u, hu, &local, seeds, cap);
