@@ -693,6 +693,50 @@ fn hop_cap_bounds_report_paths() {
     );
 }
 
+/// The stream search stores a lane's hops with an offset that puts the
+/// hop limit one below "unreached", so that adding a hop drops lanes at
+/// the limit. On a chain of transfers, at the smallest and largest limits
+/// it takes, the address `max_hops` away is found in that many hops and
+/// the next one is not, as in the frontier search.
+#[test]
+fn stream_hop_limit_at_its_bounds() {
+    use fundtrace::{STREAM_MAX_HOPS, Search};
+    let n = u64::from(STREAM_MAX_HOPS) + 2;
+    let addr = |i: u64| eth(u16::try_from(i).unwrap());
+    let recs: Vec<_> = (0..n)
+        .map(|i| xfer(i + 1, 0, 0, addr(i), addr(i + 1), 100))
+        .collect();
+    let g = FlowGraph::from_records("chain", recs).unwrap();
+    for max_hops in [1, 2, STREAM_MAX_HOPS - 1, STREAM_MAX_HOPS] {
+        let at = addr(u64::from(max_hops));
+        let past = addr(u64::from(max_hops) + 1);
+        let clusters = [
+            Cluster::new("at", vec![at]),
+            Cluster::new("past", vec![past]),
+        ];
+        for stop_at_clusters in [false, true] {
+            for search in [Search::Stream, Search::Frontier] {
+                let cfg = TraceConfig {
+                    max_hops,
+                    stop_at_clusters,
+                    search,
+                    ..TraceConfig::default()
+                };
+                let out = trace(&g, &[addr(0)], &clusters, &cfg).unwrap();
+                let f = finding(&out, "at").unwrap_or_else(|| panic!("{max_hops} {search:?}"));
+                assert_eq!(f.min_hops, max_hops, "{search:?}");
+                assert_eq!(f.path.len(), max_hops as usize, "{search:?}");
+                assert!(finding(&out, "past").is_none(), "{max_hops} {search:?}");
+                assert_eq!(
+                    out.seeds[0].reached,
+                    u64::from(max_hops),
+                    "{max_hops} {search:?}"
+                );
+            }
+        }
+    }
+}
+
 /// A hop is one transaction. In tx T (block 2) A pays a forwarding contract
 /// F, which passes the value on to B inside T (an internal transfer); in tx U
 /// (block 3) B pays X. S → A is one hop, A → F → B together one more, B → X a

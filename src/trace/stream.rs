@@ -15,7 +15,10 @@
 //!
 //! The eight lanes of an address are one `u64`, compared and lowered with
 //! SWAR arithmetic on 7-bit values (so hop limits up to
-//! [`STREAM_MAX_HOPS`]).
+//! [`STREAM_MAX_HOPS`]). A lane holds its hops plus an offset that puts
+//! the hop limit at 0x7e, one below `UNREACHED`: adding a hop then
+//! saturates at `UNREACHED`, so one addition both counts the hop and
+//! drops lanes that have reached the limit.
 //!
 //! Same result as the layered search for every address: its fewest hops,
 //! its earliest arrival, and (for the value models) whether it passes
@@ -59,11 +62,79 @@ fn min8(a: u64, b: u64) -> u64 {
 }
 
 /// Adds one hop to each reached lane; unreached lanes stay unreached.
+/// Per byte (at most 0x7f) the sum is at most 0x80, which only an
+/// unreached byte reaches and which is put back to 0x7f.
 #[inline]
 fn inc(a: u64) -> u64 {
     let x = a + ONES;
-    (x & !HIGH) | (spread(x & HIGH) & NOWHERE)
+    x - ((x & HIGH) >> 7)
 }
+
+/// The offset added to each lane's hops (see the module docs): the hop
+/// limit `max_hops` (at most [`STREAM_MAX_HOPS`]) is stored as 0x7e.
+#[inline]
+fn hop_offset(max_hops: u32) -> u32 {
+    0x7e - max_hops.min(STREAM_MAX_HOPS)
+}
+
+/// A lane word as the plain-transfer loop reads it: `u32` for four lanes
+/// or fewer (its constants fit in instructions), `u64` for eight.
+pub(super) trait Swar: Copy + Eq + Into<u64> + Send {
+    /// 0x01 in each byte.
+    const ONES: Self;
+    /// 0x80 in each byte.
+    const HIGH: Self;
+    /// No bit set.
+    const ZERO: Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn and(self, o: Self) -> Self;
+    fn or(self, o: Self) -> Self;
+    fn not(self) -> Self;
+    fn shr7(self) -> Self;
+    /// 0xff in each byte whose high bit is set in `self`.
+    fn spread(self) -> Self;
+}
+
+macro_rules! swar {
+    ($t:ty) => {
+        impl Swar for $t {
+            const ONES: Self = ONES as $t;
+            const HIGH: Self = HIGH as $t;
+            const ZERO: Self = 0;
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+            #[inline(always)]
+            fn and(self, o: Self) -> Self {
+                self & o
+            }
+            #[inline(always)]
+            fn or(self, o: Self) -> Self {
+                self | o
+            }
+            #[inline(always)]
+            fn not(self) -> Self {
+                !self
+            }
+            #[inline(always)]
+            fn shr7(self) -> Self {
+                self >> 7
+            }
+            #[inline(always)]
+            fn spread(self) -> Self {
+                (self >> 7).wrapping_mul(0xff)
+            }
+        }
+    };
+}
+swar!(u32);
+swar!(u64);
 
 /// The lanes set in `m` (a mask from [`lt`]), lowest first.
 #[inline]
@@ -166,8 +237,15 @@ pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
 pub(super) trait Words: Send {
     /// Lanes held.
     const LANES: usize;
-    /// All addresses unreached; filled in parallel (at 10^8 transfers the
-    /// words are up to 100 MB of first-touch page faults).
+    /// A word of `LANES` lanes.
+    type W: Swar;
+    /// The words, a power of two of them (at least one per address), so
+    /// that a node masked with `len - 1` indexes them without a bounds
+    /// check.
+    fn lanes_mut(&mut self) -> &mut [Self::W];
+    /// All of `n` addresses unreached, padded to a power of two; filled in
+    /// parallel (at 10^8 transfers the words are up to 128 MB of
+    /// first-touch page faults).
     fn fresh(n: usize) -> Self;
     fn word(&self, n: u32) -> u64;
     fn set_word(&mut self, n: u32, w: u64);
@@ -180,7 +258,13 @@ pub(super) trait Words: Send {
 
 impl Words for Vec<u64> {
     const LANES: usize = 8;
+    type W = u64;
+    #[inline]
+    fn lanes_mut(&mut self) -> &mut [u64] {
+        self
+    }
     fn fresh(n: usize) -> Self {
+        let n = n.max(1).next_power_of_two();
         let mut w = Vec::with_capacity(n);
         w.par_extend(rayon::iter::repeat_n(NOWHERE, n).with_min_len(1 << 16));
         w
@@ -207,7 +291,13 @@ impl Words for Vec<u64> {
 
 impl Words for Vec<u32> {
     const LANES: usize = 4;
+    type W = u32;
+    #[inline]
+    fn lanes_mut(&mut self) -> &mut [u32] {
+        self
+    }
     fn fresh(n: usize) -> Self {
+        let n = n.max(1).next_power_of_two();
         let mut w = Vec::with_capacity(n);
         w.par_extend(rayon::iter::repeat_n(NOWHERE as u32, n).with_min_len(1 << 16));
         w
@@ -503,6 +593,13 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds counts of at most 255 relaxations per lane, a byte each.
+    fn add_bytes(&mut self, bytes: u64) {
+        for (l, s) in self.scanned.iter_mut().enumerate() {
+            *s += (bytes >> (8 * l)) & 0xff;
+        }
+    }
+
     /// Counts a relaxation in the lanes of `live` (a mask from [`lt`]).
     #[inline]
     fn add(&mut self, live: u64) {
@@ -551,10 +648,10 @@ impl Ctx<'_> {
 
     /// What `u` offers in an event of the current transaction: lanes that
     /// reached it, plus one hop (or the hops of an arrival inside the
-    /// transaction), without lanes in which it absorbs, capped at
-    /// `max_hops`.
+    /// transaction), without lanes in which it absorbs; lanes past
+    /// `max_hops` are unreached (see [`hop_offset`]).
     #[inline]
-    fn offer(&self, u: u32, hu: u64, local: &TxLocal, seeds: &[u32], cap: u64) -> Offer {
+    fn offer(&self, u: u32, hu: u64, local: &TxLocal, seeds: &[u32]) -> Offer {
         let mut hops = inc(hu);
         let mut cont = 0;
         let mut cont_entry = [NONE; LANES];
@@ -572,7 +669,6 @@ impl Ctx<'_> {
                 }
             }
         }
-        hops |= spread(lt(cap, hops)) & NOWHERE;
         Offer {
             node: u,
             hops,
@@ -585,97 +681,141 @@ impl Ctx<'_> {
     /// transaction (`TxLocal` empty), up to the first event that needs
     /// more than a plain transfer's handling: a multi-leg event, one that
     /// pays a later sender of its transaction ([`FWD`]), or one from an
-    /// absorbing member. Returns that event (or the end).
+    /// absorbing member (with `ABSORB`). Returns that event (or the end).
     ///
     /// A plain transfer offers its receiver the sender's hops plus one;
     /// most receivers already have as few. This loop keeps only that
-    /// work in registers, which is most of the pass on account chains.
+    /// work in registers, which is most of the pass on account chains:
+    /// lane words of the pass's own width, nodes masked into the padded
+    /// words (no bounds checks), the hop limit in the offset (no compare),
+    /// and the tally flushed once per 255 events.
     #[inline(never)]
-    fn plain_run<W: Words>(
+    fn plain_run<W: Words, const ABSORB: bool>(
         &self,
         ev: &[AtomicU64],
         events: std::ops::Range<usize>,
         words: &mut W,
         lane: &mut [Lane],
-        cap: u64,
+        off: u32,
         tally: &mut Tally,
     ) -> usize {
-        let absorbing = self.cfg.stop_at_clusters;
-        let n_words = words.len();
-        // The tally in registers: a byte per lane, flushed every 255.
-        let (mut bytes, mut counted) = (tally.bytes, tally.n);
+        // At most 255 events between flushes: a byte per lane cannot
+        // overflow.
+        const CHUNK: usize = 255;
+        let words = words.lanes_mut();
+        let mask = words.len() - 1;
+        let words = &mut words[..=mask];
+        let mut e = events.start;
+        while e < events.end {
+            let stop = (e + CHUNK).min(events.end);
+            let mut bytes = W::W::ZERO;
+            let at = if let Some(ahead) = ev.get(e + EVENTS_AHEAD..stop + EVENTS_AHEAD) {
+                self.plain_chunk::<W::W, ABSORB, true>(
+                    ev,
+                    e..stop,
+                    ahead,
+                    words,
+                    mask,
+                    lane,
+                    off,
+                    &mut bytes,
+                )
+            } else {
+                self.plain_chunk::<W::W, ABSORB, false>(
+                    ev,
+                    e..stop,
+                    &[],
+                    words,
+                    mask,
+                    lane,
+                    off,
+                    &mut bytes,
+                )
+            };
+            tally.add_bytes(bytes.into());
+            if at < stop {
+                return at;
+            }
+            e = stop;
+        }
+        events.end
+    }
+
+    /// [`Ctx::plain_run`] over at most 255 events, `ahead` the events
+    /// `EVENTS_AHEAD` on (read with `PREFETCH`); the relaxations per lane
+    /// are added to `bytes`. Returns the first event it does not handle,
+    /// or the end.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn plain_chunk<T: Swar, const ABSORB: bool, const PREFETCH: bool>(
+        &self,
+        ev: &[AtomicU64],
+        events: std::ops::Range<usize>,
+        ahead: &[AtomicU64],
+        words: &mut [T],
+        mask: usize,
+        lane: &mut [Lane],
+        off: u32,
+        bytes: &mut T,
+    ) -> usize {
+        let two = T::ONES.add(T::ONES);
         let start = events.start;
-        let ahead = ev.get(start + EVENTS_AHEAD..).unwrap_or(&[]);
-        let mut ahead = ahead.iter();
-        for (e, a) in (start..).zip(&ev[events.clone()]) {
-            // The receiver and sender of the event `EVENTS_AHEAD` on (for
-            // a multi-leg one, two words that may be of no use).
-            if let Some(x) = ahead.next() {
-                let x = x.load(Ordering::Relaxed);
-                let s = (x as u32 & !(MULTI as u32)) as usize;
-                let r = ((x >> 32) as u32 & !(FWD >> 32) as u32) as usize;
-                if s < n_words {
-                    words.prefetch(s as u32);
-                }
-                if r < n_words {
-                    words.prefetch(r as u32);
-                }
+        let mut acc = *bytes;
+        for (i, a) in ev[events.clone()].iter().enumerate() {
+            if PREFETCH && let Some(x) = ahead.get(i) {
+                // The sender and receiver of the event `EVENTS_AHEAD` on
+                // (for a multi-leg one, a word that may be of no use; the
+                // mask also drops the flags).
+                let x = x.load(Ordering::Relaxed) as usize;
+                prefetch(&words[x & mask]);
+                prefetch(&words[(x >> 32) & mask]);
             }
             let w = a.load(Ordering::Relaxed);
             if w & (MULTI | FWD) != 0 {
-                tally.bytes = bytes;
-                tally.n = counted;
-                return e;
+                *bytes = acc;
+                return start + i;
             }
-            let u = w as u32;
-            let hu = words.word(u);
-            if hu == NOWHERE {
+            let u = w as usize & mask;
+            let hu = words[u];
+            // Lanes below the limit (a byte below 0x7e): adding two
+            // leaves its high bit clear.
+            let live = hu.add(two).not().and(T::HIGH);
+            if live == T::ZERO {
                 continue;
             }
-            if absorbing && self.is_member(u) {
-                tally.bytes = bytes;
-                tally.n = counted;
-                return e;
+            if ABSORB && self.is_member(u as u32) {
+                *bytes = acc;
+                return start + i;
             }
-            let mut hops = inc(hu);
-            hops |= spread(lt(cap, hops)) & NOWHERE;
-            let live = lt(hops, NOWHERE);
-            if live == 0 {
+            acc = acc.add(live.shr7());
+            let x = hu.add(T::ONES);
+            let hops = x.sub(x.and(T::HIGH).shr7());
+            // A receiver that is its sender gains nothing: its hops are
+            // below the offer in every lane.
+            let v = (w >> 32) as usize & mask;
+            let hv = words[v];
+            let improved = hops.or(T::HIGH).sub(hv).not().and(T::HIGH);
+            if improved == T::ZERO {
                 continue;
             }
-            bytes += live >> 7;
-            counted += 1;
-            if counted == 255 {
-                tally.bytes = bytes;
-                tally.flush();
-                (bytes, counted) = (0, 0);
-            }
-            let v = (w >> 32) as u32;
-            if v == u {
-                continue;
-            }
-            let hv = words.word(v);
-            let improved = lt(hops, hv);
-            if improved == 0 {
-                continue;
-            }
-            words.set_word(v, min8(hops, hv));
-            // The predecessor in each lane is `u`'s entry before `e`,
-            // looked up after the pass.
-            for l in lanes(improved) {
+            let s = improved.spread();
+            words[v] = hops.and(s).or(hv.and(s.not()));
+            let (hops, hv): (u64, u64) = (hops.into(), hv.into());
+            // The predecessor in each lane is `u`'s entry before the
+            // event, looked up after the pass.
+            for l in lanes(improved.into()) {
                 let ln = &mut lane[l];
                 ln.reached += u64::from(byte(hv, l) == UNREACHED as u32);
                 ln.entries.push(Entry {
-                    node: v,
-                    layer: byte(hops, l),
-                    event: e as u32,
+                    node: v as u32,
+                    layer: byte(hops, l) - off,
+                    event: (start + i) as u32,
                     pred: NONE,
                 });
-                ln.from.push(u);
+                ln.from.push(u as u32);
             }
         }
-        tally.bytes = bytes;
-        tally.n = counted;
+        *bytes = acc;
         events.end
     }
 
@@ -722,11 +862,11 @@ impl Ctx<'_> {
                 }
             })
             .collect();
+        let off = hop_offset(self.cfg.max_hops);
         for (l, &s) in seeds.iter().enumerate() {
             let w = words.word(s);
-            words.set_word(s, w & !(0xff << (8 * l)));
+            words.set_word(s, (w & !(0xff << (8 * l))) | u64::from(off) << (8 * l));
         }
-        let cap = u64::from(self.cfg.max_hops.min(STREAM_MAX_HOPS)) * ONES;
         let mut local = TxLocal::default();
         let mut tally = Tally::default();
         let mut offers: Vec<Offer> = Vec::new();
@@ -756,7 +896,11 @@ impl Ctx<'_> {
                     local.clear();
                 }
                 if local.is_empty() {
-                    next = self.plain_run(ev, next..end, words, &mut lane, cap, &mut tally);
+                    next = if self.cfg.stop_at_clusters {
+                        self.plain_run::<W, true>(ev, next..end, words, &mut lane, off, &mut tally)
+                    } else {
+                        self.plain_run::<W, false>(ev, next..end, words, &mut lane, off, &mut tally)
+                    };
                     if next == end {
                         break;
                     }
@@ -779,7 +923,7 @@ impl Ctx<'_> {
                         if hu == NOWHERE && local.is_empty() {
                             continue;
                         }
-                        let o = self.offer(u, hu, &local, seeds, cap);
+                        let o = self.offer(u, hu, &local, seeds);
                         let live = lt(o.hops, NOWHERE);
                         if live != 0 {
                             tally.add(live);
@@ -809,7 +953,9 @@ impl Ctx<'_> {
                                 hops,
                                 v,
                             };
-                            self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                            self.arrive(
+                                &mut lane, words, &mut local, v, e as u32, hops, off, fwd, &src,
+                            );
                         }
                         continue;
                     }
@@ -853,7 +999,9 @@ impl Ctx<'_> {
                             offers: &offers,
                             pick,
                         };
-                        self.arrive(&mut lane, words, &mut local, v, e as u32, hops, fwd, &src);
+                        self.arrive(
+                            &mut lane, words, &mut local, v, e as u32, hops, off, fwd, &src,
+                        );
                     }
                     continue;
                 }
@@ -862,7 +1010,7 @@ impl Ctx<'_> {
                 if hu == NOWHERE && local.is_empty() {
                     continue;
                 }
-                let o = self.offer(u, hu, &local, seeds, cap);
+                let o = self.offer(u, hu, &local, seeds);
                 let live = lt(o.hops, NOWHERE);
                 if live == 0 {
                     continue;
@@ -874,7 +1022,9 @@ impl Ctx<'_> {
                 }
                 let fwd = w & FWD != 0;
                 let src = Src::One(o);
-                self.arrive(&mut lane, words, &mut local, v, e as u32, o.hops, fwd, &src);
+                self.arrive(
+                    &mut lane, words, &mut local, v, e as u32, o.hops, off, fwd, &src,
+                );
             }
         }
         tally.flush();
@@ -933,6 +1083,7 @@ impl Ctx<'_> {
         v: u32,
         e: u32,
         hops: u64,
+        off: u32,
         fwd: bool,
         src: &Src<'_>,
     ) {
@@ -952,7 +1103,7 @@ impl Ctx<'_> {
                 made[l] = ln.entries.len() as u32;
                 ln.entries.push(Entry {
                     node: v,
-                    layer: byte(hops, l),
+                    layer: byte(hops, l) - off,
                     event: e,
                     pred,
                 });
@@ -978,7 +1129,7 @@ impl Ctx<'_> {
                     let idx = ln.entries.len() as u32;
                     ln.entries.push(Entry {
                         node: v,
-                        layer: byte(hops, l),
+                        layer: byte(hops, l) - off,
                         event: e,
                         pred,
                     });
