@@ -634,12 +634,10 @@ impl<'g> Tracer<'g> {
             let mut done = Vec::with_capacity(rest.len());
             for part in rest.chunks(batch) {
                 let seeds: Vec<u32> = part.iter().map(|&(_, n)| n).collect();
-                let hops = self.stream_hops(&ctx, &seeds);
-                done.par_extend(
-                    part.par_iter()
-                        .zip(hops)
-                        .map(|(&(i, n), h)| ctx.trace_seed(distinct[i], n, &targets.names, h)),
-                );
+                done.extend(self.stream_traces(&ctx, &seeds, |k, h| {
+                    let (i, n) = part[k];
+                    ctx.trace_seed(distinct[i], n, &targets.names, h)
+                }));
             }
             done
         } else {
@@ -685,8 +683,17 @@ impl Tracer<'_> {
     /// Stream searches from `seeds` (distinct nodes): groups of at most
     /// [`stream::LANES`] seeds, at least as many groups as threads while
     /// there are seeds for them, a pass per group in parallel. Lanes are
-    /// independent, so the grouping does not change any result.
-    fn stream_hops(&self, ctx: &Ctx<'_>, seeds: &[u32]) -> Vec<Hops> {
+    /// independent, so the grouping does not change any result. Each
+    /// seed's search goes to `then` (with the seed's position in `seeds`)
+    /// as soon as its group's pass is done, so a thread whose pass ends
+    /// first goes on with its seeds and then helps with the others';
+    /// results in the order of `seeds`.
+    fn stream_traces<R: Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        seeds: &[u32],
+        then: impl Fn(usize, Hops) -> R + Sync,
+    ) -> Vec<R> {
         let events = self.events.get_or_init(|| stream::event_words(self.graph));
         let threads = rayon::current_num_threads().max(1);
         let groups = seeds
@@ -695,16 +702,22 @@ impl Tracer<'_> {
             .max(threads.min(seeds.len()));
         let per = seeds.len().div_ceil(groups);
         let n = self.graph.address_count();
-        seeds
+        let groups: Vec<Vec<R>> = seeds
             .par_chunks(per)
-            .flat_map_iter(|group| {
-                if group.len() <= 4 {
+            .enumerate()
+            .map(|(gi, group)| {
+                let hops = if group.len() <= 4 {
                     self.pass(&self.words4, ctx, events, group, n)
                 } else {
                     self.pass(&self.words, ctx, events, group, n)
-                }
+                };
+                hops.into_par_iter()
+                    .enumerate()
+                    .map(|(j, h)| then(gi * per + j, h))
+                    .collect()
             })
-            .collect()
+            .collect();
+        groups.into_iter().flatten().collect()
     }
 
     /// One stream pass, with lane words from `pool`.
@@ -1421,6 +1434,14 @@ impl Iterator for Ahead<'_> {
 
 impl Ctx<'_> {
     /// Whether `n` belongs to a target cluster.
+    /// Hints that `n`'s membership bit will be read soon.
+    #[inline]
+    fn prefetch_member(&self, n: u32) {
+        if let Some(w) = self.members.get(n as usize / 64) {
+            prefetch(w);
+        }
+    }
+
     fn is_member(&self, n: u32) -> bool {
         self.members
             .get(n as usize / 64)
