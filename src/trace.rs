@@ -1021,6 +1021,9 @@ struct Buffers {
     touched: Vec<u32>,
     /// The forwarded arrivals a wave relaxed.
     conts: Vec<Cont>,
+    /// The stream search's per-entry senders (see `Lane::from`), kept
+    /// for its capacity: at 10^8 transfers a seed's grow to 20 MB.
+    from: Vec<u32>,
 }
 
 impl Buffers {
@@ -1030,6 +1033,7 @@ impl Buffers {
         self.next.clear();
         self.touched.clear();
         self.conts.clear();
+        self.from.clear();
     }
 }
 
@@ -1106,8 +1110,14 @@ impl Hops {
             sparse,
             ..
         } = self;
+        let was_sparse = sparse.is_some();
+        if let Some(sp) = sparse
+            && sp.from.capacity() > bufs.from.capacity()
+        {
+            bufs.from = sp.from;
+        }
         // A sparse search left the arrays as it found them.
-        if sparse.is_none() {
+        if !was_sparse {
             for (i, e) in entries.iter().enumerate() {
                 // The entries' nodes lie far apart.
                 if let Some(a) = entries.get(i + NODES_AHEAD) {
@@ -1686,6 +1696,7 @@ impl Ctx<'_> {
             next,
             touched,
             conts,
+            ..
         } = &mut bufs;
         frontier.push(Front {
             node: seed,

@@ -881,12 +881,15 @@ impl Ctx<'_> {
                     old_ready,
                     mark,
                     entries,
-                    bufs,
+                    mut bufs,
                 } = if sparse {
                     self.start_light(s)
                 } else {
                     self.start_search(s)
                 };
+                // Its senders' list, kept from an earlier search.
+                let mut from = std::mem::take(&mut bufs.from);
+                from.push(KNOWN);
                 Lane {
                     seed: s,
                     best,
@@ -894,7 +897,7 @@ impl Ctx<'_> {
                     old_ready,
                     mark,
                     entries,
-                    from: vec![KNOWN],
+                    from,
                     member_entries: Vec::new(),
                     checked: 1,
                     reached: 0,
@@ -1115,18 +1118,25 @@ impl Ctx<'_> {
         lane.into_iter()
             .zip(tally.scanned)
             .zip(resolved)
-            .map(|((ln, k), (firsts, sparse))| Hops {
-                firsts,
-                best: ln.best,
-                first_entry: ln.first_entry,
-                old_ready: ln.old_ready,
-                entries: ln.entries,
-                mark: ln.mark,
-                bufs: ln.bufs,
-                edges_scanned: k,
-                truncated: false,
-                streamed: true,
-                sparse,
+            .map(|((mut ln, k), (firsts, sparse))| {
+                // A full resolution leaves the senders' list empty: kept
+                // for its capacity (a sparse one goes on in `Sparse`).
+                if ln.from.capacity() > ln.bufs.from.capacity() {
+                    ln.bufs.from = ln.from;
+                }
+                Hops {
+                    firsts,
+                    best: ln.best,
+                    first_entry: ln.first_entry,
+                    old_ready: ln.old_ready,
+                    entries: ln.entries,
+                    mark: ln.mark,
+                    bufs: ln.bufs,
+                    edges_scanned: k,
+                    truncated: false,
+                    streamed: true,
+                    sparse,
+                }
             })
             .collect()
     }
