@@ -913,6 +913,12 @@ impl Ctx<'_> {
         let mut local = TxLocal::default();
         let mut tally = Tally::default();
         let mut offers: Vec<Offer> = Vec::new();
+        // The plain-transfer loop, with absorbing members or without.
+        let plain_run = if self.cfg.stop_at_clusters {
+            Self::plain_run::<W, true>
+        } else {
+            Self::plain_run::<W, false>
+        };
         // Value stays on its chain (every address of a record is on the
         // record's chain), and each chain's events are one run: only the
         // runs of the seeds' chains can reach anything.
@@ -939,27 +945,16 @@ impl Ctx<'_> {
                     local.clear();
                 }
                 if local.is_empty() {
-                    next = if self.cfg.stop_at_clusters {
-                        self.plain_run::<W, true>(
-                            ev,
-                            next..end,
-                            words,
-                            &mut lane,
-                            off,
-                            sparse,
-                            &mut tally,
-                        )
-                    } else {
-                        self.plain_run::<W, false>(
-                            ev,
-                            next..end,
-                            words,
-                            &mut lane,
-                            off,
-                            sparse,
-                            &mut tally,
-                        )
-                    };
+                    next = plain_run(
+                        self,
+                        ev,
+                        next..end,
+                        words,
+                        &mut lane,
+                        off,
+                        sparse,
+                        &mut tally,
+                    );
                     if next == end {
                         break;
                     }
