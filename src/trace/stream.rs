@@ -43,31 +43,31 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 /// The high bit of each byte where `a < b` (bytes at most 0x7f). Per byte
 /// `(a | 0x80) - b` stays in 1..=255, so no borrow crosses bytes, and its
 /// high bit is clear exactly when `a < b`.
-#[inline]
-fn lt(a: u64, b: u64) -> u64 {
-    !((a | HIGH) - b) & HIGH
+#[inline(always)]
+fn lt<T: Swar>(a: T, b: T) -> T {
+    a.or(T::HIGH).sub(b).not().and(T::HIGH)
 }
 
 /// 0xff in each byte whose high bit is set in `m` (a mask from [`lt`]).
-#[inline]
-fn spread(m: u64) -> u64 {
-    (m >> 7) * 0xff
+#[inline(always)]
+fn spread<T: Swar>(m: T) -> T {
+    m.spread()
 }
 
 /// Byte-wise minimum.
-#[inline]
-fn min8(a: u64, b: u64) -> u64 {
+#[inline(always)]
+fn min8<T: Swar>(a: T, b: T) -> T {
     let s = spread(lt(a, b));
-    (a & s) | (b & !s)
+    a.and(s).or(b.and(s.not()))
 }
 
 /// Adds one hop to each reached lane; unreached lanes stay unreached.
 /// Per byte (at most 0x7f) the sum is at most 0x80, which only an
 /// unreached byte reaches and which is put back to 0x7f.
-#[inline]
-fn inc(a: u64) -> u64 {
-    let x = a + ONES;
-    x - ((x & HIGH) >> 7)
+#[inline(always)]
+fn inc<T: Swar>(a: T) -> T {
+    let x = a.add(T::ONES);
+    x.sub(x.and(T::HIGH).shr7())
 }
 
 /// The offset added to each lane's hops (see the module docs): the hop
@@ -77,8 +77,9 @@ fn hop_offset(max_hops: u32) -> u32 {
     0x7e - max_hops.min(STREAM_MAX_HOPS)
 }
 
-/// A lane word as the plain-transfer loop reads it: `u32` for four lanes
-/// or fewer (its constants fit in instructions), `u64` for eight.
+/// A lane word: `u64` for eight lanes, or in the plain-transfer loop of a
+/// pass of four seeds or fewer `u32` (its constants fit in
+/// instructions). The primitives of [`lt`], [`min8`] and [`inc`].
 pub(super) trait Swar: Copy + Eq + Into<u64> + Send {
     /// 0x01 in each byte.
     const ONES: Self;
@@ -630,6 +631,12 @@ impl Tally {
         }
     }
 
+    fn flush(&mut self) {
+        self.add_bytes(self.bytes);
+        self.bytes = 0;
+        self.n = 0;
+    }
+
     /// Counts a relaxation in the lanes of `live` (a mask from [`lt`]).
     #[inline]
     fn add(&mut self, live: u64) {
@@ -638,14 +645,6 @@ impl Tally {
         if self.n == 255 {
             self.flush();
         }
-    }
-
-    fn flush(&mut self) {
-        for (l, s) in self.scanned.iter_mut().enumerate() {
-            *s += (self.bytes >> (8 * l)) & 0xff;
-        }
-        self.bytes = 0;
-        self.n = 0;
     }
 }
 
@@ -741,31 +740,22 @@ impl Ctx<'_> {
         while e < events.end {
             let stop = (e + CHUNK).min(events.end);
             let mut bytes = W::W::ZERO;
-            let at = if let Some(ahead) = ev.get(e + EVENTS_AHEAD..stop + EVENTS_AHEAD) {
-                self.plain_chunk::<W::W, ABSORB, true>(
-                    ev,
-                    e..stop,
-                    ahead,
-                    words,
-                    mask,
-                    lane,
-                    off,
-                    sparse,
-                    &mut bytes,
-                )
-            } else {
-                self.plain_chunk::<W::W, ABSORB, false>(
-                    ev,
-                    e..stop,
-                    &ev[e..stop],
-                    words,
-                    mask,
-                    lane,
-                    off,
-                    sparse,
-                    &mut bytes,
-                )
-            };
+            // Near the end of the events, the chunk's own (prefetched
+            // again, to no use).
+            let ahead = ev
+                .get(e + EVENTS_AHEAD..stop + EVENTS_AHEAD)
+                .unwrap_or(&ev[e..stop]);
+            let at = self.plain_chunk::<W::W, ABSORB>(
+                ev,
+                e..stop,
+                ahead,
+                words,
+                mask,
+                lane,
+                off,
+                sparse,
+                &mut bytes,
+            );
             tally.add_bytes(bytes.into());
             if sparse {
                 for ln in lane.iter_mut() {
@@ -780,13 +770,13 @@ impl Ctx<'_> {
         events.end
     }
 
-    /// [`Ctx::plain_run`] over at most 255 events, `ahead` as many events
-    /// `EVENTS_AHEAD` on (read with `PREFETCH`, else unused); the
-    /// relaxations per lane are added to `bytes`. Returns the first event
-    /// it does not handle, or the end.
+    /// [`Ctx::plain_run`] over at most 255 events, whose nodes' words are
+    /// prefetched from `ahead`, as many events; the relaxations per lane
+    /// are added to `bytes`. Returns the first event it does not handle,
+    /// or the end.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn plain_chunk<T: Swar, const ABSORB: bool, const PREFETCH: bool>(
+    fn plain_chunk<T: Swar, const ABSORB: bool>(
         &self,
         ev: &[AtomicU64],
         events: std::ops::Range<usize>,
@@ -802,14 +792,12 @@ impl Ctx<'_> {
         let start = events.start;
         let mut acc = *bytes;
         for (i, (a, x)) in ev[events.clone()].iter().zip(ahead).enumerate() {
-            if PREFETCH {
-                // The sender and receiver of the event `EVENTS_AHEAD` on
-                // (for a multi-leg one, a word that may be of no use; the
-                // mask also drops the flags).
-                let x = x.load(Ordering::Relaxed) as usize;
-                prefetch(&words[x & mask]);
-                prefetch(&words[(x >> 32) & mask]);
-            }
+            // The sender and receiver of the event `EVENTS_AHEAD` on (for
+            // a multi-leg one, a word that may be of no use; the mask also
+            // drops the flags).
+            let x = x.load(Ordering::Relaxed) as usize;
+            prefetch(&words[x & mask]);
+            prefetch(&words[(x >> 32) & mask]);
             let w = a.load(Ordering::Relaxed);
             if w & (MULTI | FWD) != 0 {
                 *bytes = acc;
@@ -828,18 +816,16 @@ impl Ctx<'_> {
                 return start + i;
             }
             acc = acc.add(live.shr7());
-            let x = hu.add(T::ONES);
-            let hops = x.sub(x.and(T::HIGH).shr7());
+            let hops = inc(hu);
             // A receiver that is its sender gains nothing: its hops are
             // below the offer in every lane.
             let v = (w >> 32) as usize & mask;
             let hv = words[v];
-            let improved = hops.or(T::HIGH).sub(hv).not().and(T::HIGH);
+            let improved = lt(hops, hv);
             if improved == T::ZERO {
                 continue;
             }
-            let s = improved.spread();
-            words[v] = hops.and(s).or(hv.and(s.not()));
+            words[v] = min8(hops, hv);
             let (hops, hv): (u64, u64) = (hops.into(), hv.into());
             if sparse {
                 // For `Lane::note_members`, a while later.
