@@ -8,8 +8,8 @@
 //! * `decode_convert_par`: decoding spread over threads with rayon, then
 //!   conversion in block order (prevout lookups must follow the chain).
 //!
-//! Data: the four raw blocks of the shared data (`FUNDTRACE_DATA`), about
-//! 4.9 MB in all.
+//! Data: the four raw blocks of the test data, `tests/data` (`FUNDTRACE_DATA`
+//! overrides), about 4.9 MB in all.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ use rayon::prelude::*;
 fn blocks() -> Vec<(PathBuf, Vec<u8>, u64)> {
     let dir = std::env::var_os("FUNDTRACE_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data"))
         .join("chain/bitcoin/raw_blocks");
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

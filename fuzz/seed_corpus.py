@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Builds fuzz/corpus/<target>/ seeds from the sample files in the shared data folder (FUNDTRACE_DATA, default ../shared/data).
+"""Builds fuzz/corpus/<target>/ seeds from the sample files in the test data folder (default tests/data; FUNDTRACE_DATA overrides).
 
 Usage: python3 fuzz/seed_corpus.py [DATA_DIR] [SNAPSHOT_FILE]
 Seeds larger than MAX bytes are cut (at a line end for text) so runs stay fast.
 """
 import glob, hashlib, json, os, re, struct, sys
 
-DATA = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FUNDTRACE_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+DATA = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("FUNDTRACE_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data"))
 SNAP = sys.argv[2] if len(sys.argv) > 2 else None
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX = 64 * 1024

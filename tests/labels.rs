@@ -1,5 +1,5 @@
-//! Labels read from the real files in the shared data (`FUNDTRACE_DATA`,
-//! default `../shared/data`; see `labels/PROVENANCE.md` there). With
+//! Labels read from the real files in the test data, `tests/data`
+//! (`FUNDTRACE_DATA` overrides; see `labels/PROVENANCE.md` there). With
 //! `CI=true` a missing data folder is a failure, not a skip.
 //!
 //! The per-file numbers were counted independently of fundtrace with a

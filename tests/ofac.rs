@@ -1,6 +1,6 @@
-//! OFAC SDN seeds read from the real files in the shared data
-//! (`FUNDTRACE_DATA`, default `../shared/data`; see `ofac/PROVENANCE.md`
-//! there). With `CI=true` a missing data folder is a failure, not a skip.
+//! OFAC SDN seeds read from the real files in the test data, `tests/data`
+//! (`FUNDTRACE_DATA` overrides; see `ofac/PROVENANCE.md` there). With
+//! `CI=true` a missing data folder is a failure, not a skip.
 //!
 //! Numbers asserted here were counted independently of fundtrace, with a
 //! Python script over the same files (csv module, a regular expression for

@@ -101,23 +101,26 @@ pub fn value(f: &fundtrace::Finding, asset: Asset, m: fundtrace::Model) -> u128 
         .map_or(0, |a| a.get())
 }
 
-/// The shared data folder: `FUNDTRACE_DATA`, default `../shared/data` from
-/// the crate root. `None` (the caller skips) when it is missing, except that
-/// with `CI=true` a missing folder fails the test.
+/// The real-data fixtures: `tests/data` in this repository (see its
+/// `PROVENANCE.md` files and `SHA256SUMS`), or the folder `FUNDTRACE_DATA`
+/// names instead (a larger copy with the same layout). `None` (the caller
+/// skips) when the folder is missing, as in the published crate, which leaves
+/// `tests/data` out; with `CI=true` a missing folder fails the test. A missing
+/// file inside the folder always fails the test that reads it.
 pub fn data_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("FUNDTRACE_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data"));
     if dir.is_dir() {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
-            "shared data folder {} is missing (set FUNDTRACE_DATA)",
+            "test data folder {} is missing (tests/data, or set FUNDTRACE_DATA)",
             dir.display()
         );
     }
-    eprintln!("skipping: shared data folder {} not found", dir.display());
+    eprintln!("skipping: test data folder {} not found", dir.display());
     None
 }
 
