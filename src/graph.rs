@@ -62,8 +62,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::sources::{Record, Source};
 use crate::types::{
-    Address, Amount, Asset, AssetInfo, BlockHeight, BlockRef, Chain, Position, Special, Timestamp,
-    TxId,
+    Address, Amount, Asset, AssetInfo, BlockHeight, BlockRef, Chain, OpeningBalance, Position,
+    Special, Timestamp, TxId,
 };
 
 /// A node (address) of a [`FlowGraph`].
@@ -2091,24 +2091,6 @@ pub struct FlowGraph {
     /// Known opening balances: (node, asset index) -> base units.
     pub(crate) openings: FxHashMap<(u32, u32), u128>,
     pub(crate) opening_list: Vec<OpeningBalance>,
-}
-
-/// A balance an address held before the first block of the graph, fetched
-/// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
-/// models see it instead of inferring it (see
-/// [`crate::trace`](mod@crate::trace), "Unknown opening balances").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct OpeningBalance {
-    /// Whose balance.
-    pub address: Address,
-    /// In which asset.
-    pub asset: Asset,
-    /// Base units.
-    pub amount: Amount,
-    /// The block at whose end the balance was read.
-    pub at_block: u64,
-    /// Where it came from (`eth_getBalance`, `balanceOf`, …).
-    pub source: String,
 }
 
 impl std::fmt::Debug for FlowGraph {

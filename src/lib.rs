@@ -67,8 +67,7 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use graph::{
-    EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, OpeningBalance,
-    SourceSummary,
+    EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };
 pub use labels::{Category, Label, LabelSet};
 pub use report::TraceReport;
@@ -79,7 +78,7 @@ pub use trace::{
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,
-    Position, Special, Timestamp, TxId,
+    OpeningBalance, Position, Special, Timestamp, TxId,
 };
 
 /// The README's example, compiled and run as a doctest.

@@ -29,6 +29,7 @@ pub const MAX_HOPS: u32 = 1_000;
 
 /// Checks a block's transaction count against [`MAX_TXS_PER_BLOCK`];
 /// `context` names the block ("in bitcoin block 50001").
+#[cfg(any(feature = "bitcoin", feature = "ethereum"))]
 pub(crate) fn check_block_txs(count: usize, context: impl FnOnce() -> String) -> crate::Result<()> {
     if count > MAX_TXS_PER_BLOCK {
         return Err(crate::Error::InvalidRecord {

@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use crate::cluster::{Clustering, Evidence, ScreenHit, screen};
 use crate::error::{Error, Result};
-use crate::graph::{FlowGraph, LoadStats, OpeningBalance, SourceSummary};
+use crate::graph::{FlowGraph, LoadStats, SourceSummary};
 use crate::labels::LabelSet;
 use crate::trace::{Cluster, Finding, Model, SeedSummary, TraceConfig, TraceOutcome};
+use crate::types::OpeningBalance;
 use crate::types::{Address, AssetInfo};
 
 /// The inputs of a trace.

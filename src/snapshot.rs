@@ -105,7 +105,7 @@ struct Meta {
     case: CaseInfo,
     /// Known opening balances (version 2 on; absent in version 1).
     #[serde(default)]
-    openings: Vec<crate::graph::OpeningBalance>,
+    openings: Vec<crate::types::OpeningBalance>,
 }
 
 /// An integer the snapshot stores little-endian.

@@ -944,6 +944,24 @@ impl PartialEq<u128> for Amount {
     }
 }
 
+/// A balance an address held before the first block of the graph, fetched
+/// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
+/// models see it instead of inferring it (see
+/// [`crate::trace`](mod@crate::trace), "Unknown opening balances").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpeningBalance {
+    /// Whose balance.
+    pub address: Address,
+    /// In which asset.
+    pub asset: Asset,
+    /// Base units.
+    pub amount: Amount,
+    /// The block at whose end the balance was read.
+    pub at_block: BlockHeight,
+    /// Where it came from (`eth_getBalance`, `balanceOf`, …).
+    pub source: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

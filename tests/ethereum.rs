@@ -445,7 +445,7 @@ fn erc20_and_erc721_logs_of_blocks_17173049_17173050() {
             "blockNumber": format!("0x{:x}", l["block_number"].as_u64().unwrap()),
             "removed": false,
         });
-        let log: ethers::types::Log = serde_json::from_value(rpc_log).unwrap();
+        let log: ethers_core::types::Log = serde_json::from_value(rpc_log).unwrap();
         match log_transfer(&log) {
             LogTransfer::Erc20 {
                 token,
@@ -771,10 +771,7 @@ fn retries_timeouts_and_outages() {
         msg.contains("header not found") && msg.contains("483920"),
         "{msg}"
     );
-    assert!(
-        EthRpc::connect("https://example.invalid", quick()).is_err()
-            || cfg!(feature = "ethereum-tls")
-    );
+    assert!(EthRpc::connect("https://example.invalid", quick()).is_err() || cfg!(feature = "tls"));
     assert!(EthRpc::connect("ftp://x", quick()).is_err());
 }
 
@@ -807,10 +804,10 @@ fn kinds_are_reported() {
 #[test]
 fn block_over_the_transaction_cap_is_refused() {
     use fundtrace::limits::MAX_TXS_PER_BLOCK;
-    let block = ethers::types::Block::<ethers::types::Transaction> {
+    let block = ethers_core::types::Block::<ethers_core::types::Transaction> {
         number: Some(19_000_000u64.into()),
-        hash: Some(ethers::types::H256::repeat_byte(7)),
-        transactions: vec![ethers::types::Transaction::default(); MAX_TXS_PER_BLOCK + 1],
+        hash: Some(ethers_core::types::H256::repeat_byte(7)),
+        transactions: vec![ethers_core::types::Transaction::default(); MAX_TXS_PER_BLOCK + 1],
         ..Default::default()
     };
     let data = BlockData {

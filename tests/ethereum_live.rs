@@ -11,15 +11,15 @@ use std::time::Duration;
 use common::anvil::{Anvil, raw_call};
 use common::example;
 use common::replay::Replay;
-use ethers::providers::{Http, Middleware, Provider};
-use ethers::signers::{LocalWallet, Signer};
-use ethers::types::transaction::eip2718::TypedTransaction;
-use ethers::types::{H160, TransactionReceipt, TransactionRequest, U256};
+use ethers_core::types::transaction::eip2718::TypedTransaction;
+use ethers_core::types::{H160, Signature, TransactionReceipt, TransactionRequest, U64, U256};
 use fundtrace::cluster::{ClusterConfig, Evidence, cluster};
 use fundtrace::sources::ethereum::{BlockRange, EthRpc, EthRpcSource, RpcOptions};
 use fundtrace::{
     Address, Asset, FlowGraph, GraphBuilder, LabelSet, Model, Record, Source, TraceConfig, Tracer,
 };
+use k256::ecdsa::SigningKey;
+use serde_json::{Value, json};
 
 const CHAIN_ID: u64 = 31_337;
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -78,28 +78,62 @@ fn addr_word(a: H160) -> Vec<u8> {
     w
 }
 
+/// A key and its address.
+struct LocalWallet {
+    key: SigningKey,
+    address: H160,
+}
+
+impl LocalWallet {
+    fn from_bytes(key: &[u8]) -> LocalWallet {
+        let key = SigningKey::from_slice(key).unwrap();
+        let address = ethers_core::utils::secret_key_to_address(&key);
+        LocalWallet { key, address }
+    }
+
+    fn address(&self) -> H160 {
+        self.address
+    }
+
+    /// Signs `tx` as EIP-155 asks (legacy transaction, chain id in `v`).
+    fn sign(&self, tx: &TypedTransaction) -> Signature {
+        let (sig, recid) = self
+            .key
+            .sign_prehash_recoverable(tx.sighash().as_bytes())
+            .unwrap();
+        Signature {
+            r: U256::from_big_endian(&sig.r().to_bytes()),
+            s: U256::from_big_endian(&sig.s().to_bytes()),
+            v: u64::from(recid.to_byte()) + 35 + 2 * CHAIN_ID,
+        }
+    }
+}
+
 /// Sends signed legacy transactions one at a time and waits for each
 /// receipt, so (with anvil's automine) every transaction is its own block.
+/// It speaks JSON-RPC through `raw_call` (std only), not through the client
+/// under test.
 struct Driver {
-    rt: tokio::runtime::Runtime,
-    provider: Provider<Http>,
+    port: u16,
     nonces: BTreeMap<H160, u64>,
 }
 
 impl Driver {
     fn new(url: &str) -> Driver {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let provider = Provider::<Http>::try_from(url)
-            .unwrap()
-            .interval(Duration::from_millis(10));
+        let port = url.rsplit(':').next().unwrap().parse().unwrap();
         Driver {
-            rt,
-            provider,
+            port,
             nonces: BTreeMap::new(),
         }
+    }
+
+    fn rpc<R: serde::de::DeserializeOwned>(&self, method: &str, params: Value) -> R {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let answer = raw_call(self.port, &body.to_string())
+            .unwrap_or_else(|| panic!("anvil gave no answer to {method}"));
+        let v: Value = serde_json::from_str(&answer).unwrap();
+        assert!(v.get("error").is_none(), "{method}: {answer}");
+        serde_json::from_value(v["result"].clone()).unwrap()
     }
 
     /// A fresh wallet from a fixed key (`n` in the last byte).
@@ -108,14 +142,10 @@ impl Driver {
         key[31] = n;
         key[0] = 0x5a;
         LocalWallet::from_bytes(&key)
-            .unwrap()
-            .with_chain_id(CHAIN_ID)
     }
 
     fn dev() -> LocalWallet {
         LocalWallet::from_bytes(&unhex(DEV_KEY))
-            .unwrap()
-            .with_chain_id(CHAIN_ID)
     }
 
     fn send(
@@ -140,17 +170,17 @@ impl Driver {
         }
         *nonce += 1;
         let tx: TypedTransaction = req.into();
-        let sig = from.sign_transaction_sync(&tx).unwrap();
-        let raw = tx.rlp_signed(&sig);
-        self.rt.block_on(async {
-            self.provider
-                .send_raw_transaction(raw)
-                .await
-                .unwrap()
-                .await
-                .unwrap()
-                .unwrap()
-        })
+        let raw = tx.rlp_signed(&from.sign(&tx));
+        let hash: Value = self.rpc("eth_sendRawTransaction", json!([raw]));
+        for _ in 0..500 {
+            let r: Option<TransactionReceipt> =
+                self.rpc("eth_getTransactionReceipt", json!([hash]));
+            if let Some(r) = r {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no receipt for {hash}");
     }
 
     fn pay(&mut self, from: &LocalWallet, to: H160, value: u128) -> TransactionReceipt {
@@ -175,10 +205,7 @@ impl Driver {
     }
 
     fn head(&self) -> u64 {
-        self.rt
-            .block_on(self.provider.get_block_number())
-            .unwrap()
-            .as_u64()
+        self.rpc::<U64>("eth_blockNumber", json!([])).as_u64()
     }
 }
 

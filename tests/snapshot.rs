@@ -208,7 +208,7 @@ fn opening_balances_are_kept() {
             address,
             asset,
             amount: Amount::new(i * 1_000_000_007),
-            at_block: 99,
+            at_block: fundtrace::BlockHeight(99),
             source: "test".into(),
         })
         .collect();

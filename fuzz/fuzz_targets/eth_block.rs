@@ -1,6 +1,6 @@
 #![no_main]
 //! Input: `block JSON 0xFF receipts JSON 0xFF Parity traces JSON` (later parts optional).
-use ethers::types::{Block, Trace, Transaction};
+use ethers_core::types::{Block, Trace, Transaction};
 use fundtrace::sources::ethereum::{BlockData, BlockTraces, Receipt, convert_block};
 use libfuzzer_sys::fuzz_target;
 

@@ -15,6 +15,8 @@
 pub mod bitcoin;
 #[cfg(feature = "ethereum")]
 pub mod ethereum;
+#[cfg(any(feature = "bitcoin", feature = "ethereum"))]
+pub mod http;
 
 use std::collections::BTreeMap;
 

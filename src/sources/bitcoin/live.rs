@@ -1,16 +1,16 @@
 //! Live clients: Bitcoin Core JSON-RPC and Esplora REST, over plain HTTP.
 //!
 //! Both go through the same conversion as recorded files
-//! ([`core_json`](super::core_json), [`esplora`](super::esplora)). Requests
-//! have a timeout; timeouts, refused or dropped connections, HTTP 429 and
-//! 5xx answers (but not Core's JSON errors, which come as 500) are retried
-//! with exponential backoff, and when retries run out the error names the
-//! URL and the request. Answers larger than [`HttpOptions::max_response`] are refused.
-//! TLS is not built in: reach remote nodes through a tunnel or a local proxy.
+//! ([`core_json`](super::core_json), [`esplora`](super::esplora)), and over
+//! the crate's shared HTTP layer ([`crate::sources::http`]): timeouts,
+//! refused or dropped connections, HTTP 429 and 5xx answers (but not Core's
+//! JSON errors, which come as 500) are retried with backoff, and when retries
+//! run out the error names the URL and the request. Answers larger than
+//! [`HttpOptions::max_response`] are refused. `https://` needs the `tls`
+//! feature.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::time::Duration;
 
 use ::bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 use base64::Engine;
@@ -22,42 +22,16 @@ use crate::error::{Error, Result};
 use crate::sources::{Record, Source};
 use crate::types::BitcoinNetwork;
 
-/// HTTP behaviour of the live clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpOptions {
-    /// Time allowed for one request, connection to last byte (default 30 s).
-    pub timeout: Duration,
-    /// Retries after a timeout, a refused or dropped connection, HTTP 429 or
-    /// 5xx (default 3).
-    pub retries: u32,
-    /// Wait before the first retry, doubled each time (default 250 ms).
-    pub backoff: Duration,
-    /// Largest answer accepted, in bytes (default 64 MiB: a 4 MB block at
-    /// verbosity 3 is about 30 MB of JSON).
-    pub max_response: u64,
-}
+pub use crate::sources::http::HttpOptions;
 
-impl Default for HttpOptions {
-    fn default() -> Self {
-        HttpOptions {
-            timeout: Duration::from_secs(30),
-            retries: 3,
-            backoff: Duration::from_millis(250),
-            max_response: 64 << 20,
-        }
-    }
-}
-
+/// The shared HTTP layer, with the answers these clients tell apart.
 #[derive(Clone)]
-struct Http {
-    agent: ureq::Agent,
-    opts: HttpOptions,
-}
+struct Http(crate::sources::http::Http);
 
 enum Answer {
     Ok(String),
     NotFound,
-    /// A non-retryable status with its body (Core sends RPC errors as 500
+    /// A non-retried status with its body (Core sends RPC errors as 500
     /// with a JSON body; those are answers, not transport failures).
     Status(u16, String),
 }
@@ -72,12 +46,7 @@ fn net_err(what: String) -> Error {
 
 impl Http {
     fn new(opts: HttpOptions) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(opts.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Http { agent, opts }
+        Http(crate::sources::http::Http::new(opts, 4))
     }
 
     /// Sends with retries. `body` None: GET, else POST of JSON.
@@ -88,91 +57,28 @@ impl Http {
         auth: Option<&str>,
         what: &str,
     ) -> Result<Answer> {
-        let mut wait = self.opts.backoff;
-        let mut attempt = 0;
-        loop {
-            let sent = match body {
-                None => {
-                    let mut r = self.agent.get(url);
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.call()
-                }
-                Some(b) => {
-                    let mut r = self.agent.post(url).content_type("application/json");
-                    if let Some(a) = auth {
-                        r = r.header("Authorization", a);
-                    }
-                    r.send(b)
-                }
-            };
-            let retry_reason = match sent {
-                Ok(mut resp) => {
-                    let status = resp.status().as_u16();
-                    let text = resp
-                        .body_mut()
-                        .with_config()
-                        .limit(self.opts.max_response)
-                        .read_to_string()
-                        .map_err(|e| Error::Parse {
-                            what: "http answer",
-                            input: format!("{what} at {url}"),
-                            reason: format!(
-                                "cannot read the body (limit {} bytes): {e}",
-                                self.opts.max_response
-                            ),
-                        })?;
-                    match status {
-                        200..=299 => return Ok(Answer::Ok(text)),
-                        404 => return Ok(Answer::NotFound),
-                        429 | 502..=504 => format!("http {status}"),
-                        // Core sends RPC errors as 500 with a JSON body; a
-                        // 500 without one is a failing server or proxy.
-                        500 if body.is_none()
-                            || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() =>
-                        {
-                            format!("http {status}")
-                        }
-                        _ => return Ok(Answer::Status(status, text)),
-                    }
-                }
-                Err(ureq::Error::Timeout(_)) => "timed out".to_owned(),
-                Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    "timed out".to_owned()
-                }
-                // A node restarting, or a connection dropped mid-answer.
-                Err(ureq::Error::ConnectionFailed) => "connection failed".to_owned(),
-                Err(ureq::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::ConnectionRefused
-                            | std::io::ErrorKind::ConnectionReset
-                            | std::io::ErrorKind::ConnectionAborted
-                            | std::io::ErrorKind::UnexpectedEof
-                    ) =>
-                {
-                    format!("connection lost: {e}")
-                }
-                Err(e) => {
-                    return Err(Error::Parse {
-                        what: "http request",
-                        input: format!("{what} at {url}"),
-                        reason: e.to_string(),
-                    });
-                }
-            };
-            attempt += 1;
-            if attempt > self.opts.retries {
-                return Err(Error::Parse {
-                    what: "http request",
-                    input: format!("{what} at {url}"),
-                    reason: format!("{retry_reason}; gave up after {attempt} attempts"),
-                });
-            }
-            std::thread::sleep(wait);
-            wait = wait.saturating_mul(2);
-        }
+        let auth_header = auth.map(|a| ("Authorization", a));
+        let headers = auth_header.as_slice();
+        let sent = match body {
+            None => self.0.get(url, headers),
+            Some(b) => self.0.post_json(url, b.as_bytes(), headers),
+        };
+        let reply = sent.map_err(|reason| Error::Parse {
+            what: "http request",
+            input: format!("{what} at {url}"),
+            reason,
+        })?;
+        let ok = reply.ok();
+        let text = String::from_utf8(reply.body).map_err(|e| Error::Parse {
+            what: "http answer",
+            input: format!("{what} at {url}"),
+            reason: format!("not utf-8: {e}"),
+        })?;
+        Ok(match reply.status {
+            _ if ok => Answer::Ok(text),
+            404 => Answer::NotFound,
+            s => Answer::Status(s, text),
+        })
     }
 }
 

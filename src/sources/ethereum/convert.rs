@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 
-use ethers::types::{
+use ethers_core::types::{
     Action, Block, CallType, H256, Log, RewardType, Trace, Transaction, TransactionReceipt, U256,
 };
 use serde::{Deserialize, Serialize};
@@ -193,10 +193,10 @@ pub struct GethFrame {
     pub typ: String,
     /// Caller (absent on old self-destruct frames).
     #[serde(default)]
-    pub from: Option<ethers::types::Address>,
+    pub from: Option<ethers_core::types::Address>,
     /// Callee, created contract or beneficiary.
     #[serde(default)]
-    pub to: Option<ethers::types::Address>,
+    pub to: Option<ethers_core::types::Address>,
     /// Wei moved (absent when none).
     #[serde(default)]
     pub value: Option<U256>,
@@ -223,7 +223,7 @@ pub struct Receipt {
     pub block_hash: Option<H256>,
     /// 1 success, 0 failure; absent before Byzantium.
     #[serde(default)]
-    pub status: Option<ethers::types::U64>,
+    pub status: Option<ethers_core::types::U64>,
     /// Gas used by the transaction.
     #[serde(default)]
     pub gas_used: Option<U256>,
@@ -232,7 +232,7 @@ pub struct Receipt {
     pub effective_gas_price: Option<U256>,
     /// The created contract, for a creation.
     #[serde(default)]
-    pub contract_address: Option<ethers::types::Address>,
+    pub contract_address: Option<ethers_core::types::Address>,
     /// Event logs.
     #[serde(default)]
     pub logs: Vec<Log>,
@@ -399,7 +399,7 @@ pub fn u256_amount(v: U256) -> Option<Amount> {
     (v.bits() <= 128).then(|| Amount::new(v.as_u128()))
 }
 
-fn eth(a: ethers::types::Address) -> Address {
+fn eth(a: ethers_core::types::Address) -> Address {
     Address::ethereum(a.0)
 }
 
@@ -442,11 +442,11 @@ pub fn parity_frames(traces: &[Trace]) -> Result<Vec<ValueFrame>> {
                     continue;
                 }
                 let to = match &t.result {
-                    Some(ethers::types::Res::Create(r)) => eth(r.address),
+                    Some(ethers_core::types::Res::Create(r)) => eth(r.address),
                     // A failed creation has no address; it moves nothing.
                     _ => Address::special(Chain::Ethereum, Special::Burn),
                 };
-                let ok = ok && matches!(t.result, Some(ethers::types::Res::Create(_)));
+                let ok = ok && matches!(t.result, Some(ethers_core::types::Res::Create(_)));
                 out.push(frame(
                     t,
                     FrameKind::Create,

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use ethers::types::{
+use ethers_core::types::{
     Action, Block, Bytes, Call, CallType, Create, CreateResult, H160, H256, Log, Res, Reward,
     RewardType, Suicide, Trace, Transaction, U64, U256,
 };
@@ -602,10 +602,10 @@ fn trace_row(c: &Ctx<'_>) -> Result<(u64, usize, Trace)> {
         block_number: n,
         block_hash: H256::zero(),
         action_type: match kind {
-            "call" => ethers::types::ActionType::Call,
-            "create" => ethers::types::ActionType::Create,
-            "suicide" => ethers::types::ActionType::Suicide,
-            _ => ethers::types::ActionType::Reward,
+            "call" => ethers_core::types::ActionType::Call,
+            "create" => ethers_core::types::ActionType::Create,
+            "suicide" => ethers_core::types::ActionType::Suicide,
+            _ => ethers_core::types::ActionType::Reward,
         },
         error,
     };

@@ -3,12 +3,14 @@
 //! * [`convert`]: pure conversion of JSON-RPC results (ethers types) to
 //!   transfers: native value, fees, internal transfers from Parity or geth
 //!   traces, ERC-20 `Transfer` logs, rewards and withdrawals.
-//! * [`rpc`]: live ingestion from a node through an ethers `Provider` over
-//!   [`transport::HttpTransport`] (retries, batches, bounded concurrency).
+//! * [`rpc`]: live ingestion from a node over JSON-RPC ([`EthRpc`],
+//!   [`EthRpcSource`]: retries, batches, bounded concurrency).
 //! * [`etl`]: ethereum-etl / BigQuery CSV exports, converted by the same rules.
 //!
-//! ethers stays behind [`crate::Source`]: the graph and the tracer never see
-//! its types, so the transport could be replaced without touching them.
+//! The chain's data types are `ethers-core`'s (the types `ethers::types`
+//! re-exports), so an investigator's ethers code hands us its values and
+//! reads ours. They stay behind [`crate::Source`]: the graph and the tracer
+//! never see them.
 
 pub mod convert;
 pub mod etl;
@@ -21,4 +23,4 @@ pub use convert::{
 };
 pub use etl::EtlSource;
 pub use rpc::{BlockRange, EthRpc, EthRpcSource, Progress, TraceMode};
-pub use transport::{HttpTransport, RpcOptions};
+pub use transport::{RpcError, RpcOptions};

@@ -1,8 +1,9 @@
-//! Live ingestion over Ethereum JSON-RPC, through an ethers [`Provider`].
+//! Live ingestion over Ethereum JSON-RPC.
 //!
-//! [`EthRpc`] is a blocking client: it owns a current-thread tokio runtime and
-//! an ethers `Provider` over our [`HttpTransport`] (retries and batches; see
-//! there). Callers that speak ethers can reach the provider itself.
+//! [`EthRpc`] is a blocking client over the crate's HTTP layer (retries,
+//! batches; see [`super::transport`]). Its answers decode into `ethers-core`
+//! types, so an embedder's ethers code reads them as its own; [`EthRpc::request`]
+//! makes any other call.
 //!
 //! For each block it fetches the block with its transactions, the receipts
 //! (`eth_getBlockReceipts` when the node has it, else one JSON-RPC batch of
@@ -12,27 +13,27 @@
 //! remembered.
 //!
 //! [`EthRpcSource`] fetches up to [`RpcOptions::concurrency`] blocks at once
-//! and hands a block's records over only when the whole block has been fetched
-//! and converted: a block is loaded whole or not at all. When a block fails
-//! after the retries, the error names it, the blocks before it have all been
-//! yielded, and [`EthRpcSource::resume_from`] says where a new source (or the
-//! same one, called again) carries on; the graph builder drops any duplicate,
-//! so a resumed load gives the same graph as an uninterrupted one.
+//! (one thread each) and hands a block's records over only when the whole
+//! block has been fetched and converted: a block is loaded whole or not at
+//! all. When a block fails after the retries, the error names it, the blocks
+//! before it have all been yielded, and [`EthRpcSource::resume_from`] says
+//! where a new source (or the same one, called again) carries on; the graph
+//! builder drops any duplicate, so a resumed load gives the same graph as an
+//! uninterrupted one.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ethers::providers::{Middleware, Provider, ProviderError, RpcError};
-use ethers::types::{BlockId, BlockNumber, Bytes, NameOrAddress, TransactionRequest, U256};
-use futures_util::StreamExt;
+use ethers_core::types::{Block, Bytes, Transaction, U64, U256};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
-use super::transport::{HttpTransport, RpcOptions, TransportError, decode, is_method_missing};
+use super::transport::{CallError, JsonRpc, RpcOptions, decode, parallel_map};
 use crate::error::{Error, Result};
-use crate::graph::OpeningBalance;
 use crate::sources::{Record, Source};
-use crate::types::{Address, Amount, Asset};
+use crate::types::{Address, Amount, Asset, BlockHeight, OpeningBalance};
 
 /// Which trace API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,49 +59,39 @@ struct Caps {
     geth: Option<bool>,
 }
 
-/// A blocking Ethereum JSON-RPC client over ethers.
+/// A blocking Ethereum JSON-RPC client.
 #[derive(Debug)]
 pub struct EthRpc {
-    rt: tokio::runtime::Runtime,
-    provider: Provider<HttpTransport>,
+    rpc: JsonRpc,
     endpoint: String,
     traces: TraceMode,
     caps: Mutex<Caps>,
 }
 
-/// The answer of one failed call: the method and ethers' error.
-fn node_error(endpoint: &str, context: String, e: &ProviderError) -> Error {
-    Error::Node {
-        endpoint: endpoint.to_owned(),
-        context,
-        reason: e.to_string(),
-    }
+/// A scoped thread's result; its panic goes on in the caller.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-fn method_missing(e: &ProviderError) -> bool {
-    e.as_error_response().is_some_and(is_method_missing)
+/// A block number as JSON-RPC takes it.
+fn qty(n: u64) -> String {
+    format!("{n:#x}")
 }
 
 impl EthRpc {
-    /// A client for the node at `url` (`http://…`).
+    /// A client for the node at `url` (`http://…`; `https://` with the `tls`
+    /// feature).
     ///
     /// # Errors
-    /// [`Error::Node`] when the URL is not usable or the runtime cannot start.
+    /// [`Error::Node`] when the URL is not usable.
     pub fn connect(url: &str, opts: RpcOptions) -> Result<EthRpc> {
-        let bad = |reason: String| Error::Node {
+        let rpc = JsonRpc::new(url, opts).map_err(|reason| Error::Node {
             endpoint: url.to_owned(),
             context: "connect".into(),
             reason,
-        };
-        let transport = HttpTransport::new(url, opts).map_err(bad)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| bad(format!("cannot start the async runtime: {e}")))?;
-        let provider = Provider::new(transport).interval(Duration::from_millis(50));
+        })?;
         Ok(EthRpc {
-            rt,
-            provider,
+            rpc,
             endpoint: url.to_owned(),
             traces: TraceMode::Auto,
             caps: Mutex::new(Caps::default()),
@@ -118,14 +109,31 @@ impl EthRpc {
         &self.endpoint
     }
 
-    /// The ethers provider, for callers with their own ethers code.
-    pub fn provider(&self) -> &Provider<HttpTransport> {
-        &self.provider
+    /// The options in use.
+    pub fn options(&self) -> &RpcOptions {
+        self.rpc.options()
     }
 
-    /// Runs a future on the client's runtime.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+    /// The error for a failed call: the node, `context` (method and block or
+    /// address) and what failed.
+    fn fail(&self, context: String, e: &CallError) -> Error {
+        Error::Node {
+            endpoint: self.endpoint.clone(),
+            context,
+            reason: e.to_string(),
+        }
+    }
+
+    /// Any JSON-RPC call, its result decoded as `R` (an `ethers-core` type,
+    /// `serde_json::Value`, …), with the client's retries.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the method, with the node's error or why the
+    /// answer did not decode.
+    pub fn request<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Result<R> {
+        self.rpc
+            .call(method, &params)
+            .map_err(|e| self.fail(method.to_owned(), &e))
     }
 
     fn caps(&self) -> Caps {
@@ -163,47 +171,32 @@ impl EthRpc {
     /// # Errors
     /// [`Error::Node`] naming the node.
     pub fn head(&self) -> Result<u64> {
-        self.rt
-            .block_on(self.provider.get_block_number())
-            .map(|n| n.as_u64())
-            .map_err(|e| node_error(&self.endpoint, "eth_blockNumber".into(), &e))
+        let n: U64 = self.request("eth_blockNumber", ())?;
+        Ok(n.as_u64())
     }
 
-    /// Fetches one block with receipts and (if available) traces.
+    /// Fetches one block with receipts and (if available) traces: the block
+    /// on the calling thread, receipts and traces on two more at once.
     ///
     /// # Errors
     /// [`Error::Node`] naming the block and the method when the node fails
     /// after the retries or answers something that does not decode.
     pub fn fetch_block(&self, n: u64) -> Result<BlockData> {
-        self.rt.block_on(self.fetch_block_async(n))
-    }
-
-    /// Traces of one block as the node serves them, or `None` when it has no
-    /// trace API.
-    ///
-    /// # Errors
-    /// [`Error::Node`] naming the block.
-    pub fn block_traces(&self, n: u64) -> Result<Option<BlockTraces>> {
-        self.rt.block_on(self.traces_async(n))
-    }
-
-    async fn fetch_block_async(&self, n: u64) -> Result<BlockData> {
         let ctx = |m: &str| format!("{m} for block {n}");
-        let block_fut = async {
-            self.provider
-                .get_block_with_txs(n)
-                .await
-                .map_err(|e| node_error(&self.endpoint, ctx("eth_getBlockByNumber"), &e))?
-                .ok_or_else(|| Error::Node {
-                    endpoint: self.endpoint.clone(),
-                    context: ctx("eth_getBlockByNumber"),
-                    reason: "the node has no such block".into(),
-                })
-        };
-        let receipts_fut = self.block_receipts(n);
-        let traces_fut = self.traces_async(n);
-        let (block, receipts, traces) = futures_util::join!(block_fut, receipts_fut, traces_fut);
-        let block = block?;
+        let (block, receipts, traces) = std::thread::scope(|s| {
+            let receipts = s.spawn(|| self.block_receipts(n));
+            let traces = s.spawn(|| self.block_traces(n));
+            let block = self
+                .rpc
+                .call::<Option<Block<Transaction>>>("eth_getBlockByNumber", &(qty(n), true))
+                .map_err(|e| self.fail(ctx("eth_getBlockByNumber"), &e));
+            (block, join(receipts), join(traces))
+        });
+        let block = block?.ok_or_else(|| Error::Node {
+            endpoint: self.endpoint.clone(),
+            context: ctx("eth_getBlockByNumber"),
+            reason: "the node has no such block".into(),
+        })?;
         if block.number.map(|x| x.as_u64()) != Some(n) {
             return Err(Error::Node {
                 endpoint: self.endpoint.clone(),
@@ -213,7 +206,7 @@ impl EthRpc {
         }
         let receipts = match receipts? {
             Some(r) => r,
-            None => self.receipts_per_tx(n, &block).await?,
+            None => self.receipts_per_tx(n, &block)?,
         };
         Ok(BlockData {
             block,
@@ -223,37 +216,27 @@ impl EthRpc {
     }
 
     /// `eth_getBlockReceipts`, or `None` when the node lacks it.
-    async fn block_receipts(&self, n: u64) -> Result<Option<Vec<Receipt>>> {
+    fn block_receipts(&self, n: u64) -> Result<Option<Vec<Receipt>>> {
         if self.caps().block_receipts == Some(false) {
             return Ok(None);
         }
-        let params = [BlockNumber::Number(n.into())];
         match self
-            .provider
-            .request::<_, Vec<Receipt>>("eth_getBlockReceipts", params)
-            .await
+            .rpc
+            .call::<Vec<Receipt>>("eth_getBlockReceipts", &[qty(n)])
         {
             Ok(r) => {
                 self.set_caps(|c| c.block_receipts = Some(true));
                 Ok(Some(r))
             }
-            Err(e) if method_missing(&e) && self.caps().block_receipts != Some(true) => {
+            Err(e) if e.method_missing() && self.caps().block_receipts != Some(true) => {
                 self.set_caps(|c| c.block_receipts = Some(false));
                 Ok(None)
             }
-            Err(e) => Err(node_error(
-                &self.endpoint,
-                format!("eth_getBlockReceipts for block {n}"),
-                &e,
-            )),
+            Err(e) => Err(self.fail(format!("eth_getBlockReceipts for block {n}"), &e)),
         }
     }
 
-    async fn receipts_per_tx(
-        &self,
-        n: u64,
-        block: &ethers::types::Block<ethers::types::Transaction>,
-    ) -> Result<Vec<Receipt>> {
+    fn receipts_per_tx(&self, n: u64, block: &Block<Transaction>) -> Result<Vec<Receipt>> {
         let method = "eth_getTransactionReceipt";
         let err = |reason: String| Error::Node {
             endpoint: self.endpoint.clone(),
@@ -262,31 +245,25 @@ impl EthRpc {
         };
         let hashes: Vec<_> = block.transactions.iter().map(|t| t.hash).collect();
         let mut out = Vec::with_capacity(hashes.len());
-        let transport = self.provider.as_ref();
         if self.caps().batch != Some(false) {
-            let size = transport.options().batch_size.max(1);
+            let size = self.options().batch_size.max(1);
             let mut batched = true;
             for chunk in hashes.chunks(size) {
                 let calls: Vec<(&str, serde_json::Value)> = chunk
                     .iter()
                     .map(|h| (method, serde_json::json!([h])))
                     .collect();
-                match transport.batch(&calls).await {
+                match self.rpc.batch(&calls) {
                     Ok(answers) => {
                         self.set_caps(|c| c.batch = Some(true));
                         for (h, a) in chunk.iter().zip(answers) {
-                            let raw = a.map_err(|e| {
-                                err(format!(
-                                    "tx {h:?}: json-rpc error {}: {}",
-                                    e.code, e.message
-                                ))
-                            })?;
+                            let raw = a.map_err(|e| err(format!("tx {h:?}: {e}")))?;
                             let r: Option<Receipt> =
                                 decode(method, &raw).map_err(|e| err(e.to_string()))?;
                             out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
                         }
                     }
-                    Err(TransportError::BatchUnsupported(_)) if out.is_empty() => {
+                    Err(CallError::BatchUnsupported(_)) if out.is_empty() => {
                         self.set_caps(|c| c.batch = Some(false));
                         batched = false;
                         break;
@@ -298,26 +275,22 @@ impl EthRpc {
                 return Ok(out);
             }
         }
-        let conc = transport.options().concurrency.max(1);
-        let answers: Vec<_> = futures_util::stream::iter(hashes.iter().copied())
-            .map(|h| async move {
-                let r = self
-                    .provider
-                    .request::<_, Option<Receipt>>(method, [h])
-                    .await;
-                (h, r)
-            })
-            .buffered(conc)
-            .collect()
-            .await;
-        for (h, a) in answers {
+        let answers = parallel_map(&hashes, self.options().concurrency, |h| {
+            self.rpc.call::<Option<Receipt>>(method, &[h])
+        });
+        for (h, a) in hashes.iter().zip(answers) {
             let r = a.map_err(|e| err(format!("tx {h:?}: {e}")))?;
             out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
         }
         Ok(out)
     }
 
-    async fn traces_async(&self, n: u64) -> Result<Option<BlockTraces>> {
+    /// Traces of one block as the node serves them, or `None` when it has no
+    /// trace API.
+    ///
+    /// # Errors
+    /// [`Error::Node`] naming the block.
+    pub fn block_traces(&self, n: u64) -> Result<Option<BlockTraces>> {
         let caps = self.caps();
         let (try_parity, try_geth) = match self.traces {
             TraceMode::Off => return Ok(None),
@@ -326,54 +299,73 @@ impl EthRpc {
             TraceMode::Auto => (caps.parity != Some(false), caps.geth != Some(false)),
         };
         if try_parity && caps.geth != Some(true) {
-            match self
-                .provider
-                .trace_block(BlockNumber::Number(n.into()))
-                .await
-            {
+            match self.rpc.call("trace_block", &[qty(n)]) {
                 Ok(t) => {
                     self.set_caps(|c| c.parity = Some(true));
                     return Ok(Some(BlockTraces::Parity(t)));
                 }
-                Err(e) if method_missing(&e) && caps.parity != Some(true) => {
+                Err(e) if e.method_missing() && caps.parity != Some(true) => {
                     self.set_caps(|c| c.parity = Some(false));
                 }
-                Err(e) => {
-                    return Err(node_error(
-                        &self.endpoint,
-                        format!("trace_block for block {n}"),
-                        &e,
-                    ));
-                }
+                Err(e) => return Err(self.fail(format!("trace_block for block {n}"), &e)),
             }
         }
         if try_geth {
-            let params = (
-                BlockNumber::Number(n.into()),
-                serde_json::json!({ "tracer": "callTracer" }),
-            );
+            let params = (qty(n), serde_json::json!({ "tracer": "callTracer" }));
             match self
-                .provider
-                .request::<_, Vec<serde_json::Value>>("debug_traceBlockByNumber", params)
-                .await
+                .rpc
+                .call::<Vec<serde_json::Value>>("debug_traceBlockByNumber", &params)
             {
                 Ok(items) => {
                     self.set_caps(|c| c.geth = Some(true));
                     return parse_geth_block_traces(n, &items).map(|f| Some(BlockTraces::Geth(f)));
                 }
-                Err(e) if method_missing(&e) && self.caps().geth != Some(true) => {
+                Err(e) if e.method_missing() && self.caps().geth != Some(true) => {
                     self.set_caps(|c| c.geth = Some(false));
                 }
                 Err(e) => {
-                    return Err(node_error(
-                        &self.endpoint,
-                        format!("debug_traceBlockByNumber for block {n}"),
-                        &e,
-                    ));
+                    return Err(self.fail(format!("debug_traceBlockByNumber for block {n}"), &e));
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Opening balances for the value models: the balance of each (address,
+    /// asset) at the end of block `at` (the block before the first one
+    /// loaded), fetched [`RpcOptions::concurrency`] at a time. Pairs that are
+    /// not Ethereum addresses and assets are left out. Pass what
+    /// [`crate::Tracer::value_holders`] lists, and give the result to the
+    /// graph builder.
+    ///
+    /// # Errors
+    /// As [`EthRpc::balance_at`], for the first pair that fails.
+    pub fn opening_balances(
+        &self,
+        holders: &[(Address, Asset)],
+        at: u64,
+    ) -> Result<Vec<OpeningBalance>> {
+        let eth: Vec<&(Address, Asset)> = holders
+            .iter()
+            .filter(|(a, asset)| {
+                a.ethereum_bytes().is_some() && asset.chain() == crate::types::Chain::Ethereum
+            })
+            .collect();
+        parallel_map(&eth, self.options().concurrency, |&&(a, asset)| {
+            let amount = self.balance_at(&a, asset, at)?;
+            Ok(OpeningBalance {
+                address: a,
+                asset,
+                amount,
+                at_block: BlockHeight(at),
+                source: match asset {
+                    Asset::Eth => "eth_getBalance".to_owned(),
+                    _ => "balanceOf (eth_call)".to_owned(),
+                },
+            })
+        })
+        .into_iter()
+        .collect()
     }
 
     /// The balance of `who` in `asset` at the end of block `at`: `eth_getBalance`
@@ -383,80 +375,36 @@ impl EthRpc {
     /// [`Error::Node`] naming the address and block; [`Error::Parse`] for a
     /// non-Ethereum address or asset.
     pub fn balance_at(&self, who: &Address, asset: Asset, at: u64) -> Result<Amount> {
-        self.rt.block_on(self.balance_async(who, asset, at))
-    }
-
-    /// Opening balances for the value models: the balance of each (address,
-    /// asset) at the end of block `at` (the block before the first one
-    /// loaded), fetched [`RpcOptions::concurrency`] at a time. Pass what
-    /// [`crate::Tracer::value_holders`] lists, and the result to
-    /// [`crate::FlowGraph::set_opening_balances`].
-    ///
-    /// # Errors
-    /// As [`EthRpc::balance_at`], for the first pair that fails.
-    pub fn opening_balances(
-        &self,
-        holders: &[(Address, Asset)],
-        at: u64,
-    ) -> Result<Vec<OpeningBalance>> {
-        let conc = self.provider.as_ref().options().concurrency.max(1);
-        let answers: Vec<Result<OpeningBalance>> = self.rt.block_on(
-            futures_util::stream::iter(holders.iter().filter(|(a, asset)| {
-                a.ethereum_bytes().is_some() && asset.chain() == crate::types::Chain::Ethereum
-            }))
-            .map(|(a, asset)| async move {
-                let amount = self.balance_async(a, *asset, at).await?;
-                Ok(OpeningBalance {
-                    address: *a,
-                    asset: *asset,
-                    amount,
-                    at_block: at,
-                    source: match asset {
-                        Asset::Eth => "eth_getBalance".to_owned(),
-                        _ => "balanceOf (eth_call)".to_owned(),
-                    },
-                })
-            })
-            .buffered(conc)
-            .collect(),
-        );
-        answers.into_iter().collect()
-    }
-
-    async fn balance_async(&self, who: &Address, asset: Asset, at: u64) -> Result<Amount> {
         let holder = who.ethereum_bytes().ok_or_else(|| Error::Parse {
             what: "ethereum address",
             input: who.to_string(),
             reason: "balances can only be fetched for ethereum addresses".into(),
         })?;
-        let block = Some(BlockId::Number(BlockNumber::Number(at.into())));
+        let holder = ethers_core::types::Address::from(holder);
+        let block = qty(at);
         let ctx = |m: &str| format!("{m} of {who} ({asset}) at block {at}");
         let value: U256 = match asset {
             Asset::Eth => self
-                .provider
-                .get_balance(NameOrAddress::Address(holder.into()), block)
-                .await
-                .map_err(|e| node_error(&self.endpoint, ctx("eth_getBalance"), &e))?,
+                .rpc
+                .call("eth_getBalance", &(holder, &block))
+                .map_err(|e| self.fail(ctx("eth_getBalance"), &e))?,
             Asset::Erc20(token) => {
+                let token = ethers_core::types::Address::from(token);
                 // balanceOf(address) = 0x70a08231, then the holder as one word.
                 let mut data = vec![0x70, 0xa0, 0x82, 0x31];
                 data.extend_from_slice(&[0u8; 12]);
-                data.extend_from_slice(&holder);
-                let tx = TransactionRequest::new()
-                    .to(ethers::types::Address::from(token))
-                    .data(Bytes::from(data));
-                let out = self
-                    .provider
-                    .call(&tx.into(), block)
-                    .await
-                    .map_err(|e| node_error(&self.endpoint, ctx("balanceOf"), &e))?;
+                data.extend_from_slice(holder.as_bytes());
+                let call = serde_json::json!({ "to": token, "data": Bytes::from(data) });
+                let out: Bytes = self
+                    .rpc
+                    .call("eth_call", &(call, &block))
+                    .map_err(|e| self.fail(ctx("balanceOf"), &e))?;
                 if out.is_empty() {
                     // No answer: a token deployed after `at` had no balances yet.
-                    let code = self
-                        .provider
-                        .get_code(ethers::types::Address::from(token), block)
-                        .await
-                        .map_err(|e| node_error(&self.endpoint, ctx("eth_getCode"), &e))?;
+                    let code: Bytes = self
+                        .rpc
+                        .call("eth_getCode", &(token, &block))
+                        .map_err(|e| self.fail(ctx("eth_getCode"), &e))?;
                     if code.is_empty() {
                         return Ok(Amount::ZERO);
                     }
@@ -655,7 +603,7 @@ impl EthRpcSource {
                         "its parent hash {:?} is not the hash {:?} of block {prev} loaded before it: \
                          the chain was reorganised during the load; restart from an earlier block",
                         d.block.parent_hash,
-                        ethers::types::H256(hash)
+                        ethers_core::types::H256(hash)
                     ),
                 })
             }
@@ -691,15 +639,12 @@ impl EthRpcSource {
         if self.next > last {
             return Ok(false);
         }
-        let conc = self.rpc.provider.as_ref().options().concurrency.max(1);
+        let conc = self.rpc.options().concurrency.max(1);
         let window_end = last.min(self.next.saturating_add(2 * conc as u64 - 1));
+        let numbers: Vec<u64> = (self.next..=window_end).collect();
         let rpc = &self.rpc;
-        let fetched: Vec<(u64, Result<BlockData>)> = rpc.rt.block_on(
-            futures_util::stream::iter(self.next..=window_end)
-                .map(|n| async move { (n, rpc.fetch_block_async(n).await) })
-                .buffered(conc)
-                .collect(),
-        );
+        let fetched: Vec<(u64, Result<BlockData>)> =
+            parallel_map(&numbers, conc, |&n| (n, rpc.fetch_block(n)));
         for (n, data) in fetched {
             let converted = data.and_then(|d| {
                 self.check_link(n, &d)?;

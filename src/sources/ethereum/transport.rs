@@ -1,21 +1,21 @@
-//! The HTTP transport under our ethers `Provider`.
+//! JSON-RPC 2.0 over the crate's HTTP layer: single calls and batches.
 //!
-//! ethers' own `Http` transport reads every answer as JSON whatever its status,
-//! so a 429 or a 503 page surfaces as a JSON syntax error and cannot be told
-//! from a node that sends garbage. This transport sees the status: timeouts,
-//! refused or broken connections, HTTP 429 and 5xx, and JSON-RPC "limit
-//! exceeded" errors are retried with exponential backoff (honouring
-//! `Retry-After`); anything else fails at once with the method and a piece of
-//! the answer. It also sends JSON-RPC batches, which ethers does not.
+//! The HTTP layer ([`crate::sources::http`]) retries timeouts, broken
+//! connections, HTTP 429 (honouring `Retry-After`) and 5xx. On top of it, a
+//! JSON-RPC error that says "rate limit" is retried with the same backoff;
+//! any other error object is handed to the caller as [`RpcError`], and an
+//! answer that is not a JSON-RPC envelope fails with the method and the first
+//! bytes of the answer.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ethers::providers::{JsonRpcClient, JsonRpcError, ProviderError, RpcError};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use crate::sources::http::{Http, HttpOptions, check_url, snippet};
 
 /// HTTP behaviour of the Ethereum JSON-RPC client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,8 @@ pub struct RpcOptions {
     pub backoff: Duration,
     /// Largest answer accepted, in bytes (default 256 MiB).
     pub max_response: usize,
-    /// Blocks fetched at once (default 8).
+    /// Requests in flight at once: blocks fetched together, and per-transaction
+    /// calls when the node has no batches (default 8).
     pub concurrency: usize,
     /// Requests per JSON-RPC batch, for per-transaction receipts (default 100).
     pub batch_size: usize,
@@ -48,129 +49,91 @@ impl Default for RpcOptions {
     }
 }
 
-/// A transport failure, as ethers sees it.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The node answered with a JSON-RPC error object.
-    Rpc(JsonRpcError),
-    /// The answer was not JSON, or not a JSON-RPC envelope.
-    Malformed {
-        /// The method called.
-        method: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The result did not have the expected type.
-    Decode {
-        /// The method called.
-        method: String,
-        /// serde's error (with line and column).
-        err: serde_json::Error,
-        /// The start of the result.
-        snippet: String,
-    },
-    /// A non-retryable HTTP status.
-    Status {
-        /// The status code.
-        code: u16,
-        /// The start of the body.
-        body: String,
-    },
-    /// Retries ran out.
-    GaveUp {
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
-    /// The node does not accept JSON-RPC batches.
-    BatchUnsupported(String),
+/// A JSON-RPC error object, as the node sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcError {
+    /// The error code (`-32601`: no such method).
+    pub code: i64,
+    /// The node's message.
+    pub message: String,
+    /// Anything the node added (revert data, for example).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
-impl fmt::Display for TransportError {
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "json-rpc error {}: {}", self.code, self.message)
+    }
+}
+
+impl RpcError {
+    /// Whether the error means "this node has no such method".
+    pub fn is_method_missing(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        self.code == -32601
+            || m.contains("method not found")
+            || m.contains("not supported")
+            || m.contains("does not exist")
+            || m.contains("not available")
+            || m.contains("unsupported")
+            || m.contains("not implemented")
+    }
+
+    /// Whether the error is a rate limit worth retrying.
+    fn is_rate_limit(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        self.code == 429
+            || self.code == -32005
+            || m.contains("rate limit")
+            || m.contains("too many requests")
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The node answered with a JSON-RPC error object.
+    Rpc(RpcError),
+    /// The node answered a batch with something other than an array.
+    BatchUnsupported(String),
+    /// Anything else (transport, malformed or undecodable answer), described.
+    Other(String),
+}
+
+impl CallError {
+    /// The node's error object, if that is what came back.
+    pub fn rpc(&self) -> Option<&RpcError> {
+        match self {
+            CallError::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the node said it has no such method.
+    pub fn method_missing(&self) -> bool {
+        self.rpc().is_some_and(RpcError::is_method_missing)
+    }
+}
+
+impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TransportError::Rpc(e) => write!(f, "json-rpc error {}: {}", e.code, e.message),
-            TransportError::Malformed { method, reason } => {
-                write!(f, "malformed answer to {method}: {reason}")
-            }
-            TransportError::Decode {
-                method,
-                err,
-                snippet,
-            } => write!(
-                f,
-                "cannot decode the {method} result: {err} (result starts {snippet:?})"
-            ),
-            TransportError::Status { code, body } => write!(f, "http status {code}: {body:?}"),
-            TransportError::GaveUp { attempts, last } => {
-                write!(f, "gave up after {attempts} attempts: {last}")
-            }
-            TransportError::BatchUnsupported(r) => write!(f, "batch requests refused: {r}"),
+            CallError::Rpc(e) => e.fmt(f),
+            CallError::BatchUnsupported(r) => write!(f, "batch requests refused: {r}"),
+            CallError::Other(s) => f.write_str(s),
         }
     }
 }
 
-impl std::error::Error for TransportError {}
-
-impl RpcError for TransportError {
-    fn as_error_response(&self) -> Option<&JsonRpcError> {
-        match self {
-            TransportError::Rpc(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    fn as_serde_error(&self) -> Option<&serde_json::Error> {
-        match self {
-            TransportError::Decode { err, .. } => Some(err),
-            _ => None,
-        }
-    }
-}
-
-impl From<TransportError> for ProviderError {
-    fn from(e: TransportError) -> Self {
-        ProviderError::JsonRpcClientError(Box::new(e))
-    }
-}
-
-/// Whether a JSON-RPC error means "this node has no such method".
-pub fn is_method_missing(e: &JsonRpcError) -> bool {
-    let m = e.message.to_ascii_lowercase();
-    e.code == -32601
-        || m.contains("method not found")
-        || m.contains("not supported")
-        || m.contains("does not exist")
-        || m.contains("not available")
-        || m.contains("unsupported")
-        || m.contains("not implemented")
-}
-
-/// Whether a JSON-RPC error is a rate limit worth retrying.
-fn is_rate_limit(e: &JsonRpcError) -> bool {
-    let m = e.message.to_ascii_lowercase();
-    e.code == 429 || e.code == -32005 || m.contains("rate limit") || m.contains("too many requests")
-}
-
-/// JSON-RPC over HTTP POST with retries (see the module documentation).
-#[derive(Debug)]
-pub struct HttpTransport {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    opts: RpcOptions,
-    id: AtomicU64,
-}
-
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct Envelope {
     #[serde(default)]
     id: Option<serde_json::Value>,
     #[serde(default)]
     result: Option<Box<RawValue>>,
     #[serde(default)]
-    error: Option<JsonRpcError>,
+    error: Option<RpcError>,
 }
 
 #[derive(Serialize)]
@@ -181,45 +144,41 @@ struct Request<'a, T> {
     params: T,
 }
 
-fn snippet(s: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&s[..s.len().min(120)]);
-    s.into_owned()
+/// A JSON-RPC 2.0 client over HTTP POST (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct JsonRpc {
+    http: Http,
+    url: String,
+    opts: RpcOptions,
+    id: AtomicU64,
 }
 
-impl HttpTransport {
-    /// A transport for `url` (`http://…`; `https://` needs the
-    /// `ethereum-tls` feature).
+fn malformed(method: &str, reason: impl fmt::Display) -> CallError {
+    CallError::Other(format!("malformed answer to {method}: {reason}"))
+}
+
+impl JsonRpc {
+    /// A client for `url` (`http://…`; `https://` needs the `tls` feature).
     ///
     /// # Errors
-    /// A message when the URL does not parse or the HTTP client cannot be built.
-    pub fn new(url: &str, opts: RpcOptions) -> std::result::Result<HttpTransport, String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("invalid url {url:?}: {e}"))?;
-        match url.scheme() {
-            "http" => {}
-            "https" if cfg!(feature = "ethereum-tls") => {}
-            "https" => {
-                return Err(format!(
-                    "{url}: https needs the `ethereum-tls` feature (or a local tunnel)"
-                ));
-            }
-            s => return Err(format!("{url}: unsupported scheme {s:?} (use http://)")),
-        }
-        let client = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .build()
-            .map_err(|e| format!("cannot build the http client: {e}"))?;
-        Ok(HttpTransport {
-            client,
-            url,
+    /// A message when the URL is not one this build can reach.
+    pub fn new(url: &str, opts: RpcOptions) -> Result<JsonRpc, String> {
+        check_url(url)?;
+        let http = Http::new(
+            HttpOptions {
+                timeout: opts.timeout,
+                retries: opts.retries,
+                backoff: opts.backoff,
+                max_response: opts.max_response as u64,
+            },
+            opts.concurrency.max(1),
+        );
+        Ok(JsonRpc {
+            http,
+            url: url.to_owned(),
             opts,
             id: AtomicU64::new(1),
         })
-    }
-
-    /// The node's URL.
-    pub fn url(&self) -> &str {
-        self.url.as_str()
     }
 
     /// The options in use.
@@ -227,161 +186,81 @@ impl HttpTransport {
         &self.opts
     }
 
-    fn next_id(&self) -> u64 {
-        self.id.fetch_add(1, Ordering::Relaxed)
+    /// POSTs `body`; the answer's bytes. A non-2xx status that was not
+    /// retried (a 500 with a JSON body is the node's answer) is an error
+    /// unless its body is JSON.
+    fn post(&self, body: &[u8]) -> Result<Vec<u8>, CallError> {
+        let reply = self
+            .http
+            .post_json(&self.url, body, &[])
+            .map_err(CallError::Other)?;
+        let node_answer = reply.ok() || (reply.status == 500 && looks_like_json(&reply.body));
+        if !node_answer {
+            return Err(CallError::Other(format!(
+                "http status {}: {:?}",
+                reply.status,
+                snippet(&reply.body)
+            )));
+        }
+        Ok(reply.body)
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .opts
-            .backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(Duration::from_secs(10));
-        retry_after.map_or(exp, |r| r.min(Duration::from_secs(30)).max(exp))
-    }
-
-    /// One POST, with retries on transient failures; returns the body.
-    async fn post(&self, body: Vec<u8>) -> std::result::Result<Vec<u8>, TransportError> {
-        let mut attempt = 0u32;
-        loop {
-            let (last, retry_after) = match self.try_post(&body).await {
-                Ok(b) => return Ok(b),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(msg, after)) => (msg, after),
-            };
-            if attempt >= self.opts.retries {
-                return Err(TransportError::GaveUp {
-                    attempts: attempt + 1,
-                    last,
-                });
-            }
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-            attempt += 1;
-        }
-    }
-
-    async fn try_post(&self, body: &[u8]) -> std::result::Result<Vec<u8>, Failure> {
-        let resp = self
-            .client
-            .post(self.url.clone())
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .map_err(|e| Failure::Transient(describe(&e, self.opts.timeout), None))?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        if let Some(len) = resp.content_length() {
-            if len > self.opts.max_response as u64 {
-                return Err(Failure::Fatal(TransportError::Status {
-                    code: status.as_u16(),
-                    body: format!(
-                        "answer of {len} bytes exceeds the limit of {}",
-                        self.opts.max_response
-                    ),
-                }));
-            }
-        }
-        let mut resp = resp;
-        let mut out = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
-                    out.extend_from_slice(&c);
-                    if out.len() > self.opts.max_response {
-                        return Err(Failure::Fatal(TransportError::Status {
-                            code: status.as_u16(),
-                            body: format!(
-                                "answer exceeds the limit of {} bytes",
-                                self.opts.max_response
-                            ),
-                        }));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(Failure::Transient(describe(&e, self.opts.timeout), None));
-                }
-            }
-        }
-        if status.as_u16() == 429 || status.is_server_error() {
-            // A 500 carrying a JSON-RPC error is the node's answer, not an outage.
-            if status.as_u16() == 500
-                && serde_json::from_slice::<Envelope>(&out).is_ok_and(|e| e.error.is_some())
-            {
-                return Ok(out);
-            }
-            return Err(Failure::Transient(
-                format!("http status {} ({})", status.as_u16(), snippet(&out)),
-                retry_after,
-            ));
-        }
-        if !status.is_success() {
-            return Err(Failure::Fatal(TransportError::Status {
-                code: status.as_u16(),
-                body: snippet(&out),
-            }));
-        }
-        Ok(out)
-    }
-
-    /// One request; the raw result (`null` included).
-    async fn call_raw(
+    /// One call; the raw result (`null` included).
+    pub fn call_raw(
         &self,
         method: &str,
-        params: &(impl Serialize + Sync),
-    ) -> std::result::Result<Box<RawValue>, TransportError> {
+        params: &impl Serialize,
+    ) -> Result<Box<RawValue>, CallError> {
         let mut attempt = 0u32;
         loop {
             let body = serde_json::to_vec(&Request {
                 jsonrpc: "2.0",
-                id: self.next_id(),
+                id: self.id.fetch_add(1, Ordering::Relaxed),
                 method,
                 params,
             })
-            .map_err(|e| TransportError::Malformed {
-                method: method.to_owned(),
-                reason: format!("cannot encode the request: {e}"),
+            .map_err(|e| CallError::Other(format!("cannot encode the {method} request: {e}")))?;
+            let out = self.post(&body)?;
+            let env: Envelope = serde_json::from_slice(&out).map_err(|e| {
+                malformed(method, format!("{e} (answer starts {:?})", snippet(&out)))
             })?;
-            let out = self.post(body).await?;
-            let env: Envelope =
-                serde_json::from_slice(&out).map_err(|e| TransportError::Malformed {
-                    method: method.to_owned(),
-                    reason: format!("{e} (answer starts {:?})", snippet(&out)),
-                })?;
             match (env.error, env.result) {
-                (Some(e), _) if is_rate_limit(&e) && attempt < self.opts.retries => {
-                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                (Some(e), _) if e.is_rate_limit() && attempt < self.opts.retries => {
+                    std::thread::sleep(
+                        self.opts
+                            .backoff
+                            .saturating_mul(1u32 << attempt.min(16))
+                            .min(Duration::from_secs(10)),
+                    );
                     attempt += 1;
                 }
-                (Some(e), _) => return Err(TransportError::Rpc(e)),
+                (Some(e), _) => return Err(CallError::Rpc(e)),
                 (None, Some(r)) => return Ok(r),
-                (None, None) => {
-                    return Err(TransportError::Malformed {
-                        method: method.to_owned(),
-                        reason: "neither result nor error".into(),
-                    });
-                }
+                (None, None) => return Err(malformed(method, "neither result nor error")),
             }
         }
+    }
+
+    /// One call, its result decoded as `R`.
+    pub fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &impl Serialize,
+    ) -> Result<R, CallError> {
+        let raw = self.call_raw(method, params)?;
+        decode(method, &raw)
     }
 
     /// Sends one JSON-RPC batch: `calls` as (method, params); answers in the
     /// same order, each a result or the node's error for that call.
     ///
     /// # Errors
-    /// [`TransportError::BatchUnsupported`] when the node answers a batch with
+    /// [`CallError::BatchUnsupported`] when the node answers a batch with
     /// anything but an array; transport failures as for single calls.
-    pub async fn batch(
+    pub fn batch(
         &self,
         calls: &[(&str, serde_json::Value)],
-    ) -> std::result::Result<Vec<std::result::Result<Box<RawValue>, JsonRpcError>>, TransportError>
-    {
+    ) -> Result<Vec<Result<Box<RawValue>, RpcError>>, CallError> {
         let first = self.id.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let reqs: Vec<_> = calls
             .iter()
@@ -393,33 +272,28 @@ impl HttpTransport {
                 params: p,
             })
             .collect();
-        let body = serde_json::to_vec(&reqs).map_err(|e| TransportError::Malformed {
-            method: "batch".into(),
-            reason: format!("cannot encode the request: {e}"),
-        })?;
-        let out = self.post(body).await?;
+        let body = serde_json::to_vec(&reqs)
+            .map_err(|e| CallError::Other(format!("cannot encode the batch: {e}")))?;
+        let out = self.post(&body)?;
         let envs: Vec<Envelope> = match serde_json::from_slice::<serde_json::Value>(&out) {
             Ok(serde_json::Value::Array(items)) => items
                 .into_iter()
                 .map(serde_json::from_value)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| TransportError::Malformed {
-                    method: "batch".into(),
-                    reason: e.to_string(),
-                })?,
+                .collect::<Result<_, _>>()
+                .map_err(|e| malformed("batch", e))?,
             Ok(other) => {
-                return Err(TransportError::BatchUnsupported(snippet(
+                return Err(CallError::BatchUnsupported(snippet(
                     other.to_string().as_bytes(),
                 )));
             }
             Err(e) => {
-                return Err(TransportError::Malformed {
-                    method: "batch".into(),
-                    reason: format!("{e} (answer starts {:?})", snippet(&out)),
-                });
+                return Err(malformed(
+                    "batch",
+                    format!("{e} (answer starts {:?})", snippet(&out)),
+                ));
             }
         };
-        let mut slots: Vec<Option<std::result::Result<Box<RawValue>, JsonRpcError>>> =
+        let mut slots: Vec<Option<Result<Box<RawValue>, RpcError>>> =
             (0..calls.len()).map(|_| None).collect();
         for env in envs {
             let slot = env
@@ -429,14 +303,13 @@ impl HttpTransport {
                 .and_then(|id| id.checked_sub(first))
                 .and_then(|i| usize::try_from(i).ok())
                 .filter(|&i| i < calls.len())
-                .ok_or_else(|| TransportError::Malformed {
-                    method: "batch".into(),
-                    reason: format!("answer with unknown id {:?}", env.id),
+                .ok_or_else(|| {
+                    malformed("batch", format!("answer with unknown id {:?}", env.id))
                 })?;
             slots[slot] = Some(match (env.error, env.result) {
                 (Some(e), _) => Err(e),
                 (None, Some(r)) => Ok(r),
-                (None, None) => Err(JsonRpcError {
+                (None, None) => Err(RpcError {
                     code: 0,
                     message: "neither result nor error".into(),
                     data: None,
@@ -447,59 +320,103 @@ impl HttpTransport {
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
-                s.ok_or_else(|| TransportError::Malformed {
-                    method: calls[i].0.to_owned(),
-                    reason: format!("batch answer lacks call {i}"),
-                })
+                s.ok_or_else(|| malformed(calls[i].0, format!("batch answer lacks call {i}")))
             })
             .collect()
     }
 }
 
-enum Failure {
-    Transient(String, Option<Duration>),
-    Fatal(TransportError),
-}
-
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        format!("timed out after {timeout:?}")
-    } else if e.is_connect() {
-        format!("cannot connect: {e}")
-    } else {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(c) = src {
-            s.push_str(": ");
-            s.push_str(&c.to_string());
-            src = c.source();
-        }
-        s
-    }
+fn looks_like_json(b: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()
 }
 
 /// Decodes a raw result as `R`, naming the method on failure.
-pub fn decode<R: DeserializeOwned>(
-    method: &str,
-    raw: &RawValue,
-) -> std::result::Result<R, TransportError> {
-    serde_json::from_str(raw.get()).map_err(|err| TransportError::Decode {
-        method: method.to_owned(),
-        err,
-        snippet: snippet(raw.get().as_bytes()),
+pub(crate) fn decode<R: DeserializeOwned>(method: &str, raw: &RawValue) -> Result<R, CallError> {
+    serde_json::from_str(raw.get()).map_err(|err| {
+        CallError::Other(format!(
+            "cannot decode the {method} result: {err} (result starts {:?})",
+            snippet(raw.get().as_bytes())
+        ))
     })
 }
 
-#[async_trait::async_trait]
-impl JsonRpcClient for HttpTransport {
-    type Error = TransportError;
+/// Runs `f` on each item with at most `workers` threads at once; the
+/// results in the items' order. One worker runs on the calling thread.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let workers = workers.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut parts = vec![work()];
+        for h in handles {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every index below items.len() was taken by exactly one worker"))
+        .collect()
+}
 
-    async fn request<T, R>(&self, method: &str, params: T) -> std::result::Result<R, TransportError>
-    where
-        T: fmt::Debug + Serialize + Send + Sync,
-        R: DeserializeOwned + Send,
-    {
-        let raw = self.call_raw(method, &params).await?;
-        decode(method, &raw)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order_and_runs_each_item_once() {
+        let items: Vec<u64> = (0..1000).collect();
+        let calls = AtomicU64::new(0);
+        let out = parallel_map(&items, 7, |x| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            x * 2
+        });
+        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(calls.load(Ordering::Relaxed), 1000);
+        assert!(parallel_map(&[] as &[u8], 4, |x| *x).is_empty());
+    }
+
+    #[test]
+    fn method_missing_and_rate_limits_are_recognised() {
+        let e = |code, message: &str| RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        };
+        assert!(e(-32601, "whatever").is_method_missing());
+        assert!(
+            e(
+                -32000,
+                "the method trace_block does not exist/is not available"
+            )
+            .is_method_missing()
+        );
+        assert!(!e(-32000, "header not found").is_method_missing());
+        assert!(e(-32005, "limit exceeded").is_rate_limit());
+        assert!(e(-32000, "Too Many Requests").is_rate_limit());
+        assert!(!e(-32000, "execution reverted").is_rate_limit());
     }
 }
