@@ -734,13 +734,13 @@ pub fn detect_format(head: &[u8]) -> Option<SdnFormat> {
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
-                b"sdnList" | b"sdnEntry" | b"publshInformation" => return Some(SdnFormat::Xml),
-                b"Sanctions"
-                | b"DateOfIssue"
-                | b"ReferenceValueSets"
-                | b"FeatureType"
-                | b"DistinctParty"
-                | b"SanctionsEntry" => return Some(SdnFormat::AdvancedXml),
+                "sdnList" | "sdnEntry" | "publshInformation" => return Some(SdnFormat::Xml),
+                "Sanctions"
+                | "DateOfIssue"
+                | "ReferenceValueSets"
+                | "FeatureType"
+                | "DistinctParty"
+                | "SanctionsEntry" => return Some(SdnFormat::AdvancedXml),
                 _ => {}
             },
             // The head may end inside a tag: stop at the first error.
@@ -1047,31 +1047,31 @@ enum El {
 }
 
 impl El {
-    fn of(local: &[u8]) -> El {
+    fn of(local: &str) -> El {
         match local {
-            b"FeatureType" => El::FeatureType,
-            b"NamePartType" => El::NamePartType,
-            b"DistinctParty" => El::DistinctParty,
-            b"Profile" => El::Profile,
-            b"Alias" => El::Alias,
-            b"DocumentedName" => El::DocumentedName,
-            b"NamePartValue" => El::NamePartValue,
-            b"NamePartGroup" => El::NamePartGroup,
-            b"Feature" => El::Feature,
-            b"VersionDetail" => El::VersionDetail,
-            b"SanctionsEntry" => El::SanctionsEntry,
-            b"SanctionsMeasure" => El::SanctionsMeasure,
-            b"Comment" => El::Comment,
-            b"sdnEntry" => El::SdnEntry,
-            b"uid" => El::Uid,
-            b"lastName" => El::LastName,
-            b"firstName" => El::FirstName,
-            b"programList" => El::ProgramList,
-            b"program" => El::Program,
-            b"idList" => El::IdList,
-            b"id" => El::Id,
-            b"idType" => El::IdType,
-            b"idNumber" => El::IdNumber,
+            "FeatureType" => El::FeatureType,
+            "NamePartType" => El::NamePartType,
+            "DistinctParty" => El::DistinctParty,
+            "Profile" => El::Profile,
+            "Alias" => El::Alias,
+            "DocumentedName" => El::DocumentedName,
+            "NamePartValue" => El::NamePartValue,
+            "NamePartGroup" => El::NamePartGroup,
+            "Feature" => El::Feature,
+            "VersionDetail" => El::VersionDetail,
+            "SanctionsEntry" => El::SanctionsEntry,
+            "SanctionsMeasure" => El::SanctionsMeasure,
+            "Comment" => El::Comment,
+            "sdnEntry" => El::SdnEntry,
+            "uid" => El::Uid,
+            "lastName" => El::LastName,
+            "firstName" => El::FirstName,
+            "programList" => El::ProgramList,
+            "program" => El::Program,
+            "idList" => El::IdList,
+            "id" => El::Id,
+            "idType" => El::IdType,
+            "idNumber" => El::IdNumber,
             _ => El::Other,
         }
     }
@@ -1165,12 +1165,10 @@ impl<R: BufRead> XmlWalk<R> {
                     on(&self, Step::End(el, text))?;
                 }
                 Event::Text(t) => {
-                    let s = t.xml10_content().map_err(|e| self.error(e))?;
-                    self.push_text(&s)?;
+                    self.push_text(&t.xml10_content())?;
                 }
                 Event::CData(t) => {
-                    let s = t.decode().map_err(|e| self.error(e))?;
-                    self.push_text(&s)?;
+                    self.push_text(t.as_ref())?;
                 }
                 Event::GeneralRef(r) => {
                     let resolved = if r.is_char_ref() {
@@ -1180,8 +1178,8 @@ impl<R: BufRead> XmlWalk<R> {
                             Err(e) => return Err(self.error(e)),
                         }
                     } else {
-                        let name = r.decode().map_err(|e| self.error(e))?;
-                        match quick_xml::escape::resolve_predefined_entity(&name) {
+                        let name: &str = r.as_ref();
+                        match quick_xml::escape::resolve_predefined_entity(name) {
                             Some(s) => s.to_owned(),
                             None => return Err(self.error(format!("unknown entity &{name};"))),
                         }
@@ -1212,7 +1210,7 @@ fn attr_u64<R: BufRead>(walk: &XmlWalk<R>, e: &BytesStart<'_>, name: &str) -> Re
         .map_err(|err| walk.error(format!("attribute {name}: {err}")))?;
     let Some(attr) = attr else { return Ok(None) };
     // Ids are plain digits: no entities or encodings to resolve.
-    let value = String::from_utf8_lossy(&attr.value);
+    let value = &attr.value;
     value
         .trim()
         .parse::<u64>()
@@ -1224,7 +1222,7 @@ fn attr_is_true<R: BufRead>(walk: &XmlWalk<R>, e: &BytesStart<'_>, name: &str) -
     let attr = e
         .try_get_attribute(name)
         .map_err(|err| walk.error(format!("attribute {name}: {err}")))?;
-    Ok(attr.is_some_and(|a| a.value.as_ref() == b"true"))
+    Ok(attr.is_some_and(|a| a.value == "true"))
 }
 
 fn entry_number<R: BufRead>(walk: &XmlWalk<R>, n: u64) -> Result<EntryNumber> {
