@@ -10,6 +10,9 @@
 //! ```
 //! Run with `--help` for the options.
 
+#[path = "common/progress.rs"]
+mod progress;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,7 +89,7 @@ OUTPUT
   --json FILE            write the full report as JSON
   --csv FILE             write findings as CSV
   --dot FILE             write the evidence paths as Graphviz DOT
-  --quiet                print no table
+  --quiet                print no table and no progress
   -h, --help             this text
 ";
 
@@ -559,16 +562,7 @@ fn run(args: Args) -> Result<(), String> {
                     rpc = rpc.with_traces(TraceMode::Off);
                 }
                 eprintln!("reading Ethereum blocks {:?} from {url}", args.eth_blocks);
-                let mut src = EthRpcSource::new(rpc, args.eth_blocks).on_progress(Box::new(|p| {
-                    eprintln!(
-                        "  block {}: {} of {} blocks, {} transfers ({:.1} blocks/s)",
-                        p.last_block,
-                        p.blocks,
-                        p.total.map_or("?".to_owned(), |t| t.to_string()),
-                        p.transfers,
-                        p.blocks as f64 / p.elapsed.as_secs_f64().max(1e-9)
-                    );
-                }));
+                let mut src = EthRpcSource::new(rpc, args.eth_blocks);
                 let loaded = builder.load(&mut src);
                 if let Err(e) = loaded {
                     return Err(format!(
@@ -872,6 +866,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.quiet {
+        progress::install();
+    }
     let result = match args.threads {
         Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
             Ok(pool) => pool.install(|| run(args)),

@@ -428,6 +428,7 @@ enum DepositOutcome {
 /// address; O(N log N) to sort the groups.
 pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> Clustering {
     let n = graph.address_count();
+    let _span = tracing::info_span!("cluster", addresses = n).entered();
     let addrs = graph.addresses();
     let mut warnings = Vec::new();
     let mut stats = ClusterStats::default();
@@ -685,6 +686,15 @@ pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> 
             members: list.into_iter().map(|(a, _)| a).collect(),
         });
     }
+    tracing::info!(
+        groups = groups.len(),
+        members = members.len(),
+        multi_input_txs = stats.multi_input_txs,
+        coinjoins = stats.coinjoins,
+        refused = stats.refused,
+        deposits = stats.deposits,
+        "clustered"
+    );
     Clustering {
         groups,
         members,

@@ -209,6 +209,48 @@ impl Driver {
     }
 }
 
+/// Runs `load` with `f` called on each "ethereum blocks fetched" event of
+/// the source (its `blocks` field): how a test acts (stops the node,
+/// reorganises the chain) at a chosen point of a load, through the source's
+/// own `tracing` events.
+fn on_blocks_fetched<R>(f: impl Fn(u64) + Send + Sync + 'static, load: impl FnOnce() -> R) -> R {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    struct OnFetched<F>(F);
+    #[derive(Default)]
+    struct Fields {
+        message: String,
+        blocks: Option<u64>,
+    }
+    impl tracing::field::Visit for Fields {
+        fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+            if field.name() == "blocks" {
+                self.blocks = Some(value);
+            }
+        }
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.message = format!("{value:?}");
+            }
+        }
+    }
+    impl<S: tracing::Subscriber, F: Fn(u64) + 'static> tracing_subscriber::Layer<S> for OnFetched<F> {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            if let ("ethereum blocks fetched", Some(n)) = (fields.message.as_str(), fields.blocks) {
+                (self.0)(n);
+            }
+        }
+    }
+    let subscriber = tracing_subscriber::registry().with(OnFetched(f));
+    tracing::subscriber::with_default(subscriber, load)
+}
+
 fn block(r: &TransactionReceipt) -> u64 {
     r.block_number.unwrap().as_u64()
 }
@@ -498,14 +540,17 @@ fn stopped_node_and_resumed_ingestion() {
     .unwrap();
     // Stop "the node" after the first 6 blocks have been loaded.
     let front = std::sync::Mutex::new(Some(front));
-    let mut src =
-        EthRpcSource::new(rpc, BlockRange::Range(0, head)).on_progress(Box::new(move |p| {
-            if p.blocks >= 6 {
+    let mut src = EthRpcSource::new(rpc, BlockRange::Range(0, head));
+    let mut b = GraphBuilder::new();
+    let err = on_blocks_fetched(
+        move |blocks| {
+            if blocks >= 6 {
                 front.lock().unwrap().take();
             }
-        }));
-    let mut b = GraphBuilder::new();
-    let err = b.load(&mut src).unwrap_err();
+        },
+        || b.load(&mut src),
+    )
+    .unwrap_err();
     let resume = src.resume_from();
     assert!(resume >= 6 && resume <= head, "{resume}");
     let msg = err.to_string();
@@ -656,8 +701,9 @@ fn reorganisation_during_a_load_is_refused() {
     )
     .unwrap();
     let port = node.port;
-    let mut src = EthRpcSource::new(rpc, BlockRange::Range(0, 6)).on_progress(Box::new(move |p| {
-        if p.blocks == 4 {
+    let mut src = EthRpcSource::new(rpc, BlockRange::Range(0, 6));
+    let hook = move |blocks| {
+        if blocks == 4 {
             // Blocks 0–3 are loaded: replace 3–6 by other blocks.
             let raw = |m: &str, params: &str| {
                 let b = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}","params":{params}}}"#);
@@ -669,9 +715,11 @@ fn reorganisation_during_a_load_is_refused() {
                 raw("evm_mine", "[]");
             }
         }
-    }));
+    };
     let mut b = GraphBuilder::new();
-    let e = b.load(&mut src).unwrap_err().to_string();
+    let e = on_blocks_fetched(hook, || b.load(&mut src))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("eth_getBlockByNumber for block 4")
             && e.contains("is not the hash")

@@ -276,7 +276,9 @@ impl BlkSource {
         let magic = options.network.magic().to_bytes();
         let mut entries = Vec::new();
         let mut warnings = Vec::new();
+        let _span = tracing::info_span!("blk_index", files = files.len()).entered();
         for (i, f) in files.iter().enumerate() {
+            tracing::debug!(file = %f.display(), done = i, blocks = entries.len(), "indexing block files");
             let file = File::open(f).map_err(|e| Error::io(f, e))?;
             let len = file.metadata().map_err(|e| Error::io(f, e))?.len();
             let mut r = XorReader {
@@ -293,6 +295,13 @@ impl BlkSource {
             }
         }
         let (chain, off_chain) = best_chain(&entries);
+        tracing::info!(
+            files = files.len(),
+            blocks = entries.len(),
+            best_chain = chain.len(),
+            off_chain,
+            "block files indexed"
+        );
         let mut src = BlkSource {
             name: format!(
                 "blk:{}",

@@ -88,8 +88,14 @@ fn each_row(path: &Path, mut f: impl FnMut(&Ctx<'_>) -> Result<()>) -> Result<bo
         .enumerate()
         .map(|(i, h)| (h.trim().to_owned(), i))
         .collect();
+    let _span = tracing::info_span!("read_csv", file = %path.display()).entered();
     let mut row = csv::StringRecord::new();
+    let mut rows = 0u64;
     while rdr.read_record(&mut row).map_err(|e| csv_error(path, &e))? {
+        rows += 1;
+        if rows % (1 << 16) == 0 {
+            tracing::debug!(rows, "rows read");
+        }
         row.trim();
         let line = row
             .position()
@@ -101,6 +107,7 @@ fn each_row(path: &Path, mut f: impl FnMut(&Ctx<'_>) -> Result<()>) -> Result<bo
             row: &row,
         })?;
     }
+    tracing::info!(file = %path.display(), rows, "csv read");
     Ok(true)
 }
 

@@ -22,5 +22,5 @@ pub use convert::{
     GethFrame, Receipt, convert_block,
 };
 pub use etl::EtlSource;
-pub use rpc::{BlockRange, EthRpc, EthRpcSource, Progress, TraceMode};
+pub use rpc::{BlockRange, EthRpc, EthRpcSource, TraceMode};
 pub use transport::{RpcError, RpcOptions};

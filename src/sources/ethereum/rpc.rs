@@ -19,7 +19,8 @@
 //! before it have all been yielded, and [`EthRpcSource::resume_from`] says
 //! where a new source (or the same one, called again) carries on; the graph
 //! builder drops any duplicate, so a resumed load gives the same graph as an
-//! uninterrupted one.
+//! uninterrupted one. Progress goes out as `tracing` events: one at DEBUG
+//! level per window of blocks, one at INFO level at the end of the range.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -485,24 +486,6 @@ impl BlockRange {
     }
 }
 
-/// Progress of an [`EthRpcSource`], for a display.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    /// Blocks loaded so far.
-    pub blocks: u64,
-    /// Blocks to load in all, when known.
-    pub total: Option<u64>,
-    /// The last block loaded.
-    pub last_block: u64,
-    /// Transfers yielded so far.
-    pub transfers: u64,
-    /// Time since the first request.
-    pub elapsed: Duration,
-}
-
-/// Callback for [`EthRpcSource::on_progress`].
-pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
-
 /// A [`Source`] over a block range of a live node.
 pub struct EthRpcSource {
     rpc: EthRpc,
@@ -516,7 +499,6 @@ pub struct EthRpcSource {
     untraced: u64,
     transfers: u64,
     notes: Vec<String>,
-    progress: Option<ProgressFn>,
     started: Option<Instant>,
     /// The number and hash of the last block loaded.
     last_hash: Option<(u64, [u8; 32])>,
@@ -554,16 +536,9 @@ impl EthRpcSource {
             untraced: 0,
             transfers: 0,
             notes: Vec::new(),
-            progress: None,
             started: None,
             last_hash: None,
         }
-    }
-
-    /// Calls `f` after every batch of blocks.
-    pub fn on_progress(mut self, f: ProgressFn) -> EthRpcSource {
-        self.progress = Some(f);
-        self
     }
 
     /// The first block not yet handed over whole: where a resumed load
@@ -637,6 +612,14 @@ impl EthRpcSource {
             },
         };
         if self.next > last {
+            tracing::info!(
+                endpoint = %self.rpc.endpoint,
+                blocks = self.blocks,
+                blocks_without_traces = self.untraced,
+                transfers = self.transfers,
+                seconds = started.elapsed().as_secs_f64(),
+                "ethereum blocks loaded"
+            );
             return Ok(false);
         }
         let conc = self.rpc.options().concurrency.max(1);
@@ -669,20 +652,20 @@ impl EthRpcSource {
                 }
             }
         }
-        if let Some(f) = self.progress.as_mut() {
-            let total = match self.range {
-                BlockRange::Range(a, b) => Some(b - a + 1),
-                BlockRange::ToHead(a) => self.end.map(|e| e.saturating_sub(a) + 1),
-                BlockRange::Follow { .. } => None,
-            };
-            f(&Progress {
-                blocks: self.blocks,
-                total,
-                last_block: self.next.saturating_sub(1),
-                transfers: self.transfers,
-                elapsed: started.elapsed(),
-            });
-        }
+        let total = match self.range {
+            BlockRange::Range(a, b) => Some(b - a + 1),
+            BlockRange::ToHead(a) => self.end.map(|e| e.saturating_sub(a) + 1),
+            BlockRange::Follow { .. } => None,
+        };
+        tracing::debug!(
+            endpoint = %self.rpc.endpoint,
+            blocks = self.blocks,
+            total,
+            last_block = self.next.saturating_sub(1),
+            transfers = self.transfers,
+            seconds = started.elapsed().as_secs_f64(),
+            "ethereum blocks fetched"
+        );
         Ok(true)
     }
 }
