@@ -1,4 +1,4 @@
-//! The time-ordered hop search ([`Search::Stream`]): one pass over all
+//! The time-ordered hop search ([`Search::Stream`](crate::trace::Search::Stream)): one pass over all
 //! events in time order carries the searches of up to [`LANES`] seeds at
 //! once.
 //!
@@ -25,323 +25,26 @@
 //! taint on. Where several shortest evidence paths tie, the two searches
 //! may pick different ones; either is a shortest time-respecting path.
 
-use super::*;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::events::chain_runs;
+use super::events::{FWD, MULTI};
+use super::hops::{Buffers, Entry, Hops, Scratch, Sparse};
+use super::lanes::{
+    NOWHERE, Swar, UNREACHED, Words, byte, hop_offset, inc, lanes, lt, min8, spread,
+};
+use super::tracer::Ctx;
+use crate::graph::{NONE, prefetch};
 
 /// Seeds per pass.
 pub(super) const LANES: usize = 8;
 
-/// The largest [`TraceConfig::max_hops`] the stream search handles.
+/// The largest [`TraceConfig::max_hops`](crate::trace::TraceConfig::max_hops)
+/// the stream search handles.
 pub const STREAM_MAX_HOPS: u32 = 125;
-
-/// A lane's byte for an address not (yet) reached.
-const UNREACHED: u64 = 0x7f;
-/// All lanes unreached.
-const NOWHERE: u64 = UNREACHED * ONES;
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte where `a < b` (bytes at most 0x7f). Per byte
-/// `(a | 0x80) - b` stays in 1..=255, so no borrow crosses bytes, and its
-/// high bit is clear exactly when `a < b`.
-#[inline(always)]
-fn lt<T: Swar>(a: T, b: T) -> T {
-    a.or(T::HIGH).sub(b).not().and(T::HIGH)
-}
-
-/// 0xff in each byte whose high bit is set in `m` (a mask from [`lt`]).
-#[inline(always)]
-fn spread<T: Swar>(m: T) -> T {
-    m.spread()
-}
-
-/// Byte-wise minimum.
-#[inline(always)]
-fn min8<T: Swar>(a: T, b: T) -> T {
-    let s = spread(lt(a, b));
-    a.and(s).or(b.and(s.not()))
-}
-
-/// Adds one hop to each reached lane; unreached lanes stay unreached.
-/// Per byte (at most 0x7f) the sum is at most 0x80, which only an
-/// unreached byte reaches and which is put back to 0x7f.
-#[inline(always)]
-fn inc<T: Swar>(a: T) -> T {
-    let x = a.add(T::ONES);
-    x.sub(x.and(T::HIGH).shr7())
-}
-
-/// The offset added to each lane's hops (see the module docs): the hop
-/// limit `max_hops` (at most [`STREAM_MAX_HOPS`]) is stored as 0x7e.
-#[inline]
-fn hop_offset(max_hops: u32) -> u32 {
-    0x7e - max_hops.min(STREAM_MAX_HOPS)
-}
-
-/// A lane word: `u64` for eight lanes, or in the plain-transfer loop of a
-/// pass of four seeds or fewer `u32` (its constants fit in
-/// instructions). The primitives of [`lt`], [`min8`] and [`inc`].
-pub(super) trait Swar: Copy + Eq + Into<u64> + Send {
-    /// 0x01 in each byte.
-    const ONES: Self;
-    /// 0x80 in each byte.
-    const HIGH: Self;
-    /// No bit set.
-    const ZERO: Self;
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn and(self, o: Self) -> Self;
-    fn or(self, o: Self) -> Self;
-    fn not(self) -> Self;
-    fn shr7(self) -> Self;
-    /// 0xff in each byte whose high bit is set in `self`.
-    fn spread(self) -> Self;
-}
-
-macro_rules! swar {
-    ($t:ty) => {
-        impl Swar for $t {
-            const ONES: Self = ONES as $t;
-            const HIGH: Self = HIGH as $t;
-            const ZERO: Self = 0;
-            #[inline(always)]
-            fn add(self, o: Self) -> Self {
-                self.wrapping_add(o)
-            }
-            #[inline(always)]
-            fn sub(self, o: Self) -> Self {
-                self.wrapping_sub(o)
-            }
-            #[inline(always)]
-            fn and(self, o: Self) -> Self {
-                self & o
-            }
-            #[inline(always)]
-            fn or(self, o: Self) -> Self {
-                self | o
-            }
-            #[inline(always)]
-            fn not(self) -> Self {
-                !self
-            }
-            #[inline(always)]
-            fn shr7(self) -> Self {
-                self >> 7
-            }
-            #[inline(always)]
-            fn spread(self) -> Self {
-                (self >> 7).wrapping_mul(0xff)
-            }
-        }
-    };
-}
-swar!(u32);
-swar!(u64);
-
-/// The lanes set in `m` (a mask from [`lt`]), lowest first.
-#[inline]
-fn lanes(m: u64) -> impl Iterator<Item = usize> {
-    let mut m = m;
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let l = m.trailing_zeros() as usize / 8;
-            m &= m - 1;
-            l
-        })
-    })
-}
-
-#[inline]
-fn byte(w: u64, l: usize) -> u32 {
-    ((w >> (8 * l)) & 0xff) as u32
-}
-
-/// In an [`event_words`] word: a multi-leg event (in the low half, which
-/// for a one-to-one event holds its sender, a node below 2^31).
-const MULTI: u64 = 1 << 31;
-/// In an [`event_words`] word of a one-to-one event: it pays an address
-/// that sends later in its transaction ([`FlowGraph::forwards`]).
-const FWD: u64 = 1 << 63;
-
-/// A word per event for the pass, so that it reads one sequential column:
-/// a one-to-one event's sender (low half) and receiver (high half, which
-/// the graph keeps only in the sender's adjacency), with [`FWD`]; a
-/// multi-leg event's [`MULTI`] and first slot (high half). Built once per
-/// [`Tracer`], in parallel; 8 bytes per event.
-///
-/// A one-to-one event is in its sender's out-edges once, with its
-/// receiver: one pass over all out-edges (parts of the nodes with about
-/// equal out-edge words, as a few hubs hold many) fills in its word with
-/// a plain read and write, as no other thread has that event. The
-/// out-edges come node by node, so each event's word is a cache miss: the
-/// word of the out-edge `OUT_AHEAD` words on is prefetched.
-pub(super) fn event_words(g: &FlowGraph) -> Vec<AtomicU64> {
-    const MIN: usize = 1 << 16;
-    const OUT_AHEAD: usize = 32;
-    let c = &g.cols;
-    let words: Vec<AtomicU64> = (0..g.event_count() as u32)
-        .into_par_iter()
-        .with_min_len(MIN)
-        .map(|e| {
-            AtomicU64::new(if g.is_multi(e) {
-                MULTI | (c.slots(e).0 as u64) << 32
-            } else if g.forwards(e) {
-                FWD
-            } else {
-                0
-            })
-        })
-        .collect();
-    let n = g.address_count();
-    let (off, adj) = (&c.out_off, &c.out_adj);
-    let total = off[n] as usize;
-    let n_parts = 4 * rayon::current_num_threads().max(1);
-    let mut cuts: Vec<usize> = (0..=n_parts)
-        .map(|p| {
-            off.partition_point(|&o| (o as usize) < total * p / n_parts)
-                .min(n)
-        })
-        .collect();
-    cuts[n_parts] = n;
-    cuts.dedup();
-    cuts.par_windows(2).for_each(|w| {
-        let mut u = w[0];
-        let end = off[w[1]] as usize;
-        let mut p = off[u] as usize;
-        while p < end {
-            if let Some(&x) = adj.get(p + OUT_AHEAD)
-                && x & RECV == 0
-                && let Some(a) = words.get(x as usize)
-            {
-                prefetch(a);
-            }
-            while off[u + 1] as usize <= p {
-                u += 1;
-            }
-            let x = adj[p] as usize;
-            match adj.get(p + 1) {
-                Some(&r) if r & RECV != 0 => {
-                    let sr = u as u64 | u64::from(r & !RECV) << 32;
-                    let a = &words[x];
-                    a.store(a.load(Ordering::Relaxed) | sr, Ordering::Relaxed);
-                    p += 2;
-                }
-                _ => p += 1,
-            }
-        }
-    });
-    words
-}
-
-/// The lane words of all addresses, as `u64` (eight lanes) or `u32`
-/// (four): a pass of four seeds or fewer keeps half the bytes in cache.
-/// Read and written as eight lanes, the absent ones unreached.
-pub(super) trait Words: Send {
-    /// Lanes held.
-    const LANES: usize;
-    /// A word of `LANES` lanes.
-    type W: Swar;
-    /// The words, a power of two of them (at least one per address), so
-    /// that a node masked with `len - 1` indexes them without a bounds
-    /// check.
-    fn lanes_mut(&mut self) -> &mut [Self::W];
-    /// All of `n` addresses unreached, filled in parallel (at 10^8
-    /// transfers up to 98 MB of first-touch page faults), padded with
-    /// zeros to a power of two. The padding is allocated zeroed and never
-    /// written, so it stays unmapped: only prefetches reach it (a node is
-    /// always below `n`).
-    fn fresh(n: usize) -> Self;
-    fn word(&self, n: u32) -> u64;
-    fn set_word(&mut self, n: u32, w: u64);
-    fn prefetch(&self, n: u32);
-    /// Sets the first `n` addresses unreached (the padding never changes).
-    fn fill_nowhere(&mut self, n: usize);
-}
-
-impl Words for Vec<u64> {
-    const LANES: usize = 8;
-    type W = u64;
-    #[inline]
-    fn lanes_mut(&mut self) -> &mut [u64] {
-        self
-    }
-    fn fresh(n: usize) -> Self {
-        let mut w = vec![0; n.max(1).next_power_of_two()];
-        w[..n]
-            .par_iter_mut()
-            .with_min_len(1 << 16)
-            .for_each(|x| *x = NOWHERE);
-        w
-    }
-    #[inline]
-    fn word(&self, n: u32) -> u64 {
-        self[n as usize]
-    }
-    #[inline]
-    fn set_word(&mut self, n: u32, w: u64) {
-        self[n as usize] = w;
-    }
-    #[inline]
-    fn prefetch(&self, n: u32) {
-        prefetch(&self[n as usize]);
-    }
-    fn fill_nowhere(&mut self, n: usize) {
-        self[..n].fill(NOWHERE);
-    }
-}
-
-impl Words for Vec<u32> {
-    const LANES: usize = 4;
-    type W = u32;
-    #[inline]
-    fn lanes_mut(&mut self) -> &mut [u32] {
-        self
-    }
-    fn fresh(n: usize) -> Self {
-        let mut w = vec![0; n.max(1).next_power_of_two()];
-        w[..n]
-            .par_iter_mut()
-            .with_min_len(1 << 16)
-            .for_each(|x| *x = NOWHERE as u32);
-        w
-    }
-    #[inline]
-    fn word(&self, n: u32) -> u64 {
-        u64::from(self[n as usize]) | (NOWHERE & !0xffff_ffff)
-    }
-    #[inline]
-    fn set_word(&mut self, n: u32, w: u64) {
-        self[n as usize] = w as u32;
-    }
-    #[inline]
-    fn prefetch(&self, n: u32) {
-        prefetch(&self[n as usize]);
-    }
-    fn fill_nowhere(&mut self, n: usize) {
-        self[..n].fill(NOWHERE as u32);
-    }
-}
-
-/// The event run of each chain in the graph, in order: blocks, and so
-/// events, are ordered by chain first.
-pub(super) fn chain_runs(g: &FlowGraph) -> Vec<(crate::types::Chain, std::ops::Range<usize>)> {
-    let blocks = &g.blocks;
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while let Some(first) = blocks.get(i) {
-        // A chain's blocks are one run: its end by binary search, so a
-        // trace does not walk the block table (183,000 blocks in the
-        // synthetic case of 10^8 transfers; Ethereum alone has over 20
-        // million).
-        let chain = first.chain;
-        let j = i + blocks[i..].partition_point(|b| b.chain == chain);
-        let end = blocks
-            .get(j)
-            .map_or(g.event_count(), |b| b.first_event as usize);
-        runs.push((chain, first.first_event as usize..end));
-        i = j;
-    }
-    runs
-}
 
 /// The arrivals of the current transaction at addresses that send later
 /// in it, per lane: the fewest hops and the entry, so that those sends
@@ -414,7 +117,7 @@ struct Lane {
     /// For a trace without value models ([`Sparse`]): the entries of
     /// cluster members that are not side entries, in order, noted during
     /// the pass so that the resolution need not read every entry again
-    /// (at 10^8 transfers, 80 MB per seed).
+    /// (16 bytes each).
     member_entries: Vec<u32>,
     /// Entries before this one are noted in `member_entries`.
     checked: usize,
@@ -1200,44 +903,5 @@ impl Ctx<'_> {
                 local.entry[k][l] = idx;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn word(b: [u8; 8]) -> u64 {
-        u64::from_le_bytes(b)
-    }
-
-    #[test]
-    fn swar_matches_byte_arithmetic() {
-        let vals = [0u8, 1, 2, 7, 63, 64, 100, 124, 125, 126, 0x7f];
-        for &a in &vals {
-            for &b in &vals {
-                let (x, y) = (
-                    word([a, b, a, b, a, b, a, b]),
-                    word([b, a, b, a, a, b, b, a]),
-                );
-                let lt_bytes: Vec<bool> =
-                    (0..8).map(|l| (lt(x, y) >> (8 * l + 7)) & 1 == 1).collect();
-                let want: Vec<bool> = (0..8).map(|l| byte(x, l) < byte(y, l)).collect();
-                assert_eq!(lt_bytes, want, "{a} {b}");
-                let m = min8(x, y);
-                for l in 0..8 {
-                    assert_eq!(byte(m, l), byte(x, l).min(byte(y, l)));
-                    let i = byte(inc(x), l);
-                    let want = if byte(x, l) == 0x7f {
-                        0x7f
-                    } else {
-                        byte(x, l) + 1
-                    };
-                    assert_eq!(i, want);
-                }
-            }
-        }
-        let m = lt(word([0, 5, 0x7f, 3, 0x7f, 0x7f, 1, 0]), NOWHERE);
-        assert_eq!(lanes(m).collect::<Vec<_>>(), vec![0, 1, 3, 6, 7]);
     }
 }
