@@ -144,7 +144,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut btc = Btc::default();
     let mut models: Vec<Model> = Vec::new();
     let mut sdn: Option<PathBuf> = None;
-    let mut entities: Vec<fundtrace::ofac::EntitySelector> = Vec::new();
+    let mut entities: Vec<fundtrace::seeds::ofac::EntitySelector> = Vec::new();
     let mut labels = fundtrace::LabelSet::new();
     let mut labels_given = false;
     let mut a = Args {
@@ -301,7 +301,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         return Err("--entity needs --sdn FILE".into());
     }
     if let Some(path) = sdn {
-        let list = fundtrace::ofac::load(&path).map_err(|e| format!("--sdn: {e}"))?;
+        let list = fundtrace::seeds::ofac::load(&path).map_err(|e| format!("--sdn: {e}"))?;
         let list = if entities.is_empty() {
             list
         } else {
@@ -425,7 +425,7 @@ impl Source for Progress<'_> {
     fn next_record(&mut self) -> fundtrace::Result<Option<Record>> {
         let r = self.inner.next_record()?;
         self.n += 1;
-        if self.n % 65_536 == 0 && self.last.elapsed() >= Duration::from_secs(1) {
+        if self.n.is_multiple_of(65_536) && self.last.elapsed() >= Duration::from_secs(1) {
             self.last = Instant::now();
             eprintln!(
                 "  {}: {} records ({:.1} s)",

@@ -48,8 +48,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ofac::{AddressFormat, LineTracker, TagKind, classify_address, tag_kind};
+use crate::input::LineTracker;
 use crate::types::Address;
+use crate::types::classify::{AddressFormat, TagKind, classify_address, tag_kind};
 
 /// What a label says an address is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -15,10 +15,10 @@
 //! * [`trace()`]: seeds × clusters → [`Finding`]s, configured by
 //!   [`TraceConfig`]; the value models are defined in [`mod@trace`].
 //! * [`report`]: [`TraceReport`] as JSON, CSV and Graphviz DOT.
-//! * [`seeds`]: address lists.
+//! * [`seeds`]: address lists, and OFAC SDN seeds from `SDN.CSV`, `sdn.xml`
+//!   or `sdn_advanced.xml` ([`seeds::ofac::load`],
+//!   [`seeds::ofac::SdnList::seeds`]).
 //! * [`snapshot`]: a frozen graph saved to one checksummed file and loaded back.
-//! * [`ofac`]: OFAC SDN seeds from `SDN.CSV`, `sdn.xml` or `sdn_advanced.xml`
-//!   ([`ofac::load`], [`ofac::SdnList::seeds`]).
 //! * [`labels`]: exchange and threat labels ([`LabelSet`]) from GraphSense tag
 //!   packs, label CSVs, Etherscan exports and Forta lists.
 //! * [`cluster`](mod@cluster): exchange deposit clusters with evidence
@@ -54,8 +54,8 @@ pub mod cluster;
 pub mod error;
 pub mod graph;
 pub mod labels;
+mod input;
 pub mod limits;
-pub mod ofac;
 pub mod report;
 pub mod seeds;
 pub mod snapshot;

@@ -383,10 +383,10 @@ fn traces_match_ethereum_etl() {
         // geth answers carry no tx hashes: take them from the Parity rows.
         let mut hashes: Vec<[u8; 32]> = Vec::new();
         for t in &traces {
-            if let Some(h) = t.transaction_hash {
-                if hashes.last() != Some(&h.0) {
-                    hashes.push(h.0);
-                }
+            if let Some(h) = t.transaction_hash
+                && hashes.last() != Some(&h.0)
+            {
+                hashes.push(h.0);
             }
         }
         let (gframes, unknown) =

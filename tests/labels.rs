@@ -14,7 +14,8 @@ mod common;
 use std::path::Path;
 
 use fundtrace::labels::{LabelFormat, LabelSkip, SourceLocation};
-use fundtrace::{Address, Category, Error, LabelSet, ofac};
+use fundtrace::seeds::ofac;
+use fundtrace::{Address, Category, Error, LabelSet};
 
 fn load(dir: &Path, rel: &str) -> LabelSet {
     LabelSet::load(&dir.join("labels").join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))

@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use fundtrace::ofac::{self, EntitySelector, EntryNumber, SdnFormat, SdnList, SkipReason};
+use fundtrace::seeds::ofac::{self, EntitySelector, EntryNumber, SdnFormat, SdnList, SkipReason};
 use fundtrace::{Address, Chain, Error};
 
 fn read(dir: &Path, rel: &str) -> Vec<u8> {

@@ -107,15 +107,14 @@ where
                 _ => "  ",
             };
             self.line(&format!("{prefix}{}", text.0));
-        } else if let Some(span) = ctx.event_span(event) {
-            if let Some(bar) = self
+        } else if let Some(span) = ctx.event_span(event)
+            && let Some(bar) = self
                 .bars
                 .lock()
                 .ok()
                 .and_then(|b| b.get(&span.id().into_u64()).cloned())
-            {
-                bar.set_message(text.0);
-            }
+        {
+            bar.set_message(text.0);
         }
     }
 

@@ -1,7 +1,7 @@
 #![no_main]
 //! Input: an OFAC list (SDN.CSV, sdn.xml or sdn_advanced.xml); format detection plus each
 //! parser directly.
-use fundtrace::ofac;
+use fundtrace::seeds::ofac;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -152,16 +152,16 @@ fn output(o: &VoutJson, net: BitcoinNetwork, what: &str, place: &str) -> Result<
     let script = ScriptBuf::from_hex(&o.scriptpubkey)
         .map_err(|e| bad(what, format!("{place}: script: {e}")))?;
     let address = script_address(&script, net);
-    if let Some(stated) = &o.scriptpubkey_address {
-        if address.plain() != *stated {
-            return Err(bad(
-                what,
-                format!(
-                    "{place}: script pays {}, but the server says {stated}",
-                    address.plain()
-                ),
-            ));
-        }
+    if let Some(stated) = &o.scriptpubkey_address
+        && address.plain() != *stated
+    {
+        return Err(bad(
+            what,
+            format!(
+                "{place}: script pays {}, but the server says {stated}",
+                address.plain()
+            ),
+        ));
     }
     Ok((address, o.value))
 }
@@ -249,16 +249,17 @@ pub fn parse_esplora(json: &str, what: &str, net: BitcoinNetwork) -> Result<Vec<
             fee: t.fee,
             mined,
         };
-        if let (Some(stated), Some(computed)) = (e.fee, e.computed_fee()) {
-            if stated != computed && !coinbase {
-                return Err(bad(
-                    what,
-                    format!(
-                        "tx {}: fee {stated} stated, inputs minus outputs is {computed}",
-                        t.txid
-                    ),
-                ));
-            }
+        if let (Some(stated), Some(computed)) = (e.fee, e.computed_fee())
+            && stated != computed
+            && !coinbase
+        {
+            return Err(bad(
+                what,
+                format!(
+                    "tx {}: fee {stated} stated, inputs minus outputs is {computed}",
+                    t.txid
+                ),
+            ));
         }
         out.push(e);
     }

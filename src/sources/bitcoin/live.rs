@@ -357,14 +357,14 @@ impl CoreRpcSource {
                 block.height
             )));
         }
-        if let Some(last) = self.last {
-            if block.prev != Some(last) {
-                return Err(net_err(format!(
-                    "block {hash} at height {h} does not follow block {last} at height {}: \
-                     the chain was reorganised during the load; restart from an earlier height",
-                    h - 1
-                )));
-            }
+        if let Some(last) = self.last
+            && block.prev != Some(last)
+        {
+            return Err(net_err(format!(
+                "block {hash} at height {h} does not follow block {last} at height {}: \
+                 the chain was reorganised during the load; restart from an earlier height",
+                h - 1
+            )));
         }
         let mut recs = Vec::new();
         let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;

@@ -93,7 +93,7 @@ fn each_row(path: &Path, mut f: impl FnMut(&Ctx<'_>) -> Result<()>) -> Result<bo
     let mut rows = 0u64;
     while rdr.read_record(&mut row).map_err(|e| csv_error(path, &e))? {
         rows += 1;
-        if rows % (1 << 16) == 0 {
+        if rows.is_multiple_of(1 << 16) {
             tracing::debug!(rows, "rows read");
         }
         row.trim();

@@ -1,12 +1,16 @@
-//! Seed lists: the addresses a trace starts from.
+//! Seeds: the addresses a trace starts from.
 //!
-//! OFAC SDN parsing arrives in this module with its own issue; for now it
-//! reads plain lists, one address per line.
+//! * [`read_address_list`] and [`parse_address_list`]: plain lists, one
+//!   address per line;
+//! * [`ofac`]: OFAC SDN files (`SDN.CSV`, `sdn.xml`, `sdn_advanced.xml`),
+//!   with every listing kept as provenance.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::types::Address;
+
+pub mod ofac;
 
 /// Reads addresses, one per line. Blank lines and lines starting with `#`
 /// are skipped; anything after whitespace on a line is ignored (so a line
