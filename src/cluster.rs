@@ -81,7 +81,7 @@
 // Amounts are never cast.
 #![allow(clippy::cast_possible_truncation)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use petgraph::unionfind::UnionFind;
 use rayon::prelude::*;
@@ -90,7 +90,7 @@ use serde::Serialize;
 
 use crate::graph::{EventInfo, FlowGraph, NONE};
 use crate::labels::{Category, Label, LabelSet};
-use crate::trace::{Cluster, Finding};
+use crate::trace::Cluster;
 use crate::types::{Address, Amount, Asset, Chain, TxId};
 
 /// Thresholds of the clustering heuristics.
@@ -834,59 +834,4 @@ impl DepositCtx<'_> {
         }
         None
     }
-}
-
-/// A labelled address on a finding's evidence path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScreenHit {
-    /// Index of the finding in the slice given to [`screen`].
-    pub finding: usize,
-    /// Position on the path: 0 for the path's first sender (the seed), i
-    /// for the receiver of step i.
-    pub hop: usize,
-    /// The address.
-    pub address: Address,
-    /// Its labels other than exchange labels (sanctioned, mixer, scam, …).
-    pub labels: Vec<Label>,
-}
-
-/// Lists the labelled addresses that lie on findings' evidence paths: every
-/// address on a path, the seed included, that carries a label other than an
-/// exchange label (sanctioned, mixer, scam, exploit, …). The finding's own
-/// cluster member and exchange labels are not hits: reaching an exchange is
-/// what a finding says already. Sorted by finding, then position on the path;
-/// an address appears once per finding.
-///
-/// ```
-/// use fundtrace::cluster::screen;
-/// use fundtrace::LabelSet;
-/// assert!(screen(&[], &LabelSet::new()).is_empty());
-/// ```
-pub fn screen(findings: &[Finding], labels: &LabelSet) -> Vec<ScreenHit> {
-    let mut hits = Vec::new();
-    for (i, f) in findings.iter().enumerate() {
-        let start = f.path.first().map_or(f.seed, |s| s.from);
-        let along = std::iter::once(start).chain(f.path.iter().map(|s| s.to));
-        let mut seen = BTreeSet::new();
-        for (hop, a) in along.enumerate() {
-            if a == f.member || !seen.insert(a) {
-                continue;
-            }
-            let found: Vec<Label> = labels
-                .get(&a)
-                .iter()
-                .filter(|l| l.category != Category::Exchange)
-                .cloned()
-                .collect();
-            if !found.is_empty() {
-                hits.push(ScreenHit {
-                    finding: i,
-                    hop,
-                    address: a,
-                    labels: found,
-                });
-            }
-        }
-    }
-    hits
 }

@@ -24,7 +24,7 @@
 //! * [`cluster`](mod@cluster): exchange deposit clusters with evidence
 //!   ([`cluster::cluster`], [`cluster::Clustering`]): labels, Bitcoin
 //!   common-input ownership without CoinJoins, Ethereum deposit forwarding;
-//!   [`cluster::screen`] lists labelled addresses on evidence paths.
+//!   [`report::screen`] lists labelled addresses on evidence paths.
 //! * `synthetic` (feature `synthetic`, on by default): deterministic cases
 //!   with ground truth.
 //! * [`Error`]: the one error type.

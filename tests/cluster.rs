@@ -4,7 +4,8 @@
 mod common;
 
 use common::{btc, eth, token, txid, utxo, xfer};
-use fundtrace::cluster::{ClusterConfig, Clustering, CoinJoinKind, Evidence, cluster, screen};
+use fundtrace::cluster::{ClusterConfig, Clustering, CoinJoinKind, Evidence, cluster};
+use fundtrace::report::screen;
 use fundtrace::{
     Address, Amount, Asset, AssetInfo, Chain, FlowGraph, LabelSet, Record, TraceConfig, TxId, trace,
 };

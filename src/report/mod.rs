@@ -6,6 +6,10 @@
 //! other run-dependent data, so the same inputs give byte-identical files
 //! whatever the number of threads.
 
+mod screen;
+
+pub use screen::{ScreenHit, screen};
+
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -13,7 +17,7 @@ use petgraph::dot::{Config, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
-use crate::cluster::{Clustering, Evidence, ScreenHit, screen};
+use crate::cluster::{Clustering, Evidence};
 use crate::error::{Error, Result};
 use crate::graph::{FlowGraph, LoadStats, SourceSummary};
 use crate::labels::LabelSet;
