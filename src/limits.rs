@@ -9,7 +9,8 @@
 //! | bytes per blk-file record | 4,000,000 (`MAX_BLOCK_BYTES`) | blk-file reader | [`Error::Corrupt`](crate::Error::Corrupt) naming file and offset |
 //! | hops per trace, so steps per report path | [`MAX_HOPS`] | [`TraceConfig::max_hops`](crate::TraceConfig::max_hops) | [`Error::Config`](crate::Error::Config) before any work |
 //! | work per seed | none by default; [`TraceConfig::max_edges_per_seed`](crate::TraceConfig::max_edges_per_seed) | hop search | no error: the seed's result is marked `truncated` and a warning says so |
-//! | addresses, legs, events per graph | just under 2^32 each | graph builder | [`Error::Capacity`](crate::Error::Capacity) |
+//! | addresses, events per graph | 2^31 each (ids stay below `1 << 31`, the flag bit of a packed out-edge word) | graph builder | [`Error::Capacity`](crate::Error::Capacity) |
+//! | legs, transactions per graph | legs: a record is refused once 2^32 − 100,001 are loaded; transactions: 2^32 − 1 | graph builder | [`Error::Capacity`](crate::Error::Capacity) |
 //!
 //! A snapshot's section lengths and indices are range-checked against the
 //! file before anything is allocated from them.
