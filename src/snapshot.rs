@@ -34,8 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::graph::{
-    AddressIndex, BlockInfo, COLUMN_SECTIONS, Columns, FlowGraph, RECV, forwarding_events,
-    par_decode,
+    AddressIndex, BlockInfo, COLUMN_SECTIONS, Columns, FlowGraph, RECV, Stored, par_decode,
 };
 use crate::trace::Cluster;
 use crate::types::{ADDRESS_BYTES, Address, Asset, BlockHeight, Chain, Timestamp, TxId};
@@ -292,10 +291,8 @@ impl FlowGraph {
             "block table inconsistent",
         )?;
 
-        let (forwards, pays_forwarders) = forwarding_events(&cols, n_ev);
-        let mut g = FlowGraph {
+        let stored = Stored {
             addresses,
-            index,
             txids,
             assets,
             asset_info: infos.into_iter().map(|i| (i.asset, i)).collect(),
@@ -309,13 +306,10 @@ impl FlowGraph {
                 })
                 .collect(),
             cols,
-            forwards,
-            pays_forwarders,
             sources: meta.sources,
             stats: meta.stats,
-            openings: rustc_hash::FxHashMap::default(),
-            opening_list: Vec::new(),
         };
+        let mut g = FlowGraph::from_stored(stored, index);
         let n = meta.openings.len();
         if g.set_opening_balances(meta.openings) != n {
             return Err(bad(

@@ -328,7 +328,7 @@ fn freeze_is_the_same_on_any_number_of_threads() {
         Asset::Erc20(c)
     };
     let amount = |i: u32| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             u128::MAX - u128::from(i)
         } else {
             u128::from(i) + 1

@@ -303,7 +303,9 @@ fn offsets_ok(offs: &[u32], n: usize, len: usize) -> bool {
 /// Decodes (event, asset) pairs.
 fn pairs(s: &[u8]) -> Option<Vec<(u32, u32)>> {
     let v = u32s(s)?;
-    (v.len() % 2 == 0).then(|| v.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+    v.len()
+        .is_multiple_of(2)
+        .then(|| v.chunks_exact(2).map(|c| (c[0], c[1])).collect())
 }
 
 /// Decodes and checks the asset column (sections 0 to 3).

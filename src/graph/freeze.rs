@@ -7,19 +7,16 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use rayon::prelude::*;
-use rustc_hash::FxHashMap;
-
-use super::FlowGraph;
 #[cfg(doc)]
 use super::builder::LoadStats;
 use super::builder::{GraphBuilder, MAX_HEIGHT, RawEvent};
 use super::columns::{BlockInfo, Layout, prefetch};
-use super::forwards::forwarding_events;
 use super::ids::{NONE, RECV};
 use super::index::AddressIndex;
+use super::{FlowGraph, Stored};
 use crate::error::{Error, Result};
 use crate::types::{Address, Asset, AssetInfo, BlockHeight, Chain, Timestamp, TxId};
+use rayon::prelude::*;
 
 impl GraphBuilder {
     /// Sorts the events into time order and builds the read-only [`FlowGraph`].
@@ -292,7 +289,6 @@ impl GraphBuilder {
             |v: Vec<AtomicU32>| -> Vec<u32> { v.into_iter().map(AtomicU32::into_inner).collect() };
         let (out_adj, in_adj) = rayon::join(|| words(out_adj), || words(in_adj));
         let cols = layout.seal(out_off, out_adj, in_off, in_adj);
-        let (forwards, pays_forwarders) = forwarding_events(&cols, n_events);
 
         let mut asset_info = self.asset_info;
         for a in &self.assets {
@@ -304,21 +300,17 @@ impl GraphBuilder {
                 });
             }
         }
-        Ok(FlowGraph {
+        let stored = Stored {
             addresses,
-            index,
             txids,
             assets,
             asset_info,
             blocks,
             cols,
-            forwards,
-            pays_forwarders,
             sources: self.sources,
             stats: self.stats,
-            openings: FxHashMap::default(),
-            opening_list: Vec::new(),
-        })
+        };
+        Ok(FlowGraph::from_stored(stored, index))
     }
 
     fn same_event(&self, a: &RawEvent, b: &RawEvent) -> bool {
@@ -587,10 +579,10 @@ fn describe_key(key: u128) -> String {
 /// counting sort, linear in addresses and the largest count.
 ///
 /// A search reads the arrival word of each receiver of every edge it scans;
-/// incoming events are heavily skewed (in the synthetic cases 0.1 % of
-/// addresses receive 65 % of them), so with this order the words read most
-/// share a few cache lines and pages.
-pub(crate) fn incoming_order(first: &[u32], incoming: impl Fn(u32) -> u32) -> Vec<u32> {
+/// incoming events are heavily skewed (a few addresses receive most of
+/// them), so with this order the words read most share a few cache lines
+/// and pages.
+fn incoming_order(first: &[u32], incoming: impl Fn(u32) -> u32) -> Vec<u32> {
     let max = first.iter().map(|&a| incoming(a)).max().unwrap_or(0) as usize;
     // Start of each count's block, most first.
     let mut start = vec![0u32; max + 2];

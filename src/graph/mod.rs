@@ -76,7 +76,7 @@ pub(crate) use self::adjacency::OutList;
 pub use self::builder::{GraphBuilder, LoadStats, SourceSummary};
 pub(crate) use self::codec::{COLUMN_SECTIONS, par_decode};
 pub(crate) use self::columns::{BlockInfo, Columns, prefetch};
-pub(crate) use self::forwards::forwarding_events;
+use self::forwards::forwarding_events;
 pub use self::ids::{EventId, NodeId};
 pub(crate) use self::ids::{NONE, RECV};
 pub(crate) use self::index::AddressIndex;
@@ -149,6 +149,20 @@ impl std::fmt::Debug for FlowGraph {
     }
 }
 
+/// The parts of a [`FlowGraph`] that a freeze lays out and a snapshot
+/// stores: everything but what is derived from them (the address index,
+/// the forwarding bits and the opening balances' lookup).
+pub(crate) struct Stored {
+    pub(crate) addresses: Vec<Address>,
+    pub(crate) txids: Vec<TxId>,
+    pub(crate) assets: Vec<Asset>,
+    pub(crate) asset_info: BTreeMap<Asset, AssetInfo>,
+    pub(crate) blocks: Vec<BlockInfo>,
+    pub(crate) cols: Columns,
+    pub(crate) sources: Vec<SourceSummary>,
+    pub(crate) stats: LoadStats,
+}
+
 /// One event seen from outside: when, which transaction, what moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventInfo {
@@ -176,6 +190,28 @@ pub struct MemoryUse {
 }
 
 impl FlowGraph {
+    /// The graph of `stored` parts, `index` being the index of their
+    /// addresses; derives the forwarding bits ([`forwarding_events`],
+    /// linear in the adjacency). No opening balances are set.
+    pub(crate) fn from_stored(stored: Stored, index: AddressIndex) -> FlowGraph {
+        let (forwards, pays_forwarders) = forwarding_events(&stored.cols, stored.cols.asset.len());
+        FlowGraph {
+            addresses: stored.addresses,
+            index,
+            txids: stored.txids,
+            assets: stored.assets,
+            asset_info: stored.asset_info,
+            blocks: stored.blocks,
+            cols: stored.cols,
+            forwards,
+            pays_forwarders,
+            sources: stored.sources,
+            stats: stored.stats,
+            openings: FxHashMap::default(),
+            opening_list: Vec::new(),
+        }
+    }
+
     /// Sets the known opening balances (replacing earlier ones). Balances of
     /// addresses or assets absent from the graph are dropped; returns how
     /// many were kept. The value models start each kept address with its
