@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-use fundtrace::{Address, FlowGraph, GraphBuilder, MemorySource, Record, TraceConfig, trace};
+use fundtrace::{Address, FlowGraph, GraphBuilder, MemorySource, Record, TraceConfig, trace_seeds};
 use petgraph::visit::{Bfs, IntoNeighbors};
 
 fn sizes() -> Vec<u64> {
@@ -207,12 +207,8 @@ fn bench(c: &mut Criterion) {
                 std::fs::metadata(&snap).map(|m| m.len()).unwrap_or(0)
             );
         }
-        let tracer = fundtrace::Tracer::new(&graph);
-        let targets = tracer.targets(&case.clusters).expect("distinct names");
-        let depth3 = TraceConfig {
-            max_hops: 3,
-            ..TraceConfig::default()
-        };
+        let tracer = fundtrace::Tracer::new(&graph, &case.clusters).expect("distinct names");
+        let depth3 = TraceConfig::default().with_max_hops(3);
         // Every benchmark on 2 threads, then on 1 ("_1t"): the ratio is the
         // parallel scaling.
         for (suffix, threads) in [("", &two), ("_1t", &one)] {
@@ -234,8 +230,13 @@ fn bench(c: &mut Criterion) {
                         threads.install(|| {
                             let g = case.graph().expect("loads");
                             black_box(
-                                trace(&g, &case.seeds, &case.clusters, &TraceConfig::default())
-                                    .expect("traces"),
+                                trace_seeds(
+                                    &g,
+                                    &case.seeds,
+                                    &case.clusters,
+                                    &TraceConfig::default(),
+                                )
+                                .expect("traces"),
                             )
                         })
                     })
@@ -248,8 +249,13 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     threads.install(|| {
                         black_box(
-                            trace(&graph, &case.seeds, &case.clusters, &TraceConfig::default())
-                                .expect("traces"),
+                            trace_seeds(
+                                &graph,
+                                &case.seeds,
+                                &case.clusters,
+                                &TraceConfig::default(),
+                            )
+                            .expect("traces"),
                         )
                     })
                 })
@@ -259,7 +265,7 @@ fn bench(c: &mut Criterion) {
                     threads.install(|| {
                         black_box(
                             tracer
-                                .trace_targets(&case.seeds, &targets, &TraceConfig::default())
+                                .trace(&case.seeds, &TraceConfig::default())
                                 .expect("traces"),
                         )
                     })
@@ -268,11 +274,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function(name("depth3_one_seed_reused_tracer"), |b| {
                 b.iter(|| {
                     threads.install(|| {
-                        black_box(
-                            tracer
-                                .trace_targets(&case.seeds[..1], &targets, &depth3)
-                                .expect("traces"),
-                        )
+                        black_box(tracer.trace(&case.seeds[..1], &depth3).expect("traces"))
                     })
                 })
             });
@@ -280,36 +282,29 @@ fn bench(c: &mut Criterion) {
 
         // Hop traversal from hubs.
         let seeds = hubs(&graph, 6);
-        let hop_cfg = TraceConfig {
-            stop_at_clusters: false,
-            models: vec![],
-            ..TraceConfig::default()
-        };
-        let plain_cfg = TraceConfig {
-            time_respecting: false,
-            ..hop_cfg.clone()
-        };
+        let hop_cfg = TraceConfig::default()
+            .with_stop_at_clusters(false)
+            .with_models(vec![]);
+        let plain_cfg = hop_cfg.clone().with_time_respecting(false);
         // The default (`Search::Auto`) probes each hub with the frontier
         // search, and as all six give up, runs the stream search; each
         // search alone on the same seeds, for comparison.
-        let frontier_cfg = TraceConfig {
-            search: fundtrace::Search::Frontier,
-            ..hop_cfg.clone()
-        };
-        let stream_cfg = TraceConfig {
-            search: fundtrace::Search::Stream,
-            ..hop_cfg.clone()
-        };
-        let auto = trace(&graph, &seeds, &case.clusters, &hop_cfg).expect("traces");
+        let frontier_cfg = hop_cfg
+            .clone()
+            .with_search(fundtrace::trace::Search::Frontier);
+        let stream_cfg = hop_cfg
+            .clone()
+            .with_search(fundtrace::trace::Search::Stream);
+        let auto = trace_seeds(&graph, &seeds, &case.clusters, &hop_cfg).expect("traces");
         let scanned = auto.stats.edges_scanned;
         eprintln!(
             "size {n}: the default search streamed {} of the 6 hubs",
             auto.seeds
                 .iter()
-                .filter(|s| s.search == Some(fundtrace::Search::Stream))
+                .filter(|s| s.search == Some(fundtrace::trace::Search::Stream))
                 .count()
         );
-        let scanned_plain = trace(&graph, &seeds, &case.clusters, &plain_cfg)
+        let scanned_plain = trace_seeds(&graph, &seeds, &case.clusters, &plain_cfg)
             .expect("traces")
             .stats
             .edges_scanned;
@@ -324,7 +319,7 @@ fn bench(c: &mut Criterion) {
         eprintln!(
             "size {n}: edges scanned from 6 hubs: time {scanned}, plain {scanned_plain}, petgraph DiGraph bfs {pg_edges}, petgraph bfs on FlowGraph {fg_edges}"
         );
-        let scanned_frontier = trace(&graph, &seeds, &case.clusters, &frontier_cfg)
+        let scanned_frontier = trace_seeds(&graph, &seeds, &case.clusters, &frontier_cfg)
             .expect("traces")
             .stats
             .edges_scanned;
@@ -339,14 +334,14 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("hops", name), |b| {
                 b.iter(|| {
                     two.install(|| {
-                        black_box(trace(&graph, &seeds, &case.clusters, cfg).expect("traces"))
+                        black_box(trace_seeds(&graph, &seeds, &case.clusters, cfg).expect("traces"))
                     })
                 })
             });
             group.bench_function(BenchmarkId::new("hops", format!("{name}_1t")), |b| {
                 b.iter(|| {
                     one.install(|| {
-                        black_box(trace(&graph, &seeds, &case.clusters, cfg).expect("traces"))
+                        black_box(trace_seeds(&graph, &seeds, &case.clusters, cfg).expect("traces"))
                     })
                 })
             });
@@ -354,9 +349,7 @@ fn bench(c: &mut Criterion) {
                 let id = BenchmarkId::new("hops", format!("{name}_reused_tracer{suffix}"));
                 group.bench_function(id, |b| {
                     b.iter(|| {
-                        threads.install(|| {
-                            black_box(tracer.trace_targets(&seeds, &targets, cfg).expect("traces"))
-                        })
+                        threads.install(|| black_box(tracer.trace(&seeds, cfg).expect("traces")))
                     })
                 });
             }
@@ -377,11 +370,8 @@ fn bench(c: &mut Criterion) {
                 .into_iter()
                 .chain([1u32, 2, 3, 5].map(|h| (format!("max_hops/{h}"), 6, h)));
             for (name, k, h) in points {
-                let cfg = TraceConfig {
-                    max_hops: h,
-                    ..hop_cfg.clone()
-                };
-                let edges = trace(&graph, &seeds[..k], &case.clusters, &cfg)
+                let cfg = hop_cfg.clone().with_max_hops(h);
+                let edges = trace_seeds(&graph, &seeds[..k], &case.clusters, &cfg)
                     .expect("traces")
                     .stats
                     .edges_scanned;
@@ -391,7 +381,8 @@ fn bench(c: &mut Criterion) {
                     b.iter(|| {
                         two.install(|| {
                             black_box(
-                                trace(&graph, &seeds[..k], &case.clusters, &cfg).expect("traces"),
+                                trace_seeds(&graph, &seeds[..k], &case.clusters, &cfg)
+                                    .expect("traces"),
                             )
                         })
                     })

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use fundtrace::cluster::{ClusterConfig, Evidence, cluster};
+use fundtrace::cluster::{ClusterConfig, Clustering, Evidence};
 use fundtrace::synthetic::{EXCHANGES, SyntheticCase, SyntheticConfig};
 use fundtrace::{Chain, LabelSet};
 
@@ -128,7 +128,7 @@ fn run(cfg: &SyntheticConfig) -> fundtrace::Result<()> {
     }
     let labels = LabelSet::parse("hot-wallets.csv", csv.as_bytes())?;
     let t1 = Instant::now();
-    let clustering = cluster(&graph, &labels, &ClusterConfig::default());
+    let clustering = Clustering::build(&graph, &labels, &ClusterConfig::default());
     let t_cluster = t1.elapsed();
 
     println!(

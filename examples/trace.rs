@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
 use fundtrace::{
     Address, Cluster, Finding, FlowGraph, GraphBuilder, Model, Record, Source, TraceConfig,
-    TraceReport, trace,
+    TraceReport, trace_seeds,
 };
 
 const HELP: &str = "\
@@ -638,7 +638,7 @@ fn run(args: Args) -> Result<(), String> {
         args.clusters.clone()
     } else if let Some(labels) = &args.labels {
         let t = Instant::now();
-        let c = fundtrace::cluster::cluster(
+        let c = fundtrace::cluster::Clustering::build(
             &graph,
             labels,
             &fundtrace::cluster::ClusterConfig::default(),
@@ -671,9 +671,8 @@ fn run(args: Args) -> Result<(), String> {
     #[cfg(feature = "ethereum")]
     if let Some((url, from)) = eth_openings.filter(|(_, from)| *from > 0) {
         use fundtrace::sources::ethereum::{EthRpc, RpcOptions};
-        let tracer = fundtrace::Tracer::new(&graph);
-        let targets = tracer.targets(&clusters).map_err(|e| e.to_string())?;
-        let holders = tracer.value_holders(&seeds, &targets, &args.config);
+        let tracer = fundtrace::Tracer::new(&graph, &clusters).map_err(|e| e.to_string())?;
+        let holders = tracer.value_holders(&seeds, &args.config);
         drop(tracer);
         let rpc = EthRpc::connect(&url, RpcOptions::default()).map_err(|e| e.to_string())?;
         let balances = rpc
@@ -683,7 +682,8 @@ fn run(args: Args) -> Result<(), String> {
         eprintln!("opening balances: {kept} fetched at block {}", from - 1);
     }
     let t1 = Instant::now();
-    let outcome = trace(&graph, &seeds, &clusters, &args.config).map_err(|e| e.to_string())?;
+    let outcome =
+        trace_seeds(&graph, &seeds, &clusters, &args.config).map_err(|e| e.to_string())?;
     eprintln!(
         "traced {} seeds to {} clusters: {} findings ({:.3} s)",
         seeds.len(),

@@ -1,10 +1,10 @@
 //! Address clustering: which addresses belong to one owner, above all to one
 //! exchange, each with the evidence that put it there.
 //!
-//! [`cluster`] runs over a frozen [`FlowGraph`] and a [`LabelSet`] and gives a
+//! [`Clustering::build`] runs over a frozen [`FlowGraph`] and a [`LabelSet`] and gives a
 //! [`Clustering`]: disjoint groups of addresses (a union-find over the graph's
 //! nodes, petgraph's [`UnionFind`]), the exchange deposit clusters among them
-//! ([`Clustering::exchange_clusters`], ready for [`trace()`](crate::trace())), and
+//! ([`Clustering::exchange_clusters`], ready for [`trace_seeds`](crate::trace_seeds)), and
 //! for every member its [`Evidence`]. Three sources of membership:
 //!
 //! * **Labels.** Every address with an exchange label ([`Category::Exchange`]
@@ -48,7 +48,7 @@
 //!
 //! # Example
 //! ```
-//! use fundtrace::cluster::{cluster, ClusterConfig, Evidence};
+//! use fundtrace::cluster::{ClusterConfig, Clustering, Evidence};
 //! use fundtrace::{Address, Amount, Asset, BlockHeight, BlockRef, Chain, FlowGraph, LabelSet};
 //! use fundtrace::{Leg, Record, Timestamp, TxId, UtxoTx};
 //!
@@ -68,7 +68,7 @@
 //! let csv = "chain,address,label,category\nbitcoin,34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo,Binance 1,exchange\n";
 //! let labels = LabelSet::parse("labels.csv", csv.as_bytes())?;
 //!
-//! let clustering = cluster(&graph, &labels, &ClusterConfig::default());
+//! let clustering = Clustering::build(&graph, &labels, &ClusterConfig::default());
 //! let binance = &clustering.exchange_clusters()[0];
 //! assert_eq!(binance.name, "binance");
 //! assert_eq!(binance.members.len(), 2);
@@ -95,6 +95,7 @@ use crate::types::{Address, Amount, Asset, Chain, TxId};
 
 /// Thresholds of the clustering heuristics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ClusterConfig {
     /// Apply the Bitcoin common-input-ownership heuristic (default true).
     pub common_input: bool,
@@ -143,6 +144,77 @@ impl Default for ClusterConfig {
             wasabi_min_equal_outputs: 10,
             joinmarket_min_equal_outputs: 3,
         }
+    }
+}
+
+/// Setters, for building a configuration from [`ClusterConfig::default`]
+/// (the struct is `#[non_exhaustive]`, so fields added later do not break
+/// callers).
+impl ClusterConfig {
+    /// Sets `common_input`.
+    #[must_use]
+    pub fn with_common_input(mut self, common_input: bool) -> Self {
+        self.common_input = common_input;
+        self
+    }
+
+    /// Sets `deposits`.
+    #[must_use]
+    pub fn with_deposits(mut self, deposits: bool) -> Self {
+        self.deposits = deposits;
+        self
+    }
+
+    /// Sets `deposit_max_blocks`.
+    #[must_use]
+    pub fn with_deposit_max_blocks(mut self, deposit_max_blocks: u64) -> Self {
+        self.deposit_max_blocks = deposit_max_blocks;
+        self
+    }
+
+    /// Sets `deposit_tolerance_hundredths`.
+    #[must_use]
+    pub fn with_deposit_tolerance_hundredths(mut self, deposit_tolerance_hundredths: u64) -> Self {
+        self.deposit_tolerance_hundredths = deposit_tolerance_hundredths;
+        self
+    }
+
+    /// Sets `deposit_exclusive`.
+    #[must_use]
+    pub fn with_deposit_exclusive(mut self, deposit_exclusive: bool) -> Self {
+        self.deposit_exclusive = deposit_exclusive;
+        self
+    }
+
+    /// Sets `whirlpool_size`.
+    #[must_use]
+    pub fn with_whirlpool_size(mut self, whirlpool_size: usize) -> Self {
+        self.whirlpool_size = whirlpool_size;
+        self
+    }
+
+    /// Sets `wasabi_min_inputs`.
+    #[must_use]
+    pub fn with_wasabi_min_inputs(mut self, wasabi_min_inputs: usize) -> Self {
+        self.wasabi_min_inputs = wasabi_min_inputs;
+        self
+    }
+
+    /// Sets `wasabi_min_equal_outputs`.
+    #[must_use]
+    pub fn with_wasabi_min_equal_outputs(mut self, wasabi_min_equal_outputs: usize) -> Self {
+        self.wasabi_min_equal_outputs = wasabi_min_equal_outputs;
+        self
+    }
+
+    /// Sets `joinmarket_min_equal_outputs`.
+    #[must_use]
+    pub fn with_joinmarket_min_equal_outputs(
+        mut self,
+        joinmarket_min_equal_outputs: usize,
+    ) -> Self {
+        self.joinmarket_min_equal_outputs = joinmarket_min_equal_outputs;
+        self
     }
 }
 
@@ -305,9 +377,9 @@ pub struct CoinJoinTx {
     pub kind: CoinJoinKind,
 }
 
-/// One group of addresses believed to have one owner.
+/// An entity: a group of addresses believed to have one owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterGroup {
+pub struct Entity {
     /// The exchange, when the group has an exchange-labelled member.
     pub exchange: Option<String>,
     /// The members, sorted.
@@ -329,10 +401,10 @@ pub struct ClusterStats {
     pub deposits: u64,
 }
 
-/// The outcome of [`cluster`].
+/// The outcome of [`Clustering::build`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Clustering {
-    groups: Vec<ClusterGroup>,
+    entities: Vec<Entity>,
     members: BTreeMap<Address, (u32, Evidence)>,
     refused: Vec<RefusedMerge>,
     coinjoins: Vec<CoinJoinTx>,
@@ -342,10 +414,10 @@ pub struct Clustering {
 
 impl Clustering {
     /// The exchange deposit clusters, one per exchange name, sorted by name;
-    /// members sorted. Feed them to [`trace()`](crate::trace()).
+    /// members sorted. Feed them to [`trace_seeds`](crate::trace_seeds).
     pub fn exchange_clusters(&self) -> Vec<Cluster> {
         let mut v: Vec<Cluster> = self
-            .groups
+            .entities
             .iter()
             .filter_map(|g| {
                 g.exchange
@@ -364,19 +436,19 @@ impl Clustering {
     }
 
     /// The group of `address`, if it is in one.
-    pub fn group_of(&self, address: &Address) -> Option<&ClusterGroup> {
-        self.group_index(address).map(|i| &self.groups[i])
+    pub fn entity_of(&self, address: &Address) -> Option<&Entity> {
+        self.group_index(address).map(|i| &self.entities[i])
     }
 
-    /// The index in [`groups`](Self::groups) of the group of `address`.
+    /// The index in [`entities`](Self::entities) of the entity of `address`.
     pub fn group_index(&self, address: &Address) -> Option<usize> {
         self.members.get(address).map(|(g, _)| *g as usize)
     }
 
-    /// Every group: exchange clusters and unlabelled groups of two or more
+    /// Every entity: exchange clusters and unlabelled groups of two or more
     /// addresses, sorted by their first member.
-    pub fn groups(&self) -> &[ClusterGroup] {
-        &self.groups
+    pub fn entities(&self) -> &[Entity] {
+        &self.entities
     }
 
     /// Merges the super-cluster guard refused, in time order.
@@ -416,292 +488,295 @@ enum DepositOutcome {
     Refused(RefusedMerge),
 }
 
-/// Clusters the graph's addresses with the labels and heuristics described in
-/// the [module documentation](self).
-///
-/// Runs on the current rayon thread pool; the result is the same for any
-/// number of threads and any load order of the graph's sources.
-///
-/// # Complexity
-/// O(L α(N)) for the common-input pass over L input legs; for deposits,
-/// the receipts within the block window of each forward to a labelled
-/// address; O(N log N) to sort the groups.
-pub fn cluster(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> Clustering {
-    let n = graph.address_count();
-    let _span = tracing::info_span!("cluster", addresses = n).entered();
-    let addrs = graph.addresses();
-    let mut warnings = Vec::new();
-    let mut stats = ClusterStats::default();
+impl Clustering {
+    /// Clusters the graph's addresses with the labels and heuristics described in
+    /// the [module documentation](self).
+    ///
+    /// Runs on the current rayon thread pool; the result is the same for any
+    /// number of threads and any load order of the graph's sources.
+    ///
+    /// # Complexity
+    /// O(L α(N)) for the common-input pass over L input legs; for deposits,
+    /// the receipts within the block window of each forward to a labelled
+    /// address; O(N log N) to sort the groups.
+    pub fn build(graph: &FlowGraph, labels: &LabelSet, config: &ClusterConfig) -> Clustering {
+        let n = graph.address_count();
+        let _span = tracing::info_span!("cluster", addresses = n).entered();
+        let addrs = graph.addresses();
+        let mut warnings = Vec::new();
+        let mut stats = ClusterStats::default();
 
-    // Exchange labels: name index per address; two names: left out.
-    let exchanges = labels.exchanges();
-    let names: Vec<String> = exchanges.keys().cloned().collect();
-    let mut entity_of: BTreeMap<Address, Vec<u32>> = BTreeMap::new();
-    for (i, list) in exchanges.values().enumerate() {
-        for a in list {
-            entity_of.entry(*a).or_default().push(i as u32);
+        // Exchange labels: name index per address; two names: left out.
+        let exchanges = labels.exchanges();
+        let names: Vec<String> = exchanges.keys().cloned().collect();
+        let mut entity_of: BTreeMap<Address, Vec<u32>> = BTreeMap::new();
+        for (i, list) in exchanges.values().enumerate() {
+            for a in list {
+                entity_of.entry(*a).or_default().push(i as u32);
+            }
         }
-    }
-    entity_of.retain(|a, es| {
-        if es.len() > 1 {
-            let shown: Vec<&str> = es.iter().map(|&e| names[e as usize].as_str()).collect();
-            warnings.push(format!(
-                "address {a} carries the exchange labels {}; left out of all of them",
-                shown.join(", ")
-            ));
-            false
-        } else {
-            true
-        }
-    });
+        entity_of.retain(|a, es| {
+            if es.len() > 1 {
+                let shown: Vec<&str> = es.iter().map(|&e| names[e as usize].as_str()).collect();
+                warnings.push(format!(
+                    "address {a} carries the exchange labels {}; left out of all of them",
+                    shown.join(", ")
+                ));
+                false
+            } else {
+                true
+            }
+        });
 
-    let special: Vec<bool> = addrs.iter().map(|a| a.as_special().is_some()).collect();
-    let mut node_label = vec![NONE; n];
-    let mut anchor = vec![NONE; names.len()];
-    let mut uf = UnionFind::<u32>::new(n);
-    let mut root_label = vec![NONE; n];
-    let mut off_graph: Vec<(Address, u32)> = Vec::new();
-    for (a, es) in &entity_of {
-        let e = es[0];
-        match graph.node(a) {
-            Some(node) => {
-                let node = node.index() as u32;
-                node_label[node as usize] = e;
-                if anchor[e as usize] == NONE {
-                    anchor[e as usize] = node;
+        let special: Vec<bool> = addrs.iter().map(|a| a.as_special().is_some()).collect();
+        let mut node_label = vec![NONE; n];
+        let mut anchor = vec![NONE; names.len()];
+        let mut uf = UnionFind::<u32>::new(n);
+        let mut root_label = vec![NONE; n];
+        let mut off_graph: Vec<(Address, u32)> = Vec::new();
+        for (a, es) in &entity_of {
+            let e = es[0];
+            match graph.node(a) {
+                Some(node) => {
+                    let node = node.index() as u32;
+                    node_label[node as usize] = e;
+                    if anchor[e as usize] == NONE {
+                        anchor[e as usize] = node;
+                    } else {
+                        uf.union(anchor[e as usize], node);
+                    }
+                }
+                None => off_graph.push((*a, e)),
+            }
+        }
+        for (e, &a) in anchor.iter().enumerate() {
+            if a != NONE {
+                let r = uf.find_mut(a);
+                root_label[r as usize] = e as u32;
+            }
+        }
+
+        // Common-input ownership, in time order.
+        let mut refused = Vec::new();
+        let mut coinjoins = Vec::new();
+        let mut joined: Vec<(u32, u32)> = vec![(NONE, NONE); n];
+        if config.common_input {
+            let mut seen = vec![NONE; n];
+            let mut ins: Vec<u32> = Vec::new();
+            let mut outs: Vec<u128> = Vec::new();
+            let mut labs: Vec<u32> = Vec::new();
+            for e in 0..graph.event_count() as u32 {
+                if graph.input_count(e) < 2 || graph.asset_of(e).chain() != Chain::Bitcoin {
+                    continue;
+                }
+                ins.clear();
+                let mut n_in = 0usize;
+                for (a, _) in graph.inputs(e) {
+                    if special[a as usize] {
+                        continue;
+                    }
+                    n_in += 1;
+                    if seen[a as usize] != e {
+                        seen[a as usize] = e;
+                        ins.push(a);
+                    }
+                }
+                if ins.len() < 2 {
+                    continue;
+                }
+                stats.multi_input_txs += 1;
+                outs.clear();
+                for (a, v) in graph.outputs(e) {
+                    if !special[a as usize] {
+                        outs.push(v);
+                    }
+                }
+                if let Some(kind) = config.shape(n_in, &mut outs) {
+                    stats.coinjoins += 1;
+                    coinjoins.push(CoinJoinTx {
+                        tx: graph.txid_of(e),
+                        kind,
+                    });
+                    continue;
+                }
+                labs.clear();
+                for &a in &ins {
+                    let l = root_label[uf.find_mut(a) as usize];
+                    if l != NONE && !labs.contains(&l) {
+                        labs.push(l);
+                    }
+                }
+                if labs.len() > 1 {
+                    stats.refused += 1;
+                    let mut names_here: Vec<String> =
+                        labs.iter().map(|&l| names[l as usize].clone()).collect();
+                    names_here.sort();
+                    let mut involved: Vec<Address> =
+                        ins.iter().map(|&a| addrs[a as usize]).collect();
+                    involved.sort();
+                    refused.push(RefusedMerge {
+                        tx: graph.txid_of(e),
+                        labels: names_here,
+                        addresses: involved,
+                    });
+                    continue;
+                }
+                let first = ins[0];
+                for &a in &ins[1..] {
+                    uf.union(first, a);
+                }
+                let r = uf.find_mut(first);
+                root_label[r as usize] = labs.first().copied().unwrap_or(NONE);
+                for (j, &a) in ins.iter().enumerate() {
+                    if joined[a as usize].0 == NONE {
+                        joined[a as usize] = (e, if j == 0 { ins[1] } else { first });
+                    }
+                }
+            }
+        }
+
+        // Deposit addresses on Ethereum.
+        let mut deposit_evidence: FxHashMap<u32, Evidence> = FxHashMap::default();
+        if config.deposits {
+            let mut cands: Vec<(u32, u32, u32)> = Vec::new(); // (deposit, exchange, forward event)
+            for (node, &x) in node_label.iter().enumerate() {
+                if x == NONE || addrs[node].chain() != Chain::Ethereum {
+                    continue;
+                }
+                for &f in graph.in_events(node as u32) {
+                    if graph.input_count(f) != 1 || graph.asset_of(f).chain() != Chain::Ethereum {
+                        continue;
+                    }
+                    let Some((d, _)) = graph.inputs(f).next() else {
+                        continue;
+                    };
+                    if special[d as usize] || node_label[d as usize] != NONE {
+                        continue;
+                    }
+                    cands.push((d, x, f));
+                }
+            }
+            cands.par_sort_unstable();
+            cands.dedup();
+            let groups: Vec<&[(u32, u32, u32)]> = cands.chunk_by(|a, b| a.0 == b.0).collect();
+            stats.deposit_candidates = groups.len() as u64;
+            let ctx = DepositCtx {
+                graph,
+                config,
+                node_label: &node_label,
+                special: &special,
+                names: &names,
+            };
+            let mut outcomes: Vec<(Address, DepositOutcome)> = groups
+                .par_iter()
+                .filter_map(|g| ctx.deposit_of(g).map(|o| (addrs[g[0].0 as usize], o)))
+                .collect();
+            outcomes.sort_by_key(|a| a.0);
+            for (_, o) in outcomes {
+                match o {
+                    DepositOutcome::Member(found) => {
+                        stats.deposits += 1;
+                        let a = anchor[found.exchange as usize];
+                        uf.union(a, found.node);
+                        let r = uf.find_mut(a);
+                        root_label[r as usize] = found.exchange;
+                        deposit_evidence.insert(found.node, found.evidence);
+                    }
+                    DepositOutcome::Refused(r) => refused.push(r),
+                }
+            }
+        }
+
+        // Groups: every set of two or more addresses, and every labelled one.
+        let mut by_root: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for node in 0..n as u32 {
+            if !special[node as usize] {
+                let r = uf.find_mut(node);
+                by_root.entry(r).or_default().push(node);
+            }
+        }
+        let mut raw: Vec<RawGroup> = by_root
+            .into_iter()
+            .filter(|(r, m)| m.len() >= 2 || root_label[*r as usize] != NONE)
+            .map(|(r, m)| {
+                let l = root_label[r as usize];
+                let mut v: Vec<(Address, u32)> =
+                    m.into_iter().map(|x| (addrs[x as usize], x)).collect();
+                v.sort_unstable();
+                ((l != NONE).then_some(l), v)
+            })
+            .collect();
+        let mut of_exchange: BTreeMap<u32, usize> = raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (l, _))| l.map(|l| (l, i)))
+            .collect();
+        for (a, e) in off_graph {
+            match of_exchange.get(&e) {
+                Some(&i) => raw[i].1.push((a, NONE)),
+                None => {
+                    of_exchange.insert(e, raw.len());
+                    raw.push((Some(e), vec![(a, NONE)]));
+                }
+            }
+        }
+        for (_, v) in &mut raw {
+            v.sort_unstable();
+        }
+        raw.sort_by(|a, b| a.1[0].0.cmp(&b.1[0].0));
+        let exchange_label = |a: &Address, e: u32| {
+            labels
+                .get(a)
+                .iter()
+                .find(|l| {
+                    l.category == Category::Exchange
+                        && l.entity.as_deref() == Some(names[e as usize].as_str())
+                })
+                .cloned()
+        };
+        let mut entities = Vec::with_capacity(raw.len());
+        let mut members = BTreeMap::new();
+        for (gi, (label, list)) in raw.into_iter().enumerate() {
+            for &(a, node) in &list {
+                let lab = entity_of.get(&a).map(|es| es[0]);
+                let evidence = if let Some(l) = lab.and_then(|e| exchange_label(&a, e)) {
+                    Evidence::Label(l)
+                } else if let Some(ev) = deposit_evidence.remove(&node) {
+                    ev
+                } else if node != NONE && joined[node as usize].0 != NONE {
+                    let (e, with) = joined[node as usize];
+                    Evidence::CommonInput {
+                        tx: graph.txid_of(e),
+                        joined_with: addrs[with as usize],
+                    }
                 } else {
-                    uf.union(anchor[e as usize], node);
-                }
-            }
-            None => off_graph.push((*a, e)),
-        }
-    }
-    for (e, &a) in anchor.iter().enumerate() {
-        if a != NONE {
-            let r = uf.find_mut(a);
-            root_label[r as usize] = e as u32;
-        }
-    }
-
-    // Common-input ownership, in time order.
-    let mut refused = Vec::new();
-    let mut coinjoins = Vec::new();
-    let mut joined: Vec<(u32, u32)> = vec![(NONE, NONE); n];
-    if config.common_input {
-        let mut seen = vec![NONE; n];
-        let mut ins: Vec<u32> = Vec::new();
-        let mut outs: Vec<u128> = Vec::new();
-        let mut labs: Vec<u32> = Vec::new();
-        for e in 0..graph.event_count() as u32 {
-            if graph.input_count(e) < 2 || graph.asset_of(e).chain() != Chain::Bitcoin {
-                continue;
-            }
-            ins.clear();
-            let mut n_in = 0usize;
-            for (a, _) in graph.inputs(e) {
-                if special[a as usize] {
-                    continue;
-                }
-                n_in += 1;
-                if seen[a as usize] != e {
-                    seen[a as usize] = e;
-                    ins.push(a);
-                }
-            }
-            if ins.len() < 2 {
-                continue;
-            }
-            stats.multi_input_txs += 1;
-            outs.clear();
-            for (a, v) in graph.outputs(e) {
-                if !special[a as usize] {
-                    outs.push(v);
-                }
-            }
-            if let Some(kind) = config.shape(n_in, &mut outs) {
-                stats.coinjoins += 1;
-                coinjoins.push(CoinJoinTx {
-                    tx: graph.txid_of(e),
-                    kind,
-                });
-                continue;
-            }
-            labs.clear();
-            for &a in &ins {
-                let l = root_label[uf.find_mut(a) as usize];
-                if l != NONE && !labs.contains(&l) {
-                    labs.push(l);
-                }
-            }
-            if labs.len() > 1 {
-                stats.refused += 1;
-                let mut names_here: Vec<String> =
-                    labs.iter().map(|&l| names[l as usize].clone()).collect();
-                names_here.sort();
-                let mut involved: Vec<Address> = ins.iter().map(|&a| addrs[a as usize]).collect();
-                involved.sort();
-                refused.push(RefusedMerge {
-                    tx: graph.txid_of(e),
-                    labels: names_here,
-                    addresses: involved,
-                });
-                continue;
-            }
-            let first = ins[0];
-            for &a in &ins[1..] {
-                uf.union(first, a);
-            }
-            let r = uf.find_mut(first);
-            root_label[r as usize] = labs.first().copied().unwrap_or(NONE);
-            for (j, &a) in ins.iter().enumerate() {
-                if joined[a as usize].0 == NONE {
-                    joined[a as usize] = (e, if j == 0 { ins[1] } else { first });
-                }
-            }
-        }
-    }
-
-    // Deposit addresses on Ethereum.
-    let mut deposit_evidence: FxHashMap<u32, Evidence> = FxHashMap::default();
-    if config.deposits {
-        let mut cands: Vec<(u32, u32, u32)> = Vec::new(); // (deposit, exchange, forward event)
-        for (node, &x) in node_label.iter().enumerate() {
-            if x == NONE || addrs[node].chain() != Chain::Ethereum {
-                continue;
-            }
-            for &f in graph.in_events(node as u32) {
-                if graph.input_count(f) != 1 || graph.asset_of(f).chain() != Chain::Ethereum {
-                    continue;
-                }
-                let Some((d, _)) = graph.inputs(f).next() else {
+                    // Unreachable by construction: every union records why.
                     continue;
                 };
-                if special[d as usize] || node_label[d as usize] != NONE {
-                    continue;
-                }
-                cands.push((d, x, f));
+                members.insert(a, (gi as u32, evidence));
             }
+            entities.push(Entity {
+                exchange: label.map(|l| names[l as usize].clone()),
+                members: list.into_iter().map(|(a, _)| a).collect(),
+            });
         }
-        cands.par_sort_unstable();
-        cands.dedup();
-        let groups: Vec<&[(u32, u32, u32)]> = cands.chunk_by(|a, b| a.0 == b.0).collect();
-        stats.deposit_candidates = groups.len() as u64;
-        let ctx = DepositCtx {
-            graph,
-            config,
-            node_label: &node_label,
-            special: &special,
-            names: &names,
-        };
-        let mut outcomes: Vec<(Address, DepositOutcome)> = groups
-            .par_iter()
-            .filter_map(|g| ctx.deposit_of(g).map(|o| (addrs[g[0].0 as usize], o)))
-            .collect();
-        outcomes.sort_by_key(|a| a.0);
-        for (_, o) in outcomes {
-            match o {
-                DepositOutcome::Member(found) => {
-                    stats.deposits += 1;
-                    let a = anchor[found.exchange as usize];
-                    uf.union(a, found.node);
-                    let r = uf.find_mut(a);
-                    root_label[r as usize] = found.exchange;
-                    deposit_evidence.insert(found.node, found.evidence);
-                }
-                DepositOutcome::Refused(r) => refused.push(r),
-            }
+        tracing::info!(
+            entities = entities.len(),
+            members = members.len(),
+            multi_input_txs = stats.multi_input_txs,
+            coinjoins = stats.coinjoins,
+            refused = stats.refused,
+            deposits = stats.deposits,
+            "clustered"
+        );
+        Clustering {
+            entities,
+            members,
+            refused,
+            coinjoins,
+            warnings,
+            stats,
         }
-    }
-
-    // Groups: every set of two or more addresses, and every labelled one.
-    let mut by_root: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for node in 0..n as u32 {
-        if !special[node as usize] {
-            let r = uf.find_mut(node);
-            by_root.entry(r).or_default().push(node);
-        }
-    }
-    let mut raw: Vec<RawGroup> = by_root
-        .into_iter()
-        .filter(|(r, m)| m.len() >= 2 || root_label[*r as usize] != NONE)
-        .map(|(r, m)| {
-            let l = root_label[r as usize];
-            let mut v: Vec<(Address, u32)> =
-                m.into_iter().map(|x| (addrs[x as usize], x)).collect();
-            v.sort_unstable();
-            ((l != NONE).then_some(l), v)
-        })
-        .collect();
-    let mut of_exchange: BTreeMap<u32, usize> = raw
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (l, _))| l.map(|l| (l, i)))
-        .collect();
-    for (a, e) in off_graph {
-        match of_exchange.get(&e) {
-            Some(&i) => raw[i].1.push((a, NONE)),
-            None => {
-                of_exchange.insert(e, raw.len());
-                raw.push((Some(e), vec![(a, NONE)]));
-            }
-        }
-    }
-    for (_, v) in &mut raw {
-        v.sort_unstable();
-    }
-    raw.sort_by(|a, b| a.1[0].0.cmp(&b.1[0].0));
-    let exchange_label = |a: &Address, e: u32| {
-        labels
-            .get(a)
-            .iter()
-            .find(|l| {
-                l.category == Category::Exchange
-                    && l.entity.as_deref() == Some(names[e as usize].as_str())
-            })
-            .cloned()
-    };
-    let mut groups = Vec::with_capacity(raw.len());
-    let mut members = BTreeMap::new();
-    for (gi, (label, list)) in raw.into_iter().enumerate() {
-        for &(a, node) in &list {
-            let lab = entity_of.get(&a).map(|es| es[0]);
-            let evidence = if let Some(l) = lab.and_then(|e| exchange_label(&a, e)) {
-                Evidence::Label(l)
-            } else if let Some(ev) = deposit_evidence.remove(&node) {
-                ev
-            } else if node != NONE && joined[node as usize].0 != NONE {
-                let (e, with) = joined[node as usize];
-                Evidence::CommonInput {
-                    tx: graph.txid_of(e),
-                    joined_with: addrs[with as usize],
-                }
-            } else {
-                // Unreachable by construction: every union records why.
-                continue;
-            };
-            members.insert(a, (gi as u32, evidence));
-        }
-        groups.push(ClusterGroup {
-            exchange: label.map(|l| names[l as usize].clone()),
-            members: list.into_iter().map(|(a, _)| a).collect(),
-        });
-    }
-    tracing::info!(
-        groups = groups.len(),
-        members = members.len(),
-        multi_input_txs = stats.multi_input_txs,
-        coinjoins = stats.coinjoins,
-        refused = stats.refused,
-        deposits = stats.deposits,
-        "clustered"
-    );
-    Clustering {
-        groups,
-        members,
-        refused,
-        coinjoins,
-        warnings,
-        stats,
     }
 }
 

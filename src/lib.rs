@@ -12,8 +12,8 @@
 //! * [`graph`]: [`GraphBuilder`] takes any number of sources;
 //!   [`GraphBuilder::freeze`] gives the read-only, time-ordered
 //!   [`FlowGraph`] (which also implements petgraph's visit traits).
-//! * [`trace()`]: seeds × clusters → [`Finding`]s, configured by
-//!   [`TraceConfig`]; the value models are defined in [`mod@trace`].
+//! * [`trace_seeds`] and [`Tracer`]: seeds × clusters → [`Finding`]s, configured by
+//!   [`TraceConfig`]; the value models are defined in [`trace`].
 //! * [`report`]: [`TraceReport`] as JSON, CSV and Graphviz DOT.
 //! * [`seeds`]: address lists, and OFAC SDN seeds from `SDN.CSV`, `sdn.xml`
 //!   or `sdn_advanced.xml` ([`seeds::ofac::load`],
@@ -21,8 +21,8 @@
 //! * [`snapshot`]: a frozen graph saved to one checksummed file and loaded back.
 //! * [`labels`]: exchange and threat labels ([`LabelSet`]) from GraphSense tag
 //!   packs, label CSVs, Etherscan exports and Forta lists.
-//! * [`cluster`](mod@cluster): exchange deposit clusters with evidence
-//!   ([`cluster::cluster`], [`cluster::Clustering`]): labels, Bitcoin
+//! * [`cluster`]: exchange deposit clusters with evidence
+//!   ([`cluster::Clustering::build`]): labels, Bitcoin
 //!   common-input ownership without CoinJoins, Ethereum deposit forwarding;
 //!   [`report::screen`] lists labelled addresses on evidence paths.
 //! * `synthetic` (feature `synthetic`, on by default): deterministic cases
@@ -31,7 +31,7 @@
 //!
 //! # Example
 //! ```
-//! use fundtrace::{trace, Cluster, FlowGraph, Record, TraceConfig};
+//! use fundtrace::{trace_seeds, Cluster, FlowGraph, Record, TraceConfig};
 //! # use fundtrace::*;
 //! # let t = |from: &str, to: &str, h: u64| Record::Transfer(Transfer {
 //! #     tx: TxId::new(Chain::Ethereum, [h as u8; 32]),
@@ -44,7 +44,7 @@
 //! let records: Vec<Record> = vec![t(seed, middle, 1), t(middle, exchange, 2)];
 //! let graph = FlowGraph::from_records("example", records)?;
 //! let cluster = Cluster::new("binance", vec![exchange.parse()?]);
-//! let out = trace(&graph, &[seed.parse()?], &[cluster], &TraceConfig::default())?;
+//! let out = trace_seeds(&graph, &[seed.parse()?], &[cluster], &TraceConfig::default())?;
 //! assert_eq!(out.findings[0].min_hops, 2);
 //! # Ok::<(), fundtrace::Error>(())
 //! ```
@@ -53,8 +53,8 @@
 pub mod cluster;
 pub mod error;
 pub mod graph;
-pub mod labels;
 mod input;
+pub mod labels;
 pub mod limits;
 pub mod report;
 pub mod seeds;
@@ -73,8 +73,8 @@ pub use labels::{Category, Label, LabelSet};
 pub use report::TraceReport;
 pub use sources::{Leg, MemorySource, Record, Source, Transfer, UtxoTx};
 pub use trace::{
-    AUTO_STREAM_SEEDS, Arrival, Cluster, Finding, Model, PathStep, STREAM_MAX_HOPS, Search,
-    SeedSummary, Targets, TraceConfig, TraceOutcome, TraceStats, Tracer, trace,
+    Arrival, Cluster, Finding, Model, PathStep, SeedSummary, TraceConfig, TraceOutcome, TraceStats,
+    Tracer, trace_seeds,
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,

@@ -13,7 +13,7 @@ use fundtrace::sources::bitcoin::{
     BlkOptions, BlkSource, UtxoIndex, UtxoStore, convert_block, decode_block,
 };
 use fundtrace::{
-    Asset, BitcoinNetwork, Cluster, GraphBuilder, Model, Record, Source, TraceConfig, trace,
+    Asset, BitcoinNetwork, Cluster, GraphBuilder, Model, Record, Source, TraceConfig, trace_seeds,
 };
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -200,11 +200,8 @@ fn blocks_1_to_255_trace_from_the_block_9_coinbase() {
         .collect();
     // Each recipient is its own "cluster" here, and the 2-hop spends go
     // through 1-hop recipients: let taint pass through clusters.
-    let cfg = TraceConfig {
-        stop_at_clusters: false,
-        ..TraceConfig::default()
-    };
-    let out = trace(&g, &[seed], &clusters, &cfg).unwrap();
+    let cfg = TraceConfig::default().with_stop_at_clusters(false);
+    let out = trace_seeds(&g, &[seed], &clusters, &cfg).unwrap();
     assert_eq!(out.findings.len(), expect.len());
     for (f, (name, _, hops, sat, height, tx)) in out.findings.iter().zip(expect) {
         assert_eq!(f.cluster, name);

@@ -4,10 +4,11 @@
 mod common;
 
 use common::{btc, eth, token, txid, utxo, xfer};
-use fundtrace::cluster::{ClusterConfig, Clustering, CoinJoinKind, Evidence, cluster};
+use fundtrace::cluster::{ClusterConfig, Clustering, CoinJoinKind, Evidence};
 use fundtrace::report::screen;
 use fundtrace::{
-    Address, Amount, Asset, AssetInfo, Chain, FlowGraph, LabelSet, Record, TraceConfig, TxId, trace,
+    Address, Amount, Asset, AssetInfo, Chain, FlowGraph, LabelSet, Record, TraceConfig, TxId,
+    trace_seeds,
 };
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -29,7 +30,7 @@ fn labels(rows: &[(Address, &str, &str)]) -> LabelSet {
 
 fn run(records: Vec<Record>, l: &LabelSet) -> Clustering {
     let g = FlowGraph::from_records("hand", records).unwrap();
-    cluster(&g, l, &ClusterConfig::default())
+    Clustering::build(&g, l, &ClusterConfig::default())
 }
 
 fn fees() -> Address {
@@ -45,7 +46,9 @@ fn etx(h: u64, idx: u32) -> TxId {
 }
 
 fn members(c: &Clustering, a: &Address) -> Vec<Address> {
-    c.group_of(a).map(|g| g.members.clone()).unwrap_or_default()
+    c.entity_of(a)
+        .map(|g| g.members.clone())
+        .unwrap_or_default()
 }
 
 fn sorted(mut v: Vec<Address>) -> Vec<Address> {
@@ -64,7 +67,7 @@ fn multi_input_transaction_joins_its_inputs() {
         utxo(102, 1, &[(btc(3), 90)], &[(btc(6), 80)]),
     ];
     let c = run(recs, &LabelSet::new());
-    assert_eq!(c.groups().len(), 1);
+    assert_eq!(c.entities().len(), 1);
     assert_eq!(members(&c, &btc(1)), sorted(vec![btc(1), btc(2), btc(4)]));
     assert!(c.exchange_clusters().is_empty());
     // Each member keeps the first transaction that joined it.
@@ -99,11 +102,12 @@ fn multi_input_transaction_joins_its_inputs() {
         vec![utxo(100, 1, &[(btc(1), 60), (btc(2), 40)], &[(btc(3), 90)])],
     )
     .unwrap();
-    let off = ClusterConfig {
-        common_input: false,
-        ..ClusterConfig::default()
-    };
-    assert!(cluster(&g, &LabelSet::new(), &off).groups().is_empty());
+    let off = ClusterConfig::default().with_common_input(false);
+    assert!(
+        Clustering::build(&g, &LabelSet::new(), &off)
+            .entities()
+            .is_empty()
+    );
 }
 
 /// Three CoinJoin shapes, each with inputs of five or more people: none may
@@ -155,7 +159,7 @@ fn coinjoin_shaped_transactions_do_not_merge() {
         ],
     );
     let c = run(vec![whirlpool, wasabi, joinmarket], &LabelSet::new());
-    assert!(c.groups().is_empty(), "{:?}", c.groups());
+    assert!(c.entities().is_empty(), "{:?}", c.entities());
     let kinds: Vec<_> = c.coinjoins().iter().map(|j| (j.tx, j.kind)).collect();
     assert_eq!(
         kinds,
@@ -215,20 +219,15 @@ fn coinjoin_thresholds_are_configurable() {
     );
     // A 5×5 with Whirlpool set to 8 is still JoinMarket-shaped (5 equal
     // outputs, no change, 5 inputs) ...
-    let cfg = ClusterConfig {
-        whirlpool_size: 8,
-        ..ClusterConfig::default()
-    };
+    let cfg = ClusterConfig::default().with_whirlpool_size(8);
     assert_eq!(cfg.coinjoin(&info), Some(CoinJoinKind::JoinMarket));
     // ... and with JoinMarket needing 6 equal outputs it is no CoinJoin:
     // all five inputs merge.
-    let cfg = ClusterConfig {
-        whirlpool_size: 8,
-        joinmarket_min_equal_outputs: 6,
-        ..ClusterConfig::default()
-    };
+    let cfg = ClusterConfig::default()
+        .with_whirlpool_size(8)
+        .with_joinmarket_min_equal_outputs(6);
     assert_eq!(cfg.coinjoin(&info), None);
-    let c = cluster(&g, &LabelSet::new(), &cfg);
+    let c = Clustering::build(&g, &LabelSet::new(), &cfg);
     assert_eq!(members(&c, &btc(10)).len(), 5);
 }
 
@@ -260,7 +259,7 @@ fn two_exchanges_bridged_by_one_transaction_are_refused() {
     assert_eq!(ex[0].members, sorted(vec![btc(1), btc(5)]));
     assert_eq!(ex[1].members, vec![btc(2)]);
     assert_eq!(members(&c, &btc(6)), sorted(vec![btc(6), btc(7)]));
-    assert_eq!(c.group_of(&btc(6)).unwrap().exchange, None);
+    assert_eq!(c.entity_of(&btc(6)).unwrap().exchange, None);
     // Labels carry their source.
     match c.evidence(&btc(1)) {
         Some(Evidence::Label(label)) => {
@@ -398,12 +397,10 @@ fn deposit_forwarding_too_late_or_too_different_is_not_a_member() {
         ],
     )
     .unwrap();
-    let cfg = ClusterConfig {
-        deposit_exclusive: false,
-        deposit_max_blocks: 10_001,
-        ..ClusterConfig::default()
-    };
-    let c = cluster(&g, &l, &cfg);
+    let cfg = ClusterConfig::default()
+        .with_deposit_exclusive(false)
+        .with_deposit_max_blocks(10_001);
+    let c = Clustering::build(&g, &l, &cfg);
     assert_eq!(
         c.exchange_clusters()[0].members,
         sorted(vec![hot, eth(11), eth(15)])
@@ -485,17 +482,14 @@ fn deposit_forwarding_to_two_exchanges_is_refused() {
         xfer(13, 0, 0, eth(2), eth(101), 2 * ETH),
     ];
     let g = FlowGraph::from_records("hand", recs).unwrap();
-    let cfg = ClusterConfig {
-        deposit_exclusive: false,
-        ..ClusterConfig::default()
-    };
-    let c = cluster(&g, &l, &cfg);
+    let cfg = ClusterConfig::default().with_deposit_exclusive(false);
+    let c = Clustering::build(&g, &l, &cfg);
     assert_eq!(c.refused().len(), 1);
     assert_eq!(c.refused()[0].tx, etx(13, 0));
     assert_eq!(c.refused()[0].labels, ["binance", "okx"]);
     assert_eq!(c.evidence(&eth(2)), None);
     // With exclusivity (the default) it is simply no deposit address.
-    let c = cluster(&g, &l, &ClusterConfig::default());
+    let c = Clustering::build(&g, &l, &ClusterConfig::default());
     assert!(c.refused().is_empty());
     assert_eq!(c.evidence(&eth(2)), None);
 }
@@ -513,9 +507,9 @@ fn screening_lists_labelled_addresses_on_evidence_paths() {
         xfer(12, 0, 0, eth(3), hot, 4 * ETH),
     ];
     let g = FlowGraph::from_records("hand", recs).unwrap();
-    let c = cluster(&g, &l, &ClusterConfig::default());
+    let c = Clustering::build(&g, &l, &ClusterConfig::default());
     let clusters = c.exchange_clusters();
-    let out = trace(&g, &[eth(1)], &clusters, &TraceConfig::default()).unwrap();
+    let out = trace_seeds(&g, &[eth(1)], &clusters, &TraceConfig::default()).unwrap();
     assert_eq!(out.findings.len(), 1);
     assert_eq!(out.findings[0].member, eth(3));
     assert_eq!(out.findings[0].min_hops, 2);
@@ -561,16 +555,16 @@ fn clustering_is_independent_of_threads_and_load_order() {
             .build()
             .unwrap()
     };
-    let one = pool(1).install(|| cluster(&g, &l, &cfg));
-    let two = pool(2).install(|| cluster(&g, &l, &cfg));
-    let rev = pool(2).install(|| cluster(&r, &l, &cfg));
+    let one = pool(1).install(|| Clustering::build(&g, &l, &cfg));
+    let two = pool(2).install(|| Clustering::build(&g, &l, &cfg));
+    let rev = pool(2).install(|| Clustering::build(&r, &l, &cfg));
     // Every heuristic contributed.
     let s = one.stats();
     assert!(
         s.deposits > 100 && s.coinjoins > 10 && s.multi_input_txs > 100,
         "{s:?}"
     );
-    assert!(one.groups().iter().any(|g| g.exchange.is_none()));
+    assert!(one.entities().iter().any(|g| g.exchange.is_none()));
     assert_eq!(one, two);
     assert_eq!(one, rev);
     // The whole result serialises (evidence included) and is byte-identical.

@@ -13,7 +13,7 @@ use common::example;
 use common::replay::Replay;
 use ethers_core::types::transaction::eip2718::TypedTransaction;
 use ethers_core::types::{H160, Signature, TransactionReceipt, TransactionRequest, U64, U256};
-use fundtrace::cluster::{ClusterConfig, Evidence, cluster};
+use fundtrace::cluster::{ClusterConfig, Clustering, Evidence};
 use fundtrace::sources::ethereum::{BlockRange, EthRpc, EthRpcSource, RpcOptions};
 use fundtrace::{
     Address, Asset, FlowGraph, GraphBuilder, LabelSet, Model, Record, Source, TraceConfig, Tracer,
@@ -429,7 +429,7 @@ fn laundering_case_on_a_live_node() {
     // Only HOT is labelled; the deposit heuristic finds both deposit
     // addresses that sweep to it (they forward what they get).
     let l = labels(&case.hot);
-    let clustering = cluster(&g, &l, &ClusterConfig::default());
+    let clustering = Clustering::build(&g, &l, &ClusterConfig::default());
     for dep in [case.deposit, case.deposit2] {
         match clustering.evidence(&dep) {
             Some(Evidence::DepositForward { hot_wallet, .. }) => assert_eq!(*hot_wallet, case.hot),
@@ -444,8 +444,8 @@ fn laundering_case_on_a_live_node() {
     want.sort();
     assert_eq!(members, want);
     let cfg = TraceConfig::default();
-    let tracer = Tracer::new(&g);
-    let out = tracer.trace(&[case.seed], &clusters, &cfg).unwrap();
+    let tracer = Tracer::new(&g, &clusters).unwrap();
+    let out = tracer.trace(&[case.seed], &cfg).unwrap();
     assert_eq!(out.findings.len(), 1, "{:#?}", out.findings);
     let f = &out.findings[0];
     // Hops: the token path S → A → DEP is 2 hops; ETH needs 3 (S → A → B → DEP).
@@ -475,9 +475,9 @@ fn laundering_case_on_a_live_node() {
     // Mid-history: load from S → A on. B's 6 ETH from before are unseen, so
     // the inferred opening (B's largest overdraft, 3 ETH) changes haircut and FIFO ...
     let (mut mid, _, _) = load(&node.url, BlockRange::Range(case.first_hop, head));
-    let targets = Tracer::new(&mid).targets(&clusters).unwrap();
-    let out = Tracer::new(&mid)
-        .trace_targets(&[case.seed], &targets, &cfg)
+    let out = Tracer::new(&mid, &clusters)
+        .unwrap()
+        .trace(&[case.seed], &cfg)
         .unwrap();
     let f = &out.findings[0];
     // B: 3 inferred + 2 + 3 = 8 with 2.5 tainted; 8 out carry 2.5.
@@ -485,7 +485,9 @@ fn laundering_case_on_a_live_node() {
     assert_eq!(v(f, Asset::Eth, Model::Fifo), 4 * ETH);
     // ... and with the balances fetched at the block before, the values are
     // those of the full history.
-    let holders = Tracer::new(&mid).value_holders(&[case.seed], &targets, &cfg);
+    let holders = Tracer::new(&mid, &clusters)
+        .unwrap()
+        .value_holders(&[case.seed], &cfg);
     assert!(holders.contains(&(case.b, Asset::Eth)));
     assert!(holders.contains(&(case.a, case.token)));
     assert!(
@@ -502,8 +504,9 @@ fn laundering_case_on_a_live_node() {
     assert_eq!(b_opening.amount.get(), 6 * ETH);
     assert_eq!(b_opening.source, "eth_getBalance");
     mid.set_opening_balances(openings);
-    let out = Tracer::new(&mid)
-        .trace_targets(&[case.seed], &targets, &cfg)
+    let out = Tracer::new(&mid, &clusters)
+        .unwrap()
+        .trace(&[case.seed], &cfg)
         .unwrap();
     assert_eq!(out.findings[0].value, full_values);
     let report = fundtrace::TraceReport::new(&mid, &[case.seed], &clusters, &cfg, out);

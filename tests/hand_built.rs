@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use fundtrace::{
-    Asset, Chain, Cluster, FlowGraph, Model, Record, TraceConfig, TraceOutcome, trace,
+    Asset, Chain, Cluster, FlowGraph, Model, Record, TraceConfig, TraceOutcome, trace_seeds,
 };
 
 fn run(
@@ -14,7 +14,7 @@ fn run(
     cfg: &TraceConfig,
 ) -> TraceOutcome {
     let g = FlowGraph::from_records("hand", records).unwrap();
-    trace(&g, &[seed], clusters, cfg).unwrap()
+    trace_seeds(&g, &[seed], clusters, cfg).unwrap()
 }
 
 fn finding<'a>(o: &'a TraceOutcome, cluster: &str) -> Option<&'a fundtrace::Finding> {
@@ -129,10 +129,7 @@ fn outflow_before_taint_is_clean() {
     assert_eq!(value(fy, Asset::Eth, Model::Haircut), 15);
     assert_eq!(value(fy, Asset::Eth, Model::Fifo), 0);
 
-    let plain = TraceConfig {
-        time_respecting: false,
-        ..TraceConfig::default()
-    };
+    let plain = TraceConfig::default().with_time_respecting(false);
     let o = run(recs, s, &clusters, &plain);
     let fx = finding(&o, "X").unwrap();
     assert_eq!(fx.min_hops, 2);
@@ -216,7 +213,7 @@ fn short_inputs_are_clean() {
     ];
     let g = FlowGraph::from_records("short", recs).unwrap();
     assert_eq!(g.load_stats().short_inputs, 1);
-    let o = trace(
+    let o = trace_seeds(
         &g,
         &[s],
         &[Cluster::new("D", vec![d])],
@@ -256,7 +253,7 @@ fn seven_thousand_inputs_stay_linear() {
     assert!(pg.edge_count() <= g.leg_count());
     let mem = g.memory_use();
     assert!(mem.traversal_bytes < 64 * g.leg_count() + 4096, "{mem:?}");
-    let o = trace(
+    let o = trace_seeds(
         &g,
         &[s],
         &[Cluster::new("D", vec![d])],
@@ -314,20 +311,14 @@ fn min_hops_respect_time() {
         recs.clone(),
         s,
         &cl,
-        &TraceConfig {
-            max_hops: 2,
-            ..TraceConfig::default()
-        },
+        &TraceConfig::default().with_max_hops(2),
     );
     assert!(finding(&o, "M").is_none());
     let o = run(
         recs,
         s,
         &cl,
-        &TraceConfig {
-            time_respecting: false,
-            ..TraceConfig::default()
-        },
+        &TraceConfig::default().with_time_respecting(false),
     );
     assert_eq!(finding(&o, "M").unwrap().min_hops, 2);
 }
@@ -384,10 +375,7 @@ fn clusters_absorb() {
     let e = finding(&o, "E").unwrap();
     assert_eq!(value(e, Asset::Eth, Model::Poison), 10);
     assert!(finding(&o, "F").is_none());
-    let through = TraceConfig {
-        stop_at_clusters: false,
-        ..TraceConfig::default()
-    };
+    let through = TraceConfig::default().with_stop_at_clusters(false);
     let o = run(recs, s, &cl, &through);
     assert_eq!(
         value(finding(&o, "E").unwrap(), Asset::Eth, Model::Poison),
@@ -411,7 +399,7 @@ fn bad_input_never_panics() {
     assert!("0x123".parse::<fundtrace::Address>().is_err());
     // Empty graph: empty report, a warning for the unknown seed.
     let g = FlowGraph::from_records("empty", vec![]).unwrap();
-    let o = trace(
+    let o = trace_seeds(
         &g,
         &[btc(1)],
         &[Cluster::new("X", vec![btc(2)])],
@@ -427,25 +415,19 @@ fn bad_input_never_panics() {
         recs.clone(),
         eth(1),
         &[Cluster::new("X", vec![eth(2)])],
-        &TraceConfig {
-            max_hops: 0,
-            ..TraceConfig::default()
-        },
+        &TraceConfig::default().with_max_hops(0),
     );
     assert!(o.findings.is_empty());
     // No seeds, no clusters, no models: empty, no panic.
     let g = FlowGraph::from_records("one", recs).unwrap();
     assert!(
-        trace(&g, &[], &[], &TraceConfig::default())
+        trace_seeds(&g, &[], &[], &TraceConfig::default())
             .unwrap()
             .findings
             .is_empty()
     );
-    let none = TraceConfig {
-        models: vec![],
-        ..TraceConfig::default()
-    };
-    let o = trace(&g, &[eth(1)], &[Cluster::new("X", vec![eth(2)])], &none).unwrap();
+    let none = TraceConfig::default().with_models(vec![]);
+    let o = trace_seeds(&g, &[eth(1)], &[Cluster::new("X", vec![eth(2)])], &none).unwrap();
     assert_eq!(o.findings[0].min_hops, 1);
     assert!(o.findings[0].value.is_empty());
     // Two clusters with one name are refused.
@@ -453,7 +435,7 @@ fn bad_input_never_panics() {
         Cluster::new("X", vec![eth(2)]),
         Cluster::new("X", vec![eth(3)]),
     ];
-    let err = trace(&g, &[eth(1)], &two, &TraceConfig::default()).unwrap_err();
+    let err = trace_seeds(&g, &[eth(1)], &two, &TraceConfig::default()).unwrap_err();
     assert!(
         err.to_string().contains("two clusters are named \"X\""),
         "{err}"
@@ -613,7 +595,7 @@ fn load_order_does_not_matter() {
     let g = b.freeze().unwrap();
     assert_eq!(g.sources().len(), 2);
     assert_eq!(g.sources()[0].blocks[&Chain::Ethereum].0.0, 7);
-    let back = trace(&g, &[btc(1)], &cl, &TraceConfig::default()).unwrap();
+    let back = trace_seeds(&g, &[btc(1)], &cl, &TraceConfig::default()).unwrap();
     assert_eq!(fwd.findings, back.findings);
 }
 
@@ -632,10 +614,7 @@ fn work_budget_truncates_between_layers() {
         xfer(4, 0, 0, eth(3), x, 100),
     ];
     let clusters = [Cluster::new("x", vec![x])];
-    let cfg = |b: Option<u64>| TraceConfig {
-        max_edges_per_seed: b,
-        ..TraceConfig::default()
-    };
+    let cfg = |b: Option<u64>| TraceConfig::default().with_max_edges_per_seed(b);
     let cut = run(recs.clone(), eth(10), &clusters, &cfg(Some(2)));
     assert!(cut.findings.is_empty());
     assert!(cut.seeds[0].truncated);
@@ -668,20 +647,14 @@ fn hop_cap_bounds_report_paths() {
         .collect();
     let end = addr(n);
     let clusters = [Cluster::new("end", vec![end])];
-    let cfg = TraceConfig {
-        max_hops: MAX_HOPS,
-        ..TraceConfig::default()
-    };
+    let cfg = TraceConfig::default().with_max_hops(MAX_HOPS);
     let out = run(recs.clone(), addr(0), &clusters, &cfg);
     let f = finding(&out, "end").unwrap();
     assert_eq!(f.min_hops, MAX_HOPS);
     assert_eq!(f.path.len(), MAX_HOPS as usize);
     let g = FlowGraph::from_records("chain", recs).unwrap();
-    let over = TraceConfig {
-        max_hops: MAX_HOPS + 1,
-        ..TraceConfig::default()
-    };
-    let e = trace(&g, &[addr(0)], &clusters, &over)
+    let over = TraceConfig::default().with_max_hops(MAX_HOPS + 1);
+    let e = trace_seeds(&g, &[addr(0)], &clusters, &over)
         .unwrap_err()
         .to_string();
     assert!(
@@ -700,7 +673,7 @@ fn hop_cap_bounds_report_paths() {
 /// the next one is not, as in the frontier search.
 #[test]
 fn stream_hop_limit_at_its_bounds() {
-    use fundtrace::{STREAM_MAX_HOPS, Search};
+    use fundtrace::trace::{STREAM_MAX_HOPS, Search};
     let n = u64::from(STREAM_MAX_HOPS) + 2;
     let addr = |i: u64| eth(u16::try_from(i).unwrap());
     let recs: Vec<_> = (0..n)
@@ -716,13 +689,11 @@ fn stream_hop_limit_at_its_bounds() {
         ];
         for stop_at_clusters in [false, true] {
             for search in [Search::Stream, Search::Frontier] {
-                let cfg = TraceConfig {
-                    max_hops,
-                    stop_at_clusters,
-                    search,
-                    ..TraceConfig::default()
-                };
-                let out = trace(&g, &[addr(0)], &clusters, &cfg).unwrap();
+                let cfg = TraceConfig::default()
+                    .with_max_hops(max_hops)
+                    .with_stop_at_clusters(stop_at_clusters)
+                    .with_search(search);
+                let out = trace_seeds(&g, &[addr(0)], &clusters, &cfg).unwrap();
                 let f = finding(&out, "at").unwrap_or_else(|| panic!("{max_hops} {search:?}"));
                 assert_eq!(f.min_hops, max_hops, "{search:?}");
                 assert_eq!(f.path.len(), max_hops as usize, "{search:?}");
@@ -753,25 +724,14 @@ fn a_hop_is_one_transaction() {
         xfer(3, 0, 0, b, x, 100),
     ];
     for time_respecting in [true, false] {
-        let cfg = TraceConfig {
-            time_respecting,
-            ..TraceConfig::default()
-        };
+        let cfg = TraceConfig::default().with_time_respecting(time_respecting);
         let out = run(same_tx.clone(), s, &clusters, &cfg);
         let fx = finding(&out, "x").unwrap();
         assert_eq!(fx.min_hops, 3);
         assert_eq!(fx.path.len(), 4);
         assert_eq!(fx.path[2].from, f);
         assert_eq!(fx.path[1].tx, fx.path[2].tx);
-        let cut = run(
-            same_tx.clone(),
-            s,
-            &clusters,
-            &TraceConfig {
-                max_hops: 2,
-                ..cfg.clone()
-            },
-        );
+        let cut = run(same_tx.clone(), s, &clusters, &cfg.clone().with_max_hops(2));
         assert!(finding(&cut, "x").is_none());
     }
     let later = vec![
@@ -809,7 +769,7 @@ fn wide_same_transaction_closure_is_one_hop_on_any_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| trace(&g, &[s], &clusters, &TraceConfig::default()).unwrap())
+            .install(|| trace_seeds(&g, &[s], &clusters, &TraceConfig::default()).unwrap())
     };
     let one = run_on(1);
     assert_eq!(one, run_on(2));
@@ -844,10 +804,7 @@ fn forward_from_a_later_arrival_is_the_same_hop() {
         xfer(2, 0, 1, r, b, 50),  // ... and R → B inside U
     ];
     for time_respecting in [true, false] {
-        let cfg = TraceConfig {
-            time_respecting,
-            ..TraceConfig::default()
-        };
+        let cfg = TraceConfig::default().with_time_respecting(time_respecting);
         let out = run(recs.clone(), s, &clusters, &cfg);
         let fb = finding(&out, "b").unwrap();
         assert_eq!(fb.min_hops, 1, "time_respecting {time_respecting}");

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use common::*;
 use fundtrace::snapshot::CaseInfo;
+use fundtrace::trace::Search;
 use fundtrace::{
-    Address, Asset, Cluster, FlowGraph, GraphBuilder, MemorySource, Model, Record, Search,
-    TraceConfig, TraceOutcome, trace,
+    Address, Asset, Cluster, FlowGraph, GraphBuilder, MemorySource, Model, Record, TraceConfig,
+    TraceOutcome, trace_seeds,
 };
 use proptest::prelude::*;
 
@@ -194,7 +195,7 @@ fn reference(
 
 fn run(g: &FlowGraph, c: &Case, cfg: &TraceConfig) -> TraceOutcome {
     let (seeds, clusters) = c.targets();
-    trace(g, &seeds, &clusters, cfg).unwrap()
+    trace_seeds(g, &seeds, &clusters, cfg).unwrap()
 }
 
 proptest! {
@@ -238,15 +239,8 @@ proptest! {
         for (time_respecting, search) in
             [(true, Search::Frontier), (true, Search::Stream), (false, Search::Frontier)]
         {
-            let cfg = TraceConfig {
-                time_respecting,
-                stop_at_clusters: false,
-                max_hops,
-                models: vec![],
-                search,
-                ..TraceConfig::default()
-            };
-            let out = trace(&g, &seeds, &clusters, &cfg).unwrap();
+            let cfg = TraceConfig::default().with_time_respecting(time_respecting).with_stop_at_clusters(false).with_max_hops(max_hops).with_models(vec![]).with_search(search);
+            let out = trace_seeds(&g, &seeds, &clusters, &cfg).unwrap();
             for &seed in &seeds {
                 if g.node(&seed).is_none() {
                     continue;
@@ -294,7 +288,7 @@ proptest! {
     #[test]
     fn stream_and_frontier_searches_agree(c in case(), max_hops in 1u32..12, stop in any::<bool>()) {
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
-        let cfg = |search| TraceConfig { max_hops, stop_at_clusters: stop, search, ..TraceConfig::default() };
+        let cfg = |search| TraceConfig::default().with_max_hops(max_hops).with_stop_at_clusters(stop).with_search(search);
         let frontier = run(&g, &c, &cfg(Search::Frontier));
         let stream = run(&g, &c, &cfg(Search::Stream));
         // The same summaries but for the search each names.
@@ -331,7 +325,7 @@ proptest! {
         // Without value models the stream search resolves only the paths
         // of the findings; they must be the ones the full resolution finds.
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
-        let cfg = |models| TraceConfig { max_hops, stop_at_clusters: stop, search: Search::Stream, models, ..TraceConfig::default() };
+        let cfg = |models| TraceConfig::default().with_max_hops(max_hops).with_stop_at_clusters(stop).with_search(Search::Stream).with_models(models);
         let full = run(&g, &c, &cfg(TraceConfig::default().models));
         let sparse = run(&g, &c, &cfg(vec![]));
         prop_assert_eq!(&full.seeds, &sparse.seeds);
@@ -345,7 +339,7 @@ proptest! {
     fn time_respecting_hops_never_beat_plain_reachability(c in case()) {
         let g = FlowGraph::from_records("prop", c.records()).unwrap();
         let timed = run(&g, &c, &TraceConfig::default());
-        let plain = run(&g, &c, &TraceConfig { time_respecting: false, ..TraceConfig::default() });
+        let plain = run(&g, &c, &TraceConfig::default().with_time_respecting(false));
         for f in &timed.findings {
             let p = plain.findings.iter().find(|p| p.seed == f.seed && p.cluster == f.cluster);
             prop_assert!(p.is_some(), "{} -> {} reached in time order only", f.seed, f.cluster);
@@ -364,8 +358,8 @@ proptest! {
         let g = FlowGraph::from_records("prop", records.clone()).unwrap();
         for cfg in [
             TraceConfig::default(),
-            TraceConfig { stop_at_clusters: false, ..TraceConfig::default() },
-            TraceConfig { search: Search::Stream, ..TraceConfig::default() },
+            TraceConfig::default().with_stop_at_clusters(false),
+            TraceConfig::default().with_search(Search::Stream),
         ] {
             let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
             let one = pool(1).install(|| run(&g, &c, &cfg));

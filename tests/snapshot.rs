@@ -5,7 +5,7 @@ use fundtrace::snapshot::CaseInfo;
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
 mod common;
 
-use fundtrace::{Amount, Asset, FlowGraph, OpeningBalance, TraceConfig, TraceReport, trace};
+use fundtrace::{Amount, Asset, FlowGraph, OpeningBalance, TraceConfig, TraceReport, trace_seeds};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("fundtrace-snap-{}", std::process::id()));
@@ -15,7 +15,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 fn report(g: &FlowGraph, case: &CaseInfo) -> String {
     let cfg = TraceConfig::default();
-    let out = trace(g, &case.seeds, &case.clusters, &cfg).unwrap();
+    let out = trace_seeds(g, &case.seeds, &case.clusters, &cfg).unwrap();
     TraceReport::new(g, &case.seeds, &case.clusters, &cfg, out)
         .to_json()
         .unwrap()
@@ -195,9 +195,8 @@ fn opening_balances_are_kept() {
     };
     let plain = g.to_snapshot_bytes(&case).unwrap();
     let holders = {
-        let tracer = fundtrace::Tracer::new(&g);
-        let targets = tracer.targets(&case.clusters).unwrap();
-        tracer.value_holders(&case.seeds, &targets, &TraceConfig::default())
+        let tracer = fundtrace::Tracer::new(&g, &case.clusters).unwrap();
+        tracer.value_holders(&case.seeds, &TraceConfig::default())
     };
     assert!(holders.len() > 10);
     let balances: Vec<OpeningBalance> = holders

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-use fundtrace::{Amount, Asset, FlowGraph, Model, TraceConfig, TraceOutcome, TraceReport, trace};
+use fundtrace::{
+    Amount, Asset, FlowGraph, Model, TraceConfig, TraceOutcome, TraceReport, trace_seeds,
+};
 
 fn case(transfers: u64, extra_seeds: usize) -> (SyntheticCase, FlowGraph) {
     let c = SyntheticCase::generate(&SyntheticConfig {
@@ -38,11 +40,8 @@ fn in_pool(threads: usize, f: impl FnOnce() -> TraceOutcome + Send) -> TraceOutc
 }
 
 fn check_truth(c: &SyntheticCase, g: &FlowGraph, max_hops: u32) {
-    let cfg = TraceConfig {
-        max_hops,
-        ..TraceConfig::default()
-    };
-    let out = trace(g, &c.seeds, &c.clusters, &cfg).unwrap();
+    let cfg = TraceConfig::default().with_max_hops(max_hops);
+    let out = trace_seeds(g, &c.seeds, &c.clusters, &cfg).unwrap();
     let expected = c.truth.expected(max_hops);
     assert!(!expected.is_empty());
     let got: BTreeMap<_, _> = out
@@ -103,7 +102,7 @@ fn default_case_seeds_are_kim_sang_man() {
     assert_eq!(seeds, fundtrace::synthetic::KIM_SANG_MAN);
     // Every seed reaches at least one exchange.
     let g = c.graph().unwrap();
-    let out = trace(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
+    let out = trace_seeds(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
     for s in &c.seeds {
         assert!(out.findings.iter().any(|f| f.seed == *s), "{s}");
     }
@@ -112,7 +111,7 @@ fn default_case_seeds_are_kim_sang_man() {
 #[test]
 fn value_invariants_hold() {
     let (c, g) = case(100_000, 2);
-    let out = trace(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
+    let out = trace_seeds(&g, &c.seeds, &c.clusters, &TraceConfig::default()).unwrap();
     let mut into: BTreeMap<(fundtrace::Address, Asset), (u128, u128)> = BTreeMap::new();
     for f in &out.findings {
         for (asset, m) in &f.value {
@@ -150,18 +149,13 @@ fn one_and_two_threads_agree_exactly() {
     let (c, g) = case(150_000, 2);
     for cfg in [
         TraceConfig::default(),
-        TraceConfig {
-            time_respecting: false,
-            ..TraceConfig::default()
-        },
-        TraceConfig {
-            stop_at_clusters: false,
-            max_hops: 4,
-            ..TraceConfig::default()
-        },
+        TraceConfig::default().with_time_respecting(false),
+        TraceConfig::default()
+            .with_stop_at_clusters(false)
+            .with_max_hops(4),
     ] {
-        let one = in_pool(1, || trace(&g, &c.seeds, &c.clusters, &cfg).unwrap());
-        let two = in_pool(2, || trace(&g, &c.seeds, &c.clusters, &cfg).unwrap());
+        let one = in_pool(1, || trace_seeds(&g, &c.seeds, &c.clusters, &cfg).unwrap());
+        let two = in_pool(2, || trace_seeds(&g, &c.seeds, &c.clusters, &cfg).unwrap());
         let j1 = TraceReport::new(&g, &c.seeds, &c.clusters, &cfg, one.clone())
             .to_json()
             .unwrap();
@@ -179,13 +173,11 @@ fn one_and_two_threads_agree_exactly() {
 fn large_frontiers_agree_across_threads() {
     let (c, g) = case(150_000, 0);
     let seeds = hubs(&g, 3);
-    let cfg = TraceConfig {
-        stop_at_clusters: false,
-        max_hops: 6,
-        ..TraceConfig::default()
-    };
-    let one = in_pool(1, || trace(&g, &seeds, &c.clusters, &cfg).unwrap());
-    let two = in_pool(2, || trace(&g, &seeds, &c.clusters, &cfg).unwrap());
+    let cfg = TraceConfig::default()
+        .with_stop_at_clusters(false)
+        .with_max_hops(6);
+    let one = in_pool(1, || trace_seeds(&g, &seeds, &c.clusters, &cfg).unwrap());
+    let two = in_pool(2, || trace_seeds(&g, &seeds, &c.clusters, &cfg).unwrap());
     assert!(
         one.seeds.iter().any(|s| s.reached > 5_000),
         "{:?}",
@@ -193,11 +185,8 @@ fn large_frontiers_agree_across_threads() {
     );
     assert_eq!(one, two);
     // Time-respecting hop counts are never below plain reachability ones.
-    let plain = TraceConfig {
-        time_respecting: false,
-        ..cfg.clone()
-    };
-    let p = trace(&g, &seeds, &c.clusters, &plain).unwrap();
+    let plain = cfg.clone().with_time_respecting(false);
+    let p = trace_seeds(&g, &seeds, &c.clusters, &plain).unwrap();
     for f in &one.findings {
         let q = p
             .findings
@@ -214,45 +203,30 @@ fn large_frontiers_agree_across_threads() {
 #[test]
 fn reused_tracer_equals_fresh_traces() {
     let (c, g) = case(60_000, 2);
-    let tracer = fundtrace::Tracer::new(&g);
+    let tracer = fundtrace::Tracer::new(&g, &c.clusters).unwrap();
     let configs = [
         TraceConfig::default(),
-        TraceConfig {
-            time_respecting: false,
-            max_hops: 4,
-            ..TraceConfig::default()
-        },
-        TraceConfig {
-            stop_at_clusters: false,
-            ..TraceConfig::default()
-        },
+        TraceConfig::default()
+            .with_time_respecting(false)
+            .with_max_hops(4),
+        TraceConfig::default().with_stop_at_clusters(false),
         // The stream search without value models keeps no per-node arrays,
         // with them it does: the tracer's pool holds both kinds, and every
         // search must get what it needs from it.
-        TraceConfig {
-            search: fundtrace::Search::Stream,
-            models: vec![],
-            ..TraceConfig::default()
-        },
-        TraceConfig {
-            search: fundtrace::Search::Stream,
-            ..TraceConfig::default()
-        },
-        TraceConfig {
-            models: vec![],
-            ..TraceConfig::default()
-        },
+        TraceConfig::default()
+            .with_search(fundtrace::trace::Search::Stream)
+            .with_models(vec![]),
+        TraceConfig::default().with_search(fundtrace::trace::Search::Stream),
+        TraceConfig::default().with_models(vec![]),
     ];
     for round in 0..2 {
         for cfg in &configs {
-            let fresh = trace(&g, &c.seeds, &c.clusters, cfg).unwrap();
-            let reused = tracer.trace(&c.seeds, &c.clusters, cfg).unwrap();
+            let fresh = trace_seeds(&g, &c.seeds, &c.clusters, cfg).unwrap();
+            let reused = tracer.trace(&c.seeds, cfg).unwrap();
             assert_eq!(fresh, reused, "round {round}");
             // One seed at a time too.
             for s in &c.seeds {
-                let one = tracer
-                    .trace(std::slice::from_ref(s), &c.clusters, cfg)
-                    .unwrap();
+                let one = tracer.trace(std::slice::from_ref(s), cfg).unwrap();
                 let f: Vec<_> = fresh
                     .findings
                     .iter()
@@ -271,26 +245,26 @@ fn reused_tracer_equals_fresh_traces() {
 /// tie), and the same on any number of threads.
 #[test]
 fn stream_search_with_many_seeds_matches_frontier_search() {
-    use fundtrace::Search;
+    use fundtrace::trace::Search;
     let (c, g) = case(150_000, 2);
     let mut seeds = c.seeds.clone();
     seeds.extend(hubs(&g, 14));
     assert_eq!(seeds.len(), 20);
     for (stop_at_clusters, max_hops) in [(true, 10), (false, 5)] {
-        let cfg = |search| TraceConfig {
-            stop_at_clusters,
-            max_hops,
-            search,
-            ..TraceConfig::default()
+        let cfg = |search| {
+            TraceConfig::default()
+                .with_stop_at_clusters(stop_at_clusters)
+                .with_max_hops(max_hops)
+                .with_search(search)
         };
         let stream1 = in_pool(1, || {
-            trace(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
+            trace_seeds(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
         });
         let stream2 = in_pool(2, || {
-            trace(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
+            trace_seeds(&g, &seeds, &c.clusters, &cfg(Search::Stream)).unwrap()
         });
         assert_eq!(stream1, stream2);
-        let frontier = trace(&g, &seeds, &c.clusters, &cfg(Search::Frontier)).unwrap();
+        let frontier = trace_seeds(&g, &seeds, &c.clusters, &cfg(Search::Frontier)).unwrap();
         let unnamed = |o: &TraceOutcome| {
             o.seeds
                 .iter()
@@ -339,12 +313,9 @@ fn stream_search_with_many_seeds_matches_frontier_search() {
 /// search each seed got, on any number of threads.
 #[test]
 fn auto_search_streams_far_reaching_seeds_only() {
-    use fundtrace::{AUTO_STREAM_SEEDS, Search};
+    use fundtrace::trace::{AUTO_STREAM_SEEDS, Search};
     let (c, g) = case(150_000, 2);
-    let cfg = |search| TraceConfig {
-        search,
-        ..TraceConfig::default()
-    };
+    let cfg = |search| TraceConfig::default().with_search(search);
     let streamed = |o: &TraceOutcome| {
         o.seeds
             .iter()
@@ -352,8 +323,12 @@ fn auto_search_streams_far_reaching_seeds_only() {
             .count()
     };
     let run = |seeds: &[fundtrace::Address], search| {
-        let one = in_pool(1, || trace(&g, seeds, &c.clusters, &cfg(search)).unwrap());
-        let two = in_pool(2, || trace(&g, seeds, &c.clusters, &cfg(search)).unwrap());
+        let one = in_pool(1, || {
+            trace_seeds(&g, seeds, &c.clusters, &cfg(search)).unwrap()
+        });
+        let two = in_pool(2, || {
+            trace_seeds(&g, seeds, &c.clusters, &cfg(search)).unwrap()
+        });
         assert_eq!(one, two);
         assert_eq!(one.stats, two.stats);
         two
@@ -400,23 +375,23 @@ fn auto_search_streams_far_reaching_seeds_only() {
 /// the full resolution a trace with value models makes.
 #[test]
 fn stream_search_without_value_models_keeps_every_finding() {
-    use fundtrace::Search;
+    use fundtrace::trace::Search;
     let (c, g) = case(150_000, 2);
     let mut seeds = c.seeds.clone();
     seeds.extend(hubs(&g, 6));
     for stop_at_clusters in [true, false] {
-        let cfg = |models: Vec<fundtrace::Model>| TraceConfig {
-            search: Search::Stream,
-            stop_at_clusters,
-            models,
-            ..TraceConfig::default()
+        let cfg = |models: Vec<fundtrace::Model>| {
+            TraceConfig::default()
+                .with_search(Search::Stream)
+                .with_stop_at_clusters(stop_at_clusters)
+                .with_models(models)
         };
         for threads in [1, 2] {
             let full = in_pool(threads, || {
-                trace(&g, &seeds, &c.clusters, &cfg(TraceConfig::default().models)).unwrap()
+                trace_seeds(&g, &seeds, &c.clusters, &cfg(TraceConfig::default().models)).unwrap()
             });
             let sparse = in_pool(threads, || {
-                trace(&g, &seeds, &c.clusters, &cfg(vec![])).unwrap()
+                trace_seeds(&g, &seeds, &c.clusters, &cfg(vec![])).unwrap()
             });
             assert!(full.findings.iter().any(|f| f.path.len() >= 3));
             let hops_only = |o: &TraceOutcome| {

@@ -44,7 +44,7 @@ pub struct ReportMeta {
     pub assets: Vec<AssetInfo>,
     /// Opening balances fetched from a node for the value models (absent
     /// when none were: then openings are inferred, see
-    /// [`crate::trace`](mod@crate::trace)).
+    /// [`crate::trace`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub opening_balances: Vec<OpeningBalance>,
 }

@@ -60,7 +60,7 @@ pub struct Leg {
 /// The fee is what the inputs hold beyond the outputs; it goes to the chain's
 /// `fees` pseudo-address. If the inputs hold less than the outputs (an input's
 /// value was not known to the source), the shortfall is treated as an unseen,
-/// clean input (see the value models in [`crate::trace`](mod@crate::trace)).
+/// clean input (see the value models in [`crate::trace`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UtxoTx {
     /// The transaction id.

@@ -1,5 +1,5 @@
 //! The oracle: the value models' definitions (poison, haircut, FIFO; see
-//! [`crate::trace`](mod@crate::trace)) applied to the accounts and transactions of one
+//! [`crate::trace`]) applied to the accounts and transactions of one
 //! laundering flow, as the generator builds it. A second implementation on
 //! purpose: it does not call the tracer's value code, so the ground truth
 //! it gives checks that code rather than repeats it. Each flow is a few

@@ -1,7 +1,8 @@
 //! The trace: from seed addresses to target clusters, over a frozen
 //! [`FlowGraph`](crate::graph::FlowGraph).
 //!
-//! [`trace`] runs one independent traversal per seed (in parallel with rayon)
+//! [`Tracer::trace`] (or [`trace_seeds`] for one call) runs one independent
+//! traversal per seed (in parallel with rayon)
 //! and returns, for every (seed, cluster) pair reached within
 //! [`TraceConfig::max_hops`], a [`Finding`]: the minimum hop count, the
 //! earliest arrival, the value that got there under each requested [`Model`],
@@ -68,7 +69,7 @@
 //! * `config`: [`TraceConfig`], [`Model`], [`Search`], [`Cluster`].
 //! * `results`: [`Finding`], [`Arrival`], [`PathStep`], [`SeedSummary`],
 //!   [`TraceStats`], [`TraceOutcome`].
-//! * `tracer`: [`Tracer`] and [`trace()`]: targets, planning, probes, the
+//! * `tracer`: [`Tracer`] and [`trace_seeds`]: targets, planning, probes, the
 //!   pools of search arrays.
 //! * `hops`: what a hop search leaves (its entries and per-node arrays),
 //!   and `Reached`, the one view of it that the value models read.
@@ -99,4 +100,4 @@ mod values;
 pub use config::{AUTO_STREAM_SEEDS, Cluster, Model, Search, TraceConfig};
 pub use results::{Arrival, Finding, PathStep, SeedSummary, TraceOutcome, TraceStats, ValueMap};
 pub use stream::STREAM_MAX_HOPS;
-pub use tracer::{Targets, Tracer, trace};
+pub use tracer::{Tracer, trace_seeds};

@@ -108,7 +108,7 @@ pub struct TraceStats {
     pub events_valued: u64,
 }
 
-/// The outcome of [`trace()`](fn@crate::trace::trace).
+/// The outcome of [`Tracer::trace`](crate::trace::Tracer::trace).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceOutcome {
     /// Findings sorted by seed (in the order given), then cluster (in the order given).

@@ -1,4 +1,4 @@
-//! The [`Tracer`]: resolves clusters into [`Targets`], plans each trace
+//! The [`Tracer`]: resolves clusters into targets, plans each trace
 //! (frontier search, [`Search::Auto`](crate::trace::Search::Auto)'s probes, stream passes), keeps the
 //! pools of search arrays between traces, and gathers the per-seed results
 //! into a [`TraceOutcome`].
@@ -24,7 +24,7 @@ use crate::types::{Address, Asset, Chain};
 /// divided by this.
 const PROBE_SHARE: usize = 16;
 
-/// Traces every seed to every cluster.
+/// Traces every seed to every cluster: a [`Tracer`] made for this call.
 ///
 /// Runs on the current rayon thread pool (wrap the call in
 /// `ThreadPool::install` to choose the number of threads); the result is the
@@ -42,39 +42,42 @@ const PROBE_SHARE: usize = 16;
 /// addresses; memory O(addresses) per concurrently traced seed.
 ///
 /// ```
-/// use fundtrace::{trace, Cluster, FlowGraph, TraceConfig};
+/// use fundtrace::{trace_seeds, Cluster, FlowGraph, TraceConfig};
 /// let g = FlowGraph::from_records("empty", vec![])?;
 /// let seed = "1D6gG9iKEhPitTcWRJiniuj1jYM2hNeAfJ".parse()?;
-/// let out = trace(&g, &[seed], &[Cluster::new("x", vec![])], &TraceConfig::default())?;
+/// let out = trace_seeds(&g, &[seed], &[Cluster::new("x", vec![])], &TraceConfig::default())?;
 /// assert!(out.findings.is_empty());
 /// // The seed is not in the graph, and the cluster has no member in it.
 /// assert_eq!(out.warnings.len(), 2);
 /// # Ok::<(), fundtrace::Error>(())
 /// ```
-pub fn trace(
+pub fn trace_seeds(
     graph: &FlowGraph,
     seeds: &[Address],
     clusters: &[Cluster],
     config: &TraceConfig,
 ) -> Result<TraceOutcome> {
-    Tracer::new(graph).trace(seeds, clusters, config)
+    Tracer::new(graph, clusters)?.trace(seeds, config)
 }
 
-/// A tracer bound to one graph, keeping the per-node search arrays between
-/// traces: the first trace on each thread allocates them (linear in the
-/// graph's addresses), later ones reuse them and pay only for what they
-/// visit. Use it for many traces on one graph; [`trace()`] makes a fresh one.
+/// A tracer bound to one graph and one set of clusters, keeping the
+/// per-node search arrays between traces: the first trace on each thread
+/// allocates them (linear in the graph's addresses), later ones reuse them
+/// and pay only for what they visit. Use it for many traces on one graph;
+/// [`trace_seeds`] makes a fresh one for one call.
 ///
 /// ```
 /// use fundtrace::{Cluster, FlowGraph, TraceConfig, Tracer};
 /// let g = FlowGraph::from_records("empty", vec![])?;
-/// let tracer = Tracer::new(&g);
-/// let out = tracer.trace(&[], &[], &TraceConfig::default())?;
+/// let tracer = Tracer::new(&g, &[Cluster::new("x", vec![])])?;
+/// let out = tracer.trace(&[], &TraceConfig::default())?;
 /// assert!(out.findings.is_empty());
 /// # Ok::<(), fundtrace::Error>(())
 /// ```
 pub struct Tracer<'g> {
     graph: &'g FlowGraph,
+    /// The clusters, resolved against the graph.
+    targets: Targets,
     pool: Mutex<Vec<Scratch>>,
     /// For [`Search::Stream`](crate::trace::Search::Stream): a word per event (see `events::event_words`).
     events: OnceLock<Vec<AtomicU64>>,
@@ -85,36 +88,33 @@ pub struct Tracer<'g> {
 }
 
 impl<'g> Tracer<'g> {
-    /// A tracer for `graph`; allocates nothing until the first trace.
-    pub fn new(graph: &'g FlowGraph) -> Tracer<'g> {
-        Tracer {
+    /// A tracer for tracing to `clusters` in `graph`: looks each member up
+    /// in the address index once (in parallel); allocates no search arrays
+    /// until the first trace.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if two clusters share a name (findings name
+    /// clusters).
+    pub fn new(graph: &'g FlowGraph, clusters: &[Cluster]) -> Result<Tracer<'g>> {
+        Ok(Tracer {
             graph,
+            targets: Targets::resolve(graph, clusters)?,
             pool: Mutex::new(Vec::new()),
             events: OnceLock::new(),
             words: Mutex::new(Vec::new()),
             words4: Mutex::new(Vec::new()),
-        }
+        })
     }
 
-    /// As [`trace()`], reusing this tracer's arrays.
-    ///
-    /// # Errors
-    /// As [`trace()`].
-    pub fn trace(
-        &self,
-        seeds: &[Address],
-        clusters: &[Cluster],
-        config: &TraceConfig,
-    ) -> Result<TraceOutcome> {
-        self.trace_targets(seeds, &self.targets(clusters)?, config)
+    /// The graph this tracer reads.
+    pub fn graph(&self) -> &'g FlowGraph {
+        self.graph
     }
+}
 
-    /// Resolves clusters against the graph once (each member looked up in
-    /// the address index), for tracing to the same clusters many times.
-    ///
-    /// # Errors
-    /// [`Error::Config`] if two clusters share a name.
-    pub fn targets(&self, clusters: &[Cluster]) -> Result<Targets> {
+impl Targets {
+    /// Resolves `clusters` against `graph`.
+    fn resolve(graph: &FlowGraph, clusters: &[Cluster]) -> Result<Targets> {
         let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -128,7 +128,7 @@ impl<'g> Tracer<'g> {
             .map(|c| {
                 c.members
                     .iter()
-                    .filter_map(|m| self.graph.node(m).map(|n| n.0))
+                    .filter_map(|m| graph.node(m).map(|n| n.0))
                     .collect()
             })
             .collect();
@@ -160,7 +160,7 @@ impl<'g> Tracer<'g> {
                 shown.join(", ")
             ));
         }
-        let mut members = vec![0u64; self.graph.address_count().div_ceil(64)];
+        let mut members = vec![0u64; graph.address_count().div_ceil(64)];
         for &n in membership.keys() {
             members[n as usize / 64] |= 1 << (n % 64);
         }
@@ -171,18 +171,27 @@ impl<'g> Tracer<'g> {
             warnings,
         })
     }
+}
 
-    /// As [`Tracer::trace`], to clusters resolved by [`Tracer::targets`].
+impl Tracer<'_> {
+    /// Traces every seed to every cluster of this tracer.
+    ///
+    /// Runs on the current rayon thread pool (wrap the call in
+    /// `ThreadPool::install` to choose the number of threads); the result is
+    /// the same for any number of threads. Seeds or cluster members absent
+    /// from the graph are not errors: they are reported as warnings.
     ///
     /// # Errors
     /// [`Error::Config`] for settings over the caps ([`TraceConfig::check`]).
-    pub fn trace_targets(
-        &self,
-        seeds: &[Address],
-        targets: &Targets,
-        config: &TraceConfig,
-    ) -> Result<TraceOutcome> {
+    ///
+    /// # Complexity
+    /// Per seed, O(Σ over layers of the out-degree of improved addresses)
+    /// for hops, and O(R log R) for values, R being the events touching
+    /// tainted addresses; memory O(addresses) per concurrently traced seed.
+    pub fn trace(&self, seeds: &[Address], config: &TraceConfig) -> Result<TraceOutcome> {
         config.check()?;
+        let _span = tracing::info_span!("trace", seeds = seeds.len()).entered();
+        let targets = &self.targets;
         let graph = self.graph;
         let mut models = config.models.clone();
         models.sort();
@@ -193,7 +202,7 @@ impl<'g> Tracer<'g> {
                 distinct.push(*s);
             }
         }
-        let ctx = self.ctx(targets, config, &models);
+        let ctx = self.ctx(config, &models);
         let nodes: Vec<Option<u32>> = distinct
             .iter()
             .map(|s| graph.node(s).map(|n| n.0))
@@ -288,6 +297,13 @@ impl<'g> Tracer<'g> {
             out.seeds.push(r.summary);
         }
         out.warnings.extend(targets.warnings.iter().cloned());
+        tracing::info!(
+            seeds = out.seeds.len(),
+            findings = out.findings.len(),
+            edges_scanned = out.stats.edges_scanned,
+            events_valued = out.stats.events_valued,
+            "traced"
+        );
         Ok(out)
     }
 }
@@ -350,36 +366,26 @@ impl Tracer<'_> {
 
     /// The per-trace context: the graph, the parameters and the members
     /// that absorb taint (with `stop_at_clusters`).
-    fn ctx<'a>(
-        &'a self,
-        targets: &'a Targets,
-        config: &'a TraceConfig,
-        models: &'a [Model],
-    ) -> Ctx<'a> {
+    fn ctx<'a>(&'a self, config: &'a TraceConfig, models: &'a [Model]) -> Ctx<'a> {
         Ctx {
             g: self.graph,
             cfg: config,
             models,
-            membership: &targets.membership,
-            members: &targets.members,
+            membership: &self.targets.membership,
+            members: &self.targets.members,
             pool: &self.pool,
         }
     }
 
     /// The (address, asset) pairs whose opening balance the value models use
-    /// when tracing `seeds` to `targets`: addresses that pass taint on
+    /// when tracing `seeds` to this tracer's clusters: addresses that pass taint on
     /// (reached in fewer than `max_hops` hops, not absorbing members, not
     /// seeds, not pseudo-addresses), in each asset they send. When the graph
     /// starts mid-history, fetch these balances at the block before its first
     /// and hand them to [`FlowGraph::set_opening_balances`]. Sorted.
-    pub fn value_holders(
-        &self,
-        seeds: &[Address],
-        targets: &Targets,
-        config: &TraceConfig,
-    ) -> Vec<(Address, Asset)> {
+    pub fn value_holders(&self, seeds: &[Address], config: &TraceConfig) -> Vec<(Address, Asset)> {
         let graph = self.graph;
-        let ctx = self.ctx(targets, config, &config.models);
+        let ctx = self.ctx(config, &config.models);
         let seed_nodes: Vec<u32> = seeds
             .iter()
             .filter_map(|s| graph.node(s))
@@ -416,9 +422,9 @@ impl Tracer<'_> {
     }
 }
 
-/// Clusters resolved against one graph by [`Tracer::targets`].
+/// Clusters resolved against one graph (a [`Tracer`]'s).
 #[derive(Debug, Clone)]
-pub struct Targets {
+pub(super) struct Targets {
     names: Vec<String>,
     /// Node -> the clusters it belongs to.
     membership: FxHashMap<u32, Vec<u32>>,
@@ -540,13 +546,9 @@ mod tests {
             ..SyntheticConfig::default()
         });
         let g = case.graph().unwrap();
-        let tracer = super::Tracer::new(&g);
-        let targets = tracer.targets(&case.clusters).unwrap();
-        let one_layer = TraceConfig {
-            max_hops: 1,
-            ..TraceConfig::default()
-        };
-        let ctx = tracer.ctx(&targets, &one_layer, &[]);
+        let tracer = super::Tracer::new(&g, &case.clusters).unwrap();
+        let one_layer = TraceConfig::default().with_max_hops(1);
+        let ctx = tracer.ctx(&one_layer, &[]);
         let mut early = 0;
         // The busiest senders and a spread of the others.
         let mut nodes: Vec<u32> = (0..g.address_count() as u32).collect();

@@ -1,5 +1,5 @@
 //! The value models (poison, haircut, FIFO; see the module docs of
-//! [`crate::trace`](mod@crate::trace)): one pass per seed over the events that touch tainted
+//! [`crate::trace`]): one pass per seed over the events that touch tainted
 //! addresses, in time order. The pass reads of the hop search only the
 //! [`Reached`] view (which addresses are fewer than `max_hops` hops away),
 //! never the search's entries or arrays.

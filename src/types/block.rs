@@ -145,7 +145,7 @@ pub struct Position {
 /// A balance an address held before the first block of the graph, fetched
 /// from a node (`eth_getBalance`, ERC-20 `balanceOf`) so that the value
 /// models see it instead of inferring it (see
-/// [`crate::trace`](mod@crate::trace), "Unknown opening balances").
+/// [`crate::trace`], "Unknown opening balances").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpeningBalance {
     /// Whose balance.
