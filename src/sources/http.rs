@@ -1,5 +1,5 @@
 //! HTTP for the live clients: Bitcoin Core JSON-RPC, Esplora and Ethereum
-//! JSON-RPC all go through [`Http`].
+//! JSON-RPC all go through one client.
 //!
 //! One blocking `ureq` agent per client, with pooled keep-alive connections.
 //! A request has a timeout, connection to last byte. Timeouts, refused or
@@ -104,8 +104,9 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 }
 
 impl Http {
-    /// A client; `pool` is the number of connections kept open to one host
-    /// (the client's concurrency).
+    /// A client; `pool` is the number of idle connections kept open to one
+    /// host: the most requests the caller has in flight at once, so that no
+    /// connection is closed and opened again between two rounds.
     pub fn new(opts: HttpOptions, pool: usize) -> Http {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(opts.timeout))

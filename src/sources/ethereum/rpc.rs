@@ -176,13 +176,161 @@ impl EthRpc {
         Ok(n.as_u64())
     }
 
-    /// Fetches one block with receipts and (if available) traces: the block
-    /// on the calling thread, receipts and traces on two more at once.
+    /// Fetches one block with receipts and (if available) traces: as one
+    /// JSON-RPC batch when the node takes batches (one round trip), else
+    /// the block on the calling thread and receipts and traces on two more
+    /// at once.
     ///
     /// # Errors
     /// [`Error::Node`] naming the block and the method when the node fails
     /// after the retries or answers something that does not decode.
     pub fn fetch_block(&self, n: u64) -> Result<BlockData> {
+        if self.caps().batch != Some(false)
+            && let Some(d) = self.fetch_block_batched(n)?
+        {
+            return Ok(d);
+        }
+        self.fetch_block_calls(n)
+    }
+
+    /// [`EthRpc::fetch_block`] as one batch of the block, its receipts and
+    /// its traces (the calls the node is not yet known to lack). `None`
+    /// when the node refuses batches (remembered). A call the node turns
+    /// out to lack is remembered, and what it was for is fetched as
+    /// [`EthRpc::fetch_block_calls`] would.
+    fn fetch_block_batched(&self, n: u64) -> Result<Option<BlockData>> {
+        let caps = self.caps();
+        let block_call = ("eth_getBlockByNumber", serde_json::json!([qty(n), true]));
+        let mut calls = vec![block_call];
+        let want_receipts = caps.block_receipts != Some(false);
+        if want_receipts {
+            calls.push(("eth_getBlockReceipts", serde_json::json!([qty(n)])));
+        }
+        let trace_call = match self.traces {
+            TraceMode::Off => None,
+            TraceMode::Parity if caps.parity != Some(false) => Some("trace_block"),
+            TraceMode::Geth if caps.geth != Some(false) => Some("debug_traceBlockByNumber"),
+            TraceMode::Auto if caps.parity != Some(false) && caps.geth != Some(true) => {
+                Some("trace_block")
+            }
+            TraceMode::Auto if caps.geth != Some(false) => Some("debug_traceBlockByNumber"),
+            _ => None,
+        };
+        match trace_call {
+            Some("trace_block") => calls.push(("trace_block", serde_json::json!([qty(n)]))),
+            Some(m) => calls.push((m, serde_json::json!([qty(n), { "tracer": "callTracer" }]))),
+            None => {}
+        }
+        let names: Vec<&str> = calls.iter().map(|(m, _)| *m).collect();
+        let answers = match self.rpc.batch(&calls) {
+            Ok(a) => a,
+            Err(CallError::BatchUnsupported(_)) => {
+                self.set_caps(|c| c.batch = Some(false));
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(self.fail(format!("{} for block {n}", names.join(", ")), &e));
+            }
+        };
+        self.set_caps(|c| c.batch = Some(true));
+        let mut answers = answers.into_iter();
+        // `batch` gives one answer per call, in the calls' order.
+        let mut next = || {
+            answers.next().map_or_else(
+                || Err(CallError::Other("the batch answer is short".into())),
+                |a| a.map_err(CallError::Rpc),
+            )
+        };
+        let ctx = |m: &str| format!("{m} for block {n}");
+        let block: Option<Block<Transaction>> = next()
+            .and_then(|raw| decode("eth_getBlockByNumber", &raw))
+            .map_err(|e| self.fail(ctx("eth_getBlockByNumber"), &e))?;
+        let block = self.check_block(n, block)?;
+        let receipts = if want_receipts {
+            match next() {
+                Ok(raw) => {
+                    let r: Vec<Receipt> = decode("eth_getBlockReceipts", &raw)
+                        .map_err(|e| self.fail(ctx("eth_getBlockReceipts"), &e))?;
+                    self.set_caps(|c| c.block_receipts = Some(true));
+                    Some(r)
+                }
+                Err(e) if e.method_missing() && caps.block_receipts != Some(true) => {
+                    self.set_caps(|c| c.block_receipts = Some(false));
+                    None
+                }
+                Err(e) => return Err(self.fail(ctx("eth_getBlockReceipts"), &e)),
+            }
+        } else {
+            None
+        };
+        let receipts = match receipts {
+            Some(r) => r,
+            None => self.receipts_per_tx(n, &block)?,
+        };
+        let traces = match trace_call {
+            None => None,
+            Some(method) => match next() {
+                Ok(raw) if method == "trace_block" => {
+                    let t = decode(method, &raw).map_err(|e| self.fail(ctx(method), &e))?;
+                    self.set_caps(|c| c.parity = Some(true));
+                    Some(BlockTraces::Parity(t))
+                }
+                Ok(raw) => {
+                    let items: Vec<serde_json::Value> =
+                        decode(method, &raw).map_err(|e| self.fail(ctx(method), &e))?;
+                    self.set_caps(|c| c.geth = Some(true));
+                    Some(BlockTraces::Geth(parse_geth_block_traces(n, &items)?))
+                }
+                Err(e)
+                    if e.method_missing()
+                        && method == "trace_block"
+                        && caps.parity != Some(true) =>
+                {
+                    self.set_caps(|c| c.parity = Some(false));
+                    // With Auto, geth's API next, as without batches.
+                    match self.traces {
+                        TraceMode::Auto => self.block_traces(n)?,
+                        _ => None,
+                    }
+                }
+                Err(e)
+                    if e.method_missing() && method != "trace_block" && caps.geth != Some(true) =>
+                {
+                    self.set_caps(|c| c.geth = Some(false));
+                    None
+                }
+                Err(e) => return Err(self.fail(ctx(method), &e)),
+            },
+        };
+        Ok(Some(BlockData {
+            block,
+            receipts,
+            traces,
+        }))
+    }
+
+    /// The block of an `eth_getBlockByNumber` answer for block `n`, checked
+    /// to be that block.
+    fn check_block(&self, n: u64, block: Option<Block<Transaction>>) -> Result<Block<Transaction>> {
+        let ctx = || format!("eth_getBlockByNumber for block {n}");
+        let block = block.ok_or_else(|| Error::Node {
+            endpoint: self.endpoint.clone(),
+            context: ctx(),
+            reason: "the node has no such block".into(),
+        })?;
+        if block.number.map(|x| x.as_u64()) != Some(n) {
+            return Err(Error::Node {
+                endpoint: self.endpoint.clone(),
+                context: ctx(),
+                reason: format!("the node answered with block {:?}", block.number),
+            });
+        }
+        Ok(block)
+    }
+
+    /// [`EthRpc::fetch_block`] with one call per method: the block on the
+    /// calling thread, receipts and traces on two more at once.
+    fn fetch_block_calls(&self, n: u64) -> Result<BlockData> {
         let ctx = |m: &str| format!("{m} for block {n}");
         let (block, receipts, traces) = std::thread::scope(|s| {
             let receipts = s.spawn(|| self.block_receipts(n));
@@ -193,18 +341,7 @@ impl EthRpc {
                 .map_err(|e| self.fail(ctx("eth_getBlockByNumber"), &e));
             (block, join(receipts), join(traces))
         });
-        let block = block?.ok_or_else(|| Error::Node {
-            endpoint: self.endpoint.clone(),
-            context: ctx("eth_getBlockByNumber"),
-            reason: "the node has no such block".into(),
-        })?;
-        if block.number.map(|x| x.as_u64()) != Some(n) {
-            return Err(Error::Node {
-                endpoint: self.endpoint.clone(),
-                context: ctx("eth_getBlockByNumber"),
-                reason: format!("the node answered with block {:?}", block.number),
-            });
-        }
+        let block = self.check_block(n, block?)?;
         let receipts = match receipts? {
             Some(r) => r,
             None => self.receipts_per_tx(n, &block)?,

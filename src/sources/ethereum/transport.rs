@@ -171,7 +171,9 @@ impl JsonRpc {
                 backoff: opts.backoff,
                 max_response: opts.max_response as u64,
             },
-            opts.concurrency.max(1),
+            // Up to three calls per block in flight (block, receipts,
+            // traces): keep a connection for each, so none is reopened.
+            opts.concurrency.max(1).saturating_mul(3),
         );
         Ok(JsonRpc {
             http,
