@@ -16,12 +16,12 @@ mod progress;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
 use fundtrace::{
-    Address, Cluster, Finding, FlowGraph, GraphBuilder, Model, Record, Source, TraceConfig,
-    TraceReport, trace_seeds,
+    Address, Cluster, Finding, FlowGraph, GraphBuilder, Model, Source, TraceConfig, TraceReport,
+    trace_seeds,
 };
 
 const HELP: &str = "\
@@ -410,54 +410,6 @@ fn parse_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     Ok(from..=to)
 }
 
-/// Counts records and reports progress on stderr about once a second.
-struct Progress<'a> {
-    inner: &'a mut dyn Source,
-    n: u64,
-    last: Instant,
-    start: Instant,
-}
-
-impl Source for Progress<'_> {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn next_record(&mut self) -> fundtrace::Result<Option<Record>> {
-        let r = self.inner.next_record()?;
-        self.n += 1;
-        if self.n.is_multiple_of(65_536) && self.last.elapsed() >= Duration::from_secs(1) {
-            self.last = Instant::now();
-            eprintln!(
-                "  {}: {} records ({:.1} s)",
-                self.inner.name(),
-                self.n,
-                self.start.elapsed().as_secs_f64()
-            );
-        }
-        Ok(r)
-    }
-    fn warnings(&self) -> Vec<String> {
-        self.inner.warnings()
-    }
-    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
-        self.inner.counters()
-    }
-}
-
-/// Loads `src` into `builder`, reporting progress on stderr.
-fn load_with_progress(
-    builder: &mut GraphBuilder,
-    src: &mut dyn Source,
-) -> Result<fundtrace::LoadStats, String> {
-    let mut prog = Progress {
-        inner: src,
-        n: 0,
-        last: Instant::now(),
-        start: Instant::now(),
-    };
-    builder.load(&mut prog).map_err(|e| e.to_string())
-}
-
 fn run(args: Args) -> Result<(), String> {
     let t0 = Instant::now();
     #[cfg(feature = "ethereum")]
@@ -474,7 +426,7 @@ fn run(args: Args) -> Result<(), String> {
                 );
                 let case = SyntheticCase::generate(cfg);
                 let mut src = case.source();
-                let stats = load_with_progress(&mut builder, &mut src)?;
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
                 eprintln!("  loaded {} records", stats.records);
                 case_seeds.extend(case.seeds.iter().copied());
                 case_clusters.extend(case.clusters.iter().cloned());
@@ -498,7 +450,7 @@ fn run(args: Args) -> Result<(), String> {
                     src.chain_len(),
                     src.first_height()
                 );
-                let stats = load_with_progress(&mut builder, &mut src)?;
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
                 eprintln!("  loaded {} records", stats.records);
                 for w in Source::warnings(&src) {
                     eprintln!("warning: {w}");
@@ -532,7 +484,7 @@ fn run(args: Args) -> Result<(), String> {
                     range.end()
                 );
                 let mut src = CoreRpcSource::new(rpc, range);
-                let stats = load_with_progress(&mut builder, &mut src)?;
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
                 eprintln!("  loaded {} records", stats.records);
             }
             #[cfg(feature = "bitcoin")]

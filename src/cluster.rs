@@ -76,9 +76,9 @@
 //! assert!(matches!(clustering.evidence(&hot), Some(Evidence::Label(_))));
 //! # Ok::<(), fundtrace::Error>(())
 //! ```
-// Index casts: the graph builder refuses graphs with 2^32 - 1 or more
-// addresses, events or legs, so u32/usize index casts cannot truncate.
-// Amounts are never cast.
+// Index casts: the graph builder refuses graphs past 2^31 addresses or events
+// or 2^32 - 100,001 legs (see `limits`), so u32/usize index casts cannot
+// truncate. Amounts are never cast.
 #![allow(clippy::cast_possible_truncation)]
 
 use std::collections::BTreeMap;
@@ -147,76 +147,17 @@ impl Default for ClusterConfig {
     }
 }
 
-/// Setters, for building a configuration from [`ClusterConfig::default`]
-/// (the struct is `#[non_exhaustive]`, so fields added later do not break
-/// callers).
-impl ClusterConfig {
-    /// Sets `common_input`.
-    #[must_use]
-    pub fn with_common_input(mut self, common_input: bool) -> Self {
-        self.common_input = common_input;
-        self
-    }
-
-    /// Sets `deposits`.
-    #[must_use]
-    pub fn with_deposits(mut self, deposits: bool) -> Self {
-        self.deposits = deposits;
-        self
-    }
-
-    /// Sets `deposit_max_blocks`.
-    #[must_use]
-    pub fn with_deposit_max_blocks(mut self, deposit_max_blocks: u64) -> Self {
-        self.deposit_max_blocks = deposit_max_blocks;
-        self
-    }
-
-    /// Sets `deposit_tolerance_hundredths`.
-    #[must_use]
-    pub fn with_deposit_tolerance_hundredths(mut self, deposit_tolerance_hundredths: u64) -> Self {
-        self.deposit_tolerance_hundredths = deposit_tolerance_hundredths;
-        self
-    }
-
-    /// Sets `deposit_exclusive`.
-    #[must_use]
-    pub fn with_deposit_exclusive(mut self, deposit_exclusive: bool) -> Self {
-        self.deposit_exclusive = deposit_exclusive;
-        self
-    }
-
-    /// Sets `whirlpool_size`.
-    #[must_use]
-    pub fn with_whirlpool_size(mut self, whirlpool_size: usize) -> Self {
-        self.whirlpool_size = whirlpool_size;
-        self
-    }
-
-    /// Sets `wasabi_min_inputs`.
-    #[must_use]
-    pub fn with_wasabi_min_inputs(mut self, wasabi_min_inputs: usize) -> Self {
-        self.wasabi_min_inputs = wasabi_min_inputs;
-        self
-    }
-
-    /// Sets `wasabi_min_equal_outputs`.
-    #[must_use]
-    pub fn with_wasabi_min_equal_outputs(mut self, wasabi_min_equal_outputs: usize) -> Self {
-        self.wasabi_min_equal_outputs = wasabi_min_equal_outputs;
-        self
-    }
-
-    /// Sets `joinmarket_min_equal_outputs`.
-    #[must_use]
-    pub fn with_joinmarket_min_equal_outputs(
-        mut self,
-        joinmarket_min_equal_outputs: usize,
-    ) -> Self {
-        self.joinmarket_min_equal_outputs = joinmarket_min_equal_outputs;
-        self
-    }
-}
+setters!(ClusterConfig {
+    with_common_input => common_input: bool,
+    with_deposits => deposits: bool,
+    with_deposit_max_blocks => deposit_max_blocks: u64,
+    with_deposit_tolerance_hundredths => deposit_tolerance_hundredths: u64,
+    with_deposit_exclusive => deposit_exclusive: bool,
+    with_whirlpool_size => whirlpool_size: usize,
+    with_wasabi_min_inputs => wasabi_min_inputs: usize,
+    with_wasabi_min_equal_outputs => wasabi_min_equal_outputs: usize,
+    with_joinmarket_min_equal_outputs => joinmarket_min_equal_outputs: usize,
+});
 
 /// The CoinJoin shapes that the common-input heuristic skips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

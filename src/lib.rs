@@ -50,6 +50,26 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// `with_…` setters for a `#[non_exhaustive]` configuration struct built
+/// from its `Default`: `setters!(Config { with_a => a: u32, … })`.
+macro_rules! setters {
+    ($ty:ident { $($set:ident => $field:ident: $fty:ty),* $(,)? }) => {
+        /// Setters, for building a configuration from its `default()` (the
+        /// struct is `#[non_exhaustive]`, so fields added later do not
+        /// break callers).
+        impl $ty {
+            $(
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $set(mut self, $field: $fty) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 pub mod cluster;
 pub mod error;
 pub mod graph;

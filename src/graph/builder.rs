@@ -134,6 +134,7 @@ impl GraphBuilder {
             counters: BTreeMap::new(),
             warnings: Vec::new(),
         };
+        let _span = tracing::info_span!("load", source = %summary.name).entered();
         let result = (|| {
             while let Some(rec) = source.next_record()? {
                 if let Some(b) = rec.block() {
@@ -145,6 +146,9 @@ impl GraphBuilder {
                     e.1 = e.1.max(b.height);
                 }
                 summary.records += 1;
+                if summary.records.is_multiple_of(1 << 16) {
+                    tracing::debug!(records = summary.records, "records loaded");
+                }
                 self.add(rec)?;
             }
             Ok(())
@@ -153,6 +157,11 @@ impl GraphBuilder {
         summary.warnings = source.warnings();
         self.sources.push(summary);
         result?;
+        tracing::info!(
+            source = %self.sources.last().map_or("", |s| s.name.as_str()),
+            records = self.stats.records - before.records,
+            "source loaded"
+        );
         let s = self.stats;
         Ok(LoadStats {
             records: s.records - before.records,

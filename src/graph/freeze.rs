@@ -37,6 +37,7 @@ impl GraphBuilder {
     /// counts. Besides the graph, each run needs 16 bytes per address
     /// while it works.
     pub fn freeze(mut self) -> Result<FlowGraph> {
+        let _span = tracing::info_span!("freeze", events = self.events.len()).entered();
         let mut order: Vec<u32> = (0..u32::try_from(self.events.len()).unwrap_or(NONE)).collect();
         {
             let events = &self.events;
@@ -310,7 +311,14 @@ impl GraphBuilder {
             sources: self.sources,
             stats: self.stats,
         };
-        Ok(FlowGraph::from_stored(stored, index))
+        let graph = FlowGraph::from_stored(stored, index);
+        tracing::info!(
+            addresses = graph.address_count(),
+            events = graph.event_count(),
+            legs = graph.leg_count(),
+            "graph frozen"
+        );
+        Ok(graph)
     }
 
     fn same_event(&self, a: &RawEvent, b: &RawEvent) -> bool {

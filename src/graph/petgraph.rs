@@ -128,7 +128,7 @@ impl Visitable for FlowGraph {
 impl<'a> IntoNeighbors for &'a FlowGraph {
     type Neighbors = Neighbors<'a>;
     /// Receivers of every event `a` sends in, in time order (a receiver may
-    /// repeat); time is not respected here, use [`crate::trace()`] for that.
+    /// repeat); time is not respected here, use [`crate::trace_seeds`] for that.
     fn neighbors(self, a: NodeId) -> Neighbors<'a> {
         Neighbors {
             g: self,

@@ -217,52 +217,14 @@ impl Default for TraceConfig {
     }
 }
 
-/// Setters, for building a configuration from [`TraceConfig::default`]
-/// (the struct is `#[non_exhaustive]`, so fields added later do not break
-/// callers).
-impl TraceConfig {
-    /// Sets `max_hops`.
-    #[must_use]
-    pub fn with_max_hops(mut self, max_hops: u32) -> Self {
-        self.max_hops = max_hops;
-        self
-    }
-
-    /// Sets `time_respecting`.
-    #[must_use]
-    pub fn with_time_respecting(mut self, time_respecting: bool) -> Self {
-        self.time_respecting = time_respecting;
-        self
-    }
-
-    /// Sets `models`.
-    #[must_use]
-    pub fn with_models(mut self, models: Vec<Model>) -> Self {
-        self.models = models;
-        self
-    }
-
-    /// Sets `stop_at_clusters`.
-    #[must_use]
-    pub fn with_stop_at_clusters(mut self, stop_at_clusters: bool) -> Self {
-        self.stop_at_clusters = stop_at_clusters;
-        self
-    }
-
-    /// Sets `max_edges_per_seed`.
-    #[must_use]
-    pub fn with_max_edges_per_seed(mut self, max_edges_per_seed: Option<u64>) -> Self {
-        self.max_edges_per_seed = max_edges_per_seed;
-        self
-    }
-
-    /// Sets `search`.
-    #[must_use]
-    pub fn with_search(mut self, search: Search) -> Self {
-        self.search = search;
-        self
-    }
-}
+setters!(TraceConfig {
+    with_max_hops => max_hops: u32,
+    with_time_respecting => time_respecting: bool,
+    with_models => models: Vec<Model>,
+    with_stop_at_clusters => stop_at_clusters: bool,
+    with_max_edges_per_seed => max_edges_per_seed: Option<u64>,
+    with_search => search: Search,
+});
 
 #[cfg(test)]
 mod tests {

@@ -80,9 +80,9 @@
 //! * `paths`: evidence paths.
 //! * `findings`: one seed's findings from its hops and values.
 //! * `values`: the value models.
-// Index casts: the builder refuses graphs with 2^32 - 1 or more addresses,
-// events or legs (`Error::Capacity`), so u32/usize index casts cannot
-// truncate. Amounts are never cast.
+// Index casts: the builder refuses graphs past 2^31 addresses or events or
+// 2^32 - 100,001 legs (`Error::Capacity`, see `limits`), so u32/usize index
+// casts cannot truncate. Amounts are never cast.
 #![allow(clippy::cast_possible_truncation)]
 
 mod config;

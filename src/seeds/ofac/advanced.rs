@@ -33,8 +33,8 @@ const DEFAULT_NAME_PART_TYPES: [(u64, &str); 10] = [
 /// `SanctionsMeasure` comments of the profile's `SanctionsEntry`.
 ///
 /// # Errors
-/// [`Error::InputLine`] (input named [`INPUT_NAME`]) for malformed XML, a
-/// truncated file or non-numeric ids; [`Error::Io`] if reading fails.
+/// [`Error::InputLine`](crate::Error::InputLine) (input named [`INPUT_NAME`](super::INPUT_NAME)) for malformed XML, a
+/// truncated file or non-numeric ids; [`Error::Io`](crate::Error::Io) if reading fails.
 pub fn parse_sdn_advanced_xml<R: BufRead>(reader: R) -> Result<SdnList> {
     #[derive(Default)]
     struct Profile {

@@ -4,13 +4,13 @@ use super::{EntryNumber, MARKER, SdnFormat, SdnList, TruncatedEntry, input_error
 use crate::error::Result;
 use crate::input::LineTracker;
 
-/// Parses `SDN.CSV` bytes (the pure part of [`load`] for that format).
+/// Parses `SDN.CSV` bytes (the pure part of [`load`](super::load) for that format).
 ///
 /// Tolerated: the trailing 0x1A byte, CRLF or LF line ends, a header row
 /// starting `ent_num`, non-UTF-8 bytes (read as Latin-1).
 ///
 /// # Errors
-/// [`Error::InputLine`] (input named [`INPUT_NAME`]) for an empty input, a
+/// [`Error::InputLine`](crate::Error::InputLine) (input named [`INPUT_NAME`](super::INPUT_NAME)) for an empty input, a
 /// file that ends inside a record (a truncated download), a row without 12
 /// fields or without a numeric entry number.
 pub fn parse_sdn_csv(bytes: &[u8]) -> Result<SdnList> {

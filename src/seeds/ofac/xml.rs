@@ -272,8 +272,8 @@ pub(super) fn entry_number<R: BufRead>(walk: &XmlWalk<R>, n: u64) -> Result<Entr
 /// starts with `Digital Currency Address - `.
 ///
 /// # Errors
-/// [`Error::InputLine`] (input named [`INPUT_NAME`]) for malformed XML, a
-/// truncated file, or an entry without a numeric `uid`; [`Error::Io`] if
+/// [`Error::InputLine`](crate::Error::InputLine) (input named [`INPUT_NAME`](super::INPUT_NAME)) for malformed XML, a
+/// truncated file, or an entry without a numeric `uid`; [`Error::Io`](crate::Error::Io) if
 /// reading fails.
 pub fn parse_sdn_xml<R: BufRead>(reader: R) -> Result<SdnList> {
     #[derive(Default)]
