@@ -42,4 +42,15 @@ impl<'a> LineTracker<'a> {
         }
         self.line
     }
+
+    /// The line of a CSV reading error: where the error says it is, else
+    /// where the reader stands.
+    pub(crate) fn error_line(&mut self, e: &csv::Error, reader_at: &csv::Position) -> usize {
+        self.line_at(e.position().map_or(reader_at.byte(), csv::Position::byte))
+    }
+
+    /// The line a CSV record starts on (line 1 if the reader did not say).
+    pub(crate) fn record_line(&mut self, at: Option<&csv::Position>) -> usize {
+        self.line_at(at.map_or(0, csv::Position::byte))
+    }
 }

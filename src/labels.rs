@@ -803,13 +803,11 @@ impl Loader {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    let at = e
-                        .position()
-                        .map_or(reader.position().byte(), csv::Position::byte);
-                    return Err(line_error(&name, lines.line_at(at), format!("csv: {e}")));
+                    let line = lines.error_line(&e, reader.position());
+                    return Err(line_error(&name, line, format!("csv: {e}")));
                 }
             }
-            let line = lines.line_at(record.position().map_or(0, csv::Position::byte));
+            let line = lines.record_line(record.position());
             let loc = SourceLocation::Line(line);
             let get = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").trim();
             match format {

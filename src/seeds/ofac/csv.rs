@@ -40,13 +40,11 @@ pub fn parse_sdn_csv(bytes: &[u8]) -> Result<SdnList> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let at = e
-                    .position()
-                    .map_or(reader.position().byte(), csv::Position::byte);
-                return Err(input_error(lines.line_at(at), format!("csv: {e}")));
+                let line = lines.error_line(&e, reader.position());
+                return Err(input_error(line, format!("csv: {e}")));
             }
         }
-        let line = lines.line_at(record.position().map_or(0, csv::Position::byte));
+        let line = lines.record_line(record.position());
         let field = |i: usize| record.get(i).map(decode_text).unwrap_or_default();
         let number_text = field(0);
         let number_text = number_text.trim();
