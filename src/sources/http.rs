@@ -167,8 +167,10 @@ impl Http {
         }
     }
 
-    /// The wait before retry number `attempt + 1`.
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    /// The wait before retry number `attempt + 1`: the backoff doubled per
+    /// attempt up to 10 s, or the server's `Retry-After` (up to 30 s) if
+    /// that is longer.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self
             .opts
             .backoff

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use ethers_core::types::{Block, Bytes, Transaction, U64, U256};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
 use super::transport::{CallError, JsonRpc, RpcOptions, decode, parallel_map};
@@ -67,11 +68,6 @@ pub struct EthRpc {
     endpoint: String,
     traces: TraceMode,
     caps: Mutex<Caps>,
-}
-
-/// A scoped thread's result; its panic goes on in the caller.
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// A block number as JSON-RPC takes it.
@@ -176,29 +172,17 @@ impl EthRpc {
         Ok(n.as_u64())
     }
 
-    /// Fetches one block with receipts and (if available) traces: as one
-    /// JSON-RPC batch when the node takes batches (one round trip), else
-    /// the block on the calling thread and receipts and traces on two more
-    /// at once.
+    /// Fetches one block with receipts and (if available) traces. The
+    /// calls (the block, its receipts and its traces, less those the node is
+    /// known to lack) go as one JSON-RPC batch when the node takes batches
+    /// (one round trip), else at once on as many threads. A call the node
+    /// turns out to lack is remembered, and what it was for is fetched
+    /// another way (receipts per transaction, the next trace API).
     ///
     /// # Errors
     /// [`Error::Node`] naming the block and the method when the node fails
     /// after the retries or answers something that does not decode.
     pub fn fetch_block(&self, n: u64) -> Result<BlockData> {
-        if self.caps().batch != Some(false)
-            && let Some(d) = self.fetch_block_batched(n)?
-        {
-            return Ok(d);
-        }
-        self.fetch_block_calls(n)
-    }
-
-    /// [`EthRpc::fetch_block`] as one batch of the block, its receipts and
-    /// its traces (the calls the node is not yet known to lack). `None`
-    /// when the node refuses batches (remembered). A call the node turns
-    /// out to lack is remembered, and what it was for is fetched as
-    /// [`EthRpc::fetch_block_calls`] would.
-    fn fetch_block_batched(&self, n: u64) -> Result<Option<BlockData>> {
         let caps = self.caps();
         let block_call = ("eth_getBlockByNumber", serde_json::json!([qty(n), true]));
         let mut calls = vec![block_call];
@@ -221,25 +205,12 @@ impl EthRpc {
             Some(m) => calls.push((m, serde_json::json!([qty(n), { "tracer": "callTracer" }]))),
             None => {}
         }
-        let names: Vec<&str> = calls.iter().map(|(m, _)| *m).collect();
-        let answers = match self.rpc.batch(&calls) {
-            Ok(a) => a,
-            Err(CallError::BatchUnsupported(_)) => {
-                self.set_caps(|c| c.batch = Some(false));
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(self.fail(format!("{} for block {n}", names.join(", ")), &e));
-            }
-        };
-        self.set_caps(|c| c.batch = Some(true));
-        let mut answers = answers.into_iter();
-        // `batch` gives one answer per call, in the calls' order.
+        let mut answers = self.answer(&calls, n)?.into_iter();
+        // One answer per call, in the calls' order.
         let mut next = || {
-            answers.next().map_or_else(
-                || Err(CallError::Other("the batch answer is short".into())),
-                |a| a.map_err(CallError::Rpc),
-            )
+            answers
+                .next()
+                .unwrap_or_else(|| Err(CallError::Other("an answer is missing".into())))
         };
         let ctx = |m: &str| format!("{m} for block {n}");
         let block: Option<Block<Transaction>> = next()
@@ -302,10 +273,38 @@ impl EthRpc {
                 Err(e) => return Err(self.fail(ctx(method), &e)),
             },
         };
-        Ok(Some(BlockData {
+        Ok(BlockData {
             block,
             receipts,
             traces,
+        })
+    }
+
+    /// The answers to `calls` for block `n`, in order: one batch when the
+    /// node takes batches, else each call on its own thread, all at once.
+    fn answer(
+        &self,
+        calls: &[(&str, serde_json::Value)],
+        n: u64,
+    ) -> Result<Vec<std::result::Result<Box<RawValue>, CallError>>> {
+        if self.caps().batch != Some(false) {
+            match self.rpc.batch(calls) {
+                Ok(answers) => {
+                    self.set_caps(|c| c.batch = Some(true));
+                    return Ok(answers
+                        .into_iter()
+                        .map(|a| a.map_err(CallError::Rpc))
+                        .collect());
+                }
+                Err(CallError::BatchUnsupported(_)) => self.set_caps(|c| c.batch = Some(false)),
+                Err(e) => {
+                    let names: Vec<&str> = calls.iter().map(|(m, _)| *m).collect();
+                    return Err(self.fail(format!("{} for block {n}", names.join(", ")), &e));
+                }
+            }
+        }
+        Ok(parallel_map(calls, calls.len(), |(m, p)| {
+            self.rpc.call_raw(m, p)
         }))
     }
 
@@ -326,52 +325,6 @@ impl EthRpc {
             });
         }
         Ok(block)
-    }
-
-    /// [`EthRpc::fetch_block`] with one call per method: the block on the
-    /// calling thread, receipts and traces on two more at once.
-    fn fetch_block_calls(&self, n: u64) -> Result<BlockData> {
-        let ctx = |m: &str| format!("{m} for block {n}");
-        let (block, receipts, traces) = std::thread::scope(|s| {
-            let receipts = s.spawn(|| self.block_receipts(n));
-            let traces = s.spawn(|| self.block_traces(n));
-            let block = self
-                .rpc
-                .call::<Option<Block<Transaction>>>("eth_getBlockByNumber", &(qty(n), true))
-                .map_err(|e| self.fail(ctx("eth_getBlockByNumber"), &e));
-            (block, join(receipts), join(traces))
-        });
-        let block = self.check_block(n, block?)?;
-        let receipts = match receipts? {
-            Some(r) => r,
-            None => self.receipts_per_tx(n, &block)?,
-        };
-        Ok(BlockData {
-            block,
-            receipts,
-            traces: traces?,
-        })
-    }
-
-    /// `eth_getBlockReceipts`, or `None` when the node lacks it.
-    fn block_receipts(&self, n: u64) -> Result<Option<Vec<Receipt>>> {
-        if self.caps().block_receipts == Some(false) {
-            return Ok(None);
-        }
-        match self
-            .rpc
-            .call::<Vec<Receipt>>("eth_getBlockReceipts", &[qty(n)])
-        {
-            Ok(r) => {
-                self.set_caps(|c| c.block_receipts = Some(true));
-                Ok(Some(r))
-            }
-            Err(e) if e.method_missing() && self.caps().block_receipts != Some(true) => {
-                self.set_caps(|c| c.block_receipts = Some(false));
-                Ok(None)
-            }
-            Err(e) => Err(self.fail(format!("eth_getBlockReceipts for block {n}"), &e)),
-        }
     }
 
     fn receipts_per_tx(&self, n: u64, block: &Block<Transaction>) -> Result<Vec<Receipt>> {

@@ -228,12 +228,7 @@ impl JsonRpc {
             })?;
             match (env.error, env.result) {
                 (Some(e), _) if e.is_rate_limit() && attempt < self.opts.retries => {
-                    std::thread::sleep(
-                        self.opts
-                            .backoff
-                            .saturating_mul(1u32 << attempt.min(16))
-                            .min(Duration::from_secs(10)),
-                    );
+                    std::thread::sleep(self.http.backoff(attempt, None));
                     attempt += 1;
                 }
                 (Some(e), _) => return Err(CallError::Rpc(e)),
