@@ -813,3 +813,116 @@ fn forward_from_a_later_arrival_is_the_same_hop() {
         assert_eq!(fb.path[1].from, r);
     }
 }
+
+/// Where several shortest evidence paths tie, the one shown follows one
+/// documented order, whatever the search, the batch or the threads: the
+/// earliest arrival at the fewest hops, then at each step back the lowest
+/// (block, transaction, position).
+///
+/// ```text
+/// Bitcoin (seed S):
+/// h1  coinbase -> B 5 ; coinbase -> B 5 ; coinbase -> E 5   (B, E receive often:
+///                                                        low node numbers)
+/// h2  S 100 -> [A 50, B 50]
+/// h3  [A 50, B 55] -> [F 40, E 60]                      (cluster X = {E, F})
+/// ```
+/// X is reached at 2 hops in h3 from A or from B: A's input comes first,
+/// so the path is S -> A -> F, and F (the first output paid) is the member
+/// shown, though B and E have the lower node numbers.
+///
+/// ```text
+/// Ethereum (seed 1), one hop is one transaction:
+/// h1 tx0  1 -> 0 ; 0 -> 2 ; 1 -> 2 ; 2 -> 3               (cluster Y = {3})
+/// h2 tx0  1 -> 5 ; 6 -> 4 ; h2 tx1 6 -> 6 ; 1 -> 4        (cluster Z = {4})
+/// ```
+/// Y: 2 first got the money in the first event (via 0), so 3's path is
+/// 1 -> 0 -> 2 -> 3, not 1 -> 2 -> 3 (which ends in the same event).
+/// Z: reached in one hop, earliest in h2 tx1's second transfer.
+#[test]
+fn evidence_paths_break_ties_in_one_order() {
+    use fundtrace::trace::Search;
+    let (s, a, b, e, f) = (btc(1), btc(2), btc(3), btc(4), btc(5));
+    let mut recs = vec![
+        utxo(1, 0, &[(coinbase(), 5)], &[(b, 5)]),
+        utxo(1, 1, &[(coinbase(), 5)], &[(b, 5)]),
+        utxo(1, 2, &[(coinbase(), 5)], &[(e, 5)]),
+        utxo(1, 3, &[(coinbase(), 100)], &[(s, 100)]),
+        utxo(2, 0, &[(s, 100)], &[(a, 50), (b, 50)]),
+        utxo(3, 0, &[(a, 50), (b, 55)], &[(f, 40), (e, 60)]),
+    ];
+    let x = |n| eth(n);
+    for (h, idx, legs) in [
+        (1, 0, vec![(1, 0), (0, 2), (1, 2), (2, 3)]),
+        (2, 0, vec![(1, 5), (6, 4)]),
+        (2, 1, vec![(6, 6), (1, 4)]),
+    ] {
+        for (sub, (from, to)) in (0u32..).zip(legs) {
+            recs.push(xfer(h, idx, sub, x(from), x(to), 1));
+        }
+    }
+    let g = FlowGraph::from_records("hand", recs).unwrap();
+    // B and E got low numbers: the old order (by node) would pick them.
+    assert!(g.node(&b).unwrap() < g.node(&a).unwrap());
+    assert!(g.node(&e).unwrap() < g.node(&f).unwrap());
+    let clusters = [
+        Cluster::new("X", vec![e, f]),
+        Cluster::new("Y", vec![x(3)]),
+        Cluster::new("Z", vec![x(4)]),
+    ];
+    let batch = [s, x(1), a, b, x(0), x(2), x(6), btc(9)];
+    let mut outcomes = Vec::new();
+    for search in [Search::Frontier, Search::Stream, Search::Auto] {
+        let cfg = TraceConfig::default().with_search(search);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for seeds in [&batch[..], &[s], &[x(1)]] {
+                let o = pool.install(|| trace_seeds(&g, seeds, &clusters, &cfg).unwrap());
+                outcomes.push((
+                    format!("{search:?}, {threads} threads, {} seeds", seeds.len()),
+                    o,
+                ));
+            }
+        }
+    }
+    let steps = |o: &TraceOutcome, seed, cluster: &str| {
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.seed == seed && f.cluster == cluster)
+            .unwrap();
+        (
+            f.member,
+            f.path
+                .iter()
+                .map(|p| (p.from, p.to, p.height.0))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let traced = |o: &TraceOutcome, seed| o.seeds.iter().any(|t| t.seed == seed);
+    for (name, o) in &outcomes {
+        if traced(o, s) {
+            assert_eq!(steps(o, s, "X"), (f, vec![(s, a, 2), (a, f, 3)]), "{name}");
+        }
+        if traced(o, x(1)) {
+            assert_eq!(
+                steps(o, x(1), "Y"),
+                (
+                    x(3),
+                    vec![(x(1), x(0), 1), (x(0), x(2), 1), (x(2), x(3), 1)]
+                ),
+                "{name}"
+            );
+            assert_eq!(steps(o, x(1), "Z"), (x(4), vec![(x(1), x(4), 2)]), "{name}");
+        }
+        for seed in [s, x(1)].into_iter().filter(|&t| traced(o, t)) {
+            let mine = |o: &TraceOutcome| {
+                let v: Vec<_> = o.findings.iter().filter(|f| f.seed == seed).collect();
+                serde_json::to_vec(&v).unwrap()
+            };
+            assert!(mine(o) == mine(&outcomes[0].1), "{name}, seed {seed}");
+        }
+    }
+}

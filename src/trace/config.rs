@@ -70,11 +70,12 @@ impl Cluster {
     }
 }
 
-/// How the hop search runs. Both give every address the same fewest hops
-/// and earliest arrival, so the same findings, values and counts; where
-/// several shortest evidence paths tie they may show different ones.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// How the hop search runs: a tuning choice, not part of the answer. Both
+/// searches give every address the same fewest hops and earliest arrival,
+/// and every finding the same evidence path (ties broken in the order
+/// [`Finding::path`](crate::Finding::path) documents), so the same
+/// findings, values and counts; only the cost differs. Not in reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Search {
     /// The frontier search, except for seeds that reach far when there are
@@ -139,7 +140,9 @@ pub struct TraceConfig {
     /// are missing. The budget is checked between layers, so the result does
     /// not depend on the number of threads.
     pub max_edges_per_seed: Option<u64>,
-    /// How the hop search runs (default [`Search::Auto`]).
+    /// How the hop search runs (default [`Search::Auto`]); it changes the
+    /// cost only, so reports leave it out.
+    #[serde(skip)]
     pub search: Search,
 }
 

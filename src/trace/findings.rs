@@ -50,27 +50,38 @@ impl Ctx<'_> {
             .into_iter()
             .map(|(a, v)| (g.assets[a as usize], Amount::new(v)))
             .collect();
-        // Per cluster: the member with fewest hops (then earliest arrival,
-        // then smallest node id), and the earliest arrival of any member.
+        // Per cluster: the member with fewest hops, then the earliest
+        // arrival at those hops (the end of its evidence path), then the
+        // first output leg of that event; and the earliest arrival of any
+        // member (ties the same way). Nothing here depends on node numbers.
         let mut best: Vec<Option<(u32, u32, u32)>> = vec![None; clusters.len()];
         let mut earliest: Vec<Option<(u32, u32)>> = vec![None; clusters.len()];
+        // Whether `a`'s first output leg in `ev` comes before `b`'s.
+        let first_paid = |ev: u32, a: u32, b: u32| {
+            g.outputs(ev).map(|(n, _)| n).find(|&n| n == a || n == b) == Some(a)
+        };
         // Only reached nodes can be findings: walk the search's entries (each
         // node at its first entry) rather than every member of every cluster.
         // The choices below are minimums, so the order does not matter.
         let mut reached = 0u64;
-        let mut consider = |n: u32, d: u32, r: u32| {
+        // `n` reached in `d` hops, first at those hops in event `ev`, and
+        // first of all with ready event `r`.
+        let mut consider = |n: u32, d: u32, ev: u32, r: u32| {
             let Some(cs) = self.membership.get(&n) else {
                 return;
             };
             for &c in cs {
-                let key = (d, r, n);
                 let b = &mut best[c as usize];
-                if b.is_none_or(|x| key < x) {
-                    *b = Some(key);
+                if b.is_none_or(|(bd, be, bn)| {
+                    (d, ev) < (bd, be) || ((d, ev) == (bd, be) && n != bn && first_paid(ev, n, bn))
+                }) {
+                    *b = Some((d, ev, n));
                 }
                 if n != seed {
                     let ea = &mut earliest[c as usize];
-                    if ea.is_none_or(|x| (r, n) < x) {
+                    if ea.is_none_or(|(er, en)| {
+                        r < er || (r == er && n != en && first_paid(r - 1, n, en))
+                    }) {
                         *ea = Some((r, n));
                     }
                 }
@@ -79,7 +90,8 @@ impl Ctx<'_> {
         if let Some(sp) = &hops.sparse {
             reached = sp.reached;
             for &(n, k, r) in &sp.members {
-                consider(n, hops.entries[k as usize].layer, r);
+                let e = &hops.entries[k as usize];
+                consider(n, e.layer, e.event, r);
             }
         } else {
             for (i, e) in hops.entries.iter().enumerate() {
@@ -97,7 +109,7 @@ impl Ctx<'_> {
                     reached += 1;
                 }
                 if self.is_member(n) {
-                    consider(n, e.layer, hops.ready(n));
+                    consider(n, e.layer, e.event, hops.ready(n));
                 }
             }
         }

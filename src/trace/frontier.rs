@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::hops::{Buffers, Entry, Hops, Scratch};
 use super::tracer::Ctx;
@@ -52,12 +53,13 @@ fn sort_nodes(nodes: &mut Vec<u32>, mark: &mut [u64]) {
 }
 
 /// Records the nodes improved in `layer` (sorted, each once) as entries whose
-/// predecessor is the entry whose relaxation won, then settles them. Puts
-/// them with their entries and ready events into `out` (cleared first): the
-/// next wave.
+/// predecessor is the entry whose relaxation won (as `pred` maps it: node,
+/// arrival event, that entry), then settles them. Puts them with their
+/// entries and ready events into `out` (cleared first): the next wave.
 ///
 /// The touched nodes lie far apart, so the words of the node `NODES_AHEAD`
 /// places on are prefetched.
+#[allow(clippy::too_many_arguments)]
 fn settle(
     touched: &[u32],
     layer: u32,
@@ -66,6 +68,8 @@ fn settle(
     entries: &mut Vec<Entry>,
     first_entry: &mut [u32],
     out: &mut Vec<Front>,
+    mut pred: impl FnMut(u32, u32, u32) -> u32,
+    layer_fronts: Option<(&[Front], &[usize])>,
 ) {
     out.clear();
     for (i, &v) in touched.iter().enumerate() {
@@ -80,11 +84,19 @@ fn settle(
             node: v,
             layer,
             event: ready - 1,
-            pred: (packed & 0xffff_ffff) as u32 - 1,
+            pred: pred(v, ready - 1, (packed & 0xffff_ffff) as u32 - 1),
         });
         let stop = if first_entry[v as usize] == NONE {
             first_entry[v as usize] = idx;
             NONE
+        } else if let Some((fronts, runs)) = layer_fronts
+            && let Some(i) = find_front(fronts, runs, v)
+        {
+            // Improved again in this layer: the out-edges after the
+            // arrival it improved on were relaxed at this layer too, from
+            // a later arrival, so they may name a better predecessor now;
+            // it stops where that front stopped.
+            fronts[i].stop
         } else {
             old_ready[v as usize].load(Ordering::Relaxed)
         };
@@ -99,13 +111,40 @@ fn settle(
     }
 }
 
-/// Turns the forwarded arrivals of a wave into side entries of `layer` and
-/// appends their fronts to `out`. For each (receiver, event) the smallest
-/// sender entry is kept, as the atomic minimum would; an arrival that is
-/// its receiver's best (its ready event is the receiver's) was or will be
-/// expanded as such, at this layer or an earlier one, and is skipped. So is,
-/// without time order (`!time`), a receiver first reached in an earlier
-/// layer: its one expansion relaxed all its out-edges at a layer no higher.
+/// In a [`Cont`]'s event: the relaxation was made in a same-transaction
+/// round over an event whose receiver does not forward (kept only to settle
+/// which predecessor an arrival names, see `side_fronts`).
+const NO_FWD: u32 = 1 << 31;
+
+/// Whether entry `p` is a better predecessor than `q` for the same arrival:
+/// the one at fewer hops, then the one that arrived first (then the one
+/// made first). This is the order in which the stream search meets them.
+fn better_pred(entries: &[Entry], p: u32, q: u32) -> bool {
+    let key = |k: u32| {
+        let e = &entries[k as usize];
+        (e.layer, e.event, k)
+    };
+    key(p) < key(q)
+}
+
+/// Closes a round: turns the forwarded arrivals it relaxed into side
+/// entries of `layer` and appends their fronts to `out`, and settles which
+/// predecessor each arrival of the layer's later rounds names.
+///
+/// `conts` holds the relaxations over events whose receiver forwards and,
+/// in same-transaction rounds, every relaxation (with [`NO_FWD`] when the
+/// receiver does not forward). For each (receiver, event) the best sender
+/// entry ([`better_pred`]) is kept. `made` maps (receiver, event) to the
+/// entry the layer made for that arrival in a same-transaction round, or
+/// as a side entry: such an entry takes a better predecessor found later
+/// instead of a second entry being made, as a same-transaction round may
+/// reach a sender's earlier arrival after its later one. An arrival that
+/// is its receiver's best (its ready event is the receiver's) was or will
+/// be expanded as such, at this layer or an earlier one, and gets no side
+/// entry. Nor does, without time order (`!time`), a receiver first reached
+/// in an earlier layer: its one expansion relaxed all its out-edges at a
+/// layer no higher.
+#[allow(clippy::too_many_arguments)]
 fn side_fronts(
     conts: &mut [Cont],
     layer: u32,
@@ -113,15 +152,32 @@ fn side_fronts(
     best: &[AtomicU64],
     first_entry: &[u32],
     entries: &mut Vec<Entry>,
+    made: &mut FxHashMap<(u32, u32), u32>,
     out: &mut Vec<Front>,
 ) {
     conts.sort_unstable();
-    let mut last = None;
-    for &(v, ev, pred) in conts.iter() {
-        if last == Some((v, ev)) {
+    let mut i = 0;
+    while i < conts.len() {
+        let (v, ev_flag, mut pred) = conts[i];
+        i += 1;
+        while let Some(&(w, e, p)) = conts.get(i)
+            && (w, e) == (v, ev_flag)
+        {
+            if better_pred(entries, p, pred) {
+                pred = p;
+            }
+            i += 1;
+        }
+        let ev = ev_flag & !NO_FWD;
+        if let Some(&k) = made.get(&(v, ev)) {
+            if better_pred(entries, pred, entries[k as usize].pred) {
+                entries[k as usize].pred = pred;
+            }
             continue;
         }
-        last = Some((v, ev));
+        if ev_flag & NO_FWD != 0 {
+            continue;
+        }
         if (best[v as usize].load(Ordering::Relaxed) >> 32) as u32 == ev + 1 {
             continue;
         }
@@ -136,6 +192,7 @@ fn side_fronts(
             event: ev,
             pred,
         });
+        made.insert((v, ev), idx);
         out.push(Front {
             node: v,
             entry: idx,
@@ -143,6 +200,52 @@ fn side_fronts(
             start: NONE,
             stop: NONE,
         });
+    }
+}
+
+/// The position in `fronts` of `node`'s front, if any; `fronts` is sorted
+/// by node in runs that start at `runs`.
+fn find_front(fronts: &[Front], runs: &[usize], node: u32) -> Option<usize> {
+    runs.iter().enumerate().find_map(|(i, &lo)| {
+        let hi = runs.get(i + 1).copied().unwrap_or(fronts.len());
+        let run = &fronts[lo..hi];
+        run.binary_search_by_key(&node, |f| f.node)
+            .ok()
+            .map(|k| lo + k)
+    })
+}
+
+/// Adds the fronts a round settled (`new`, sorted by node) to the layer's
+/// `frontier` as a new sorted run (its start pushed to `runs`). A node
+/// already there, settled in an earlier round of this layer, keeps one
+/// front: the new, earlier arrival's, whose range runs on to where the old
+/// one's ended; and the new entry replaces the old as the node's
+/// fewest-hop entry if the old one was (both are at this layer, the new
+/// one arrived first).
+fn add_fronts(
+    frontier: &mut Vec<Front>,
+    runs: &mut Vec<usize>,
+    new: &[Front],
+    first_entry: &mut [u32],
+) {
+    let start = frontier.len();
+    for f in new {
+        match find_front(&frontier[..start], runs, f.node) {
+            Some(i) => {
+                let old = frontier[i];
+                if first_entry[f.node as usize] == old.entry {
+                    first_entry[f.node as usize] = f.entry;
+                }
+                frontier[i] = Front {
+                    stop: old.stop,
+                    ..*f
+                };
+            }
+            None => frontier.push(*f),
+        }
+    }
+    if frontier.len() > start {
+        runs.push(start);
     }
 }
 
@@ -332,9 +435,11 @@ impl Ctx<'_> {
                         return;
                     }
                     // A later arrival that does not lower the word can
-                    // still move on inside its transaction in this layer.
-                    if fwd && v != seed {
-                        conts.push((v, ev, entry));
+                    // still move on inside its transaction in this layer;
+                    // and in a same-transaction round, any arrival may
+                    // name a better predecessor (see `side_fronts`).
+                    if v != seed && (fwd || same_tx) {
+                        conts.push((v, if fwd { ev } else { ev | NO_FWD }, entry));
                     }
                     if !time && fe[v as usize] != NONE {
                         return;
@@ -400,18 +505,74 @@ impl Ctx<'_> {
         }
     }
 
+    /// The predecessor of `v`'s arrival in `ev` at the first round of a
+    /// layer, whose wave holds the fronts of the nodes settled at the layer
+    /// before (sorted in runs), given `won`, the entry whose relaxation won
+    /// the atomic minimum. For a multi-leg event with several input legs,
+    /// the entry of the sender of the first input leg (other than `v`)
+    /// whose front relaxed `ev`, so that the evidence path does not depend
+    /// on node numbers or entry order; `won` otherwise (a one-to-one event
+    /// has one sender). The first two such senders of each event are kept
+    /// in `multi`, for the event's other receivers.
+    fn first_sender(
+        &self,
+        seed: u32,
+        v: u32,
+        ev: u32,
+        won: u32,
+        (wave, runs): (&[Front], &[usize]),
+        multi: &mut FxHashMap<u32, [(u32, u32); 2]>,
+    ) -> u32 {
+        let g = self.g;
+        if !g.is_multi(ev) || g.input_count(ev) < 2 {
+            return won;
+        }
+        let time = self.cfg.time_respecting;
+        let two = multi.entry(ev).or_insert_with(|| {
+            let mut found = [(NONE, NONE); 2];
+            let mut k = 0;
+            for (s, _) in g.inputs(ev) {
+                if k == 2 {
+                    break;
+                }
+                if found[..k].iter().any(|f| f.0 == s) || self.absorbs(s, seed) {
+                    continue;
+                }
+                // The front's range: at or after its arrival, before the
+                // arrival it improved on (as `relax_wave` cuts it).
+                if let Some(i) = find_front(wave, runs, s) {
+                    let f = wave[i];
+                    if !time || (f.ready <= ev && (f.stop == NONE || ev < f.stop)) {
+                        found[k] = (s, f.entry);
+                        k += 1;
+                    }
+                }
+            }
+            found
+        });
+        two.iter()
+            .find(|f| f.0 != v && f.0 != NONE)
+            .map_or(won, |f| f.1)
+    }
+
     /// Layered earliest-arrival search from `seed`.
     ///
     /// Each layer relaxes the out-edges of the nodes improved in the layer
     /// before, with an atomic minimum on a packed (arrival, predecessor's
-    /// entry + 1) word: the smallest arrival wins, and among equal arrivals
-    /// the predecessor entry made first (an earlier round of the layer
-    /// before, then the smaller node id: entries are made in that order),
-    /// whatever the order of the relaxations. A node settled in
-    /// an earlier layer has predecessor field 0, so a tie never displaces
-    /// it. The thread whose minimum first lowers a settled or unreached word
-    /// records the node as improved, so each improved node is listed once;
-    /// the list is sorted before it becomes the next frontier.
+    /// entry + 1) word: the smallest arrival wins, whatever the order of
+    /// the relaxations. A node settled in an earlier layer has predecessor
+    /// field 0, so a tie never displaces it. The thread whose minimum first
+    /// lowers a settled or unreached word records the node as improved, so
+    /// each improved node is listed once; the list is sorted before it
+    /// becomes the next frontier.
+    ///
+    /// Which predecessor an arrival names does not depend on the entries'
+    /// order (which follows node numbers): a multi-leg event's is its first
+    /// sender in input order that relaxed it (`first_sender`), a later
+    /// same-transaction round may give an arrival a better one
+    /// (`side_fronts`), and a node keeps one front per layer, its earliest
+    /// arrival's (`add_fronts`). So the evidence paths are those the stream
+    /// search finds.
     pub(crate) fn hops(&self, seed: u32) -> Hops {
         self.frontier(seed, None)
             .expect("a frontier search without a limit runs to its end")
@@ -455,6 +616,15 @@ impl Ctx<'_> {
             start: NONE,
             stop: NONE,
         });
+        // Starts of the sorted runs of `frontier` (one per round that added
+        // nodes; a node is in at most one), and of the wave's.
+        let mut runs: Vec<usize> = vec![0];
+        let mut wave_runs: Vec<usize> = Vec::new();
+        // Per multi-leg event of a layer's first round: see `first_sender`.
+        let mut multi: FxHashMap<u32, [(u32, u32); 2]> = FxHashMap::default();
+        // Per (node, event): the entry the layer made for that arrival in a
+        // same-transaction round or as a side entry (see `side_fronts`).
+        let mut made: FxHashMap<(u32, u32), u32> = FxHashMap::default();
         let mut scanned = 0u64;
         let mut truncated = false;
         let mut gave_up = false;
@@ -489,8 +659,17 @@ impl Ctx<'_> {
             // entry: the relaxation reached the node, so it has one) and a
             // front of the next round, which stays inside its transaction
             // and does not go on to the next layer.
+            //
+            // A node improved again in a later round of the layer (an
+            // earlier arrival, inside another transaction) keeps one front
+            // for the next layer, the earlier arrival's (see `add_fronts`),
+            // so that what it sends on names its earliest arrival at these
+            // hops as its predecessor, as the stream search does.
             std::mem::swap(wave, frontier);
             frontier.clear();
+            std::mem::swap(&mut wave_runs, &mut runs);
+            runs.clear();
+            made.clear();
             let mut same_tx = false;
             // Fronts of `wave` that are its nodes' best arrivals (the rest
             // are side fronts).
@@ -512,20 +691,56 @@ impl Ctx<'_> {
                 scanned += self.relax_wave(seed, wave, words, same_tx, touched, conts);
                 if same_tx {
                     // With the start of each node's edges found.
-                    frontier.extend_from_slice(&wave[..normal]);
+                    add_fronts(frontier, &mut runs, &wave[..normal], &mut first_entry);
                 }
                 sort_nodes(touched, &mut mark);
-                settle(
-                    touched,
+                if same_tx {
+                    // Inside their transactions: no multi-leg event.
+                    settle(
+                        touched,
+                        layer,
+                        &best,
+                        &old_ready,
+                        &mut entries,
+                        &mut first_entry,
+                        next,
+                        |_, _, won| won,
+                        Some((frontier, &runs)),
+                    );
+                } else {
+                    multi.clear();
+                    let wave: &[Front] = wave;
+                    let wave_runs = &wave_runs;
+                    settle(
+                        touched,
+                        layer,
+                        &best,
+                        &old_ready,
+                        &mut entries,
+                        &mut first_entry,
+                        next,
+                        |v, ev, won| {
+                            self.first_sender(seed, v, ev, won, (wave, wave_runs), &mut multi)
+                        },
+                        None,
+                    );
+                }
+                normal = next.len();
+                if same_tx {
+                    for f in next.iter() {
+                        made.insert((f.node, f.ready - 1), f.entry);
+                    }
+                }
+                side_fronts(
+                    conts,
                     layer,
+                    time,
                     &best,
-                    &old_ready,
+                    &first_entry,
                     &mut entries,
-                    &mut first_entry,
+                    &mut made,
                     next,
                 );
-                normal = next.len();
-                side_fronts(conts, layer, time, &best, &first_entry, &mut entries, next);
                 std::mem::swap(wave, next);
                 if wave.is_empty() {
                     break;

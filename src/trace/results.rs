@@ -59,14 +59,27 @@ pub struct Finding {
     /// Fewest hops from the seed to any member.
     pub min_hops: u32,
     /// The earliest arrival at any member over paths of at most `max_hops`
-    /// hops; `None` only when the seed itself is a member.
+    /// hops (where members are paid in the same transaction, the one
+    /// paid by its first output); `None` only when the seed itself is a
+    /// member.
     pub first_arrival: Option<Arrival>,
     /// Tainted value received by members from non-members, per asset and model.
     pub value: ValueMap,
-    /// The member that the evidence path reaches.
+    /// The member that the evidence path reaches: of the members reached
+    /// in `min_hops`, the one reached first at that many hops; where
+    /// several are paid in that transaction, the one its first output
+    /// pays.
     pub member: Address,
     /// A shortest evidence path from the seed to `member`, a step per
-    /// transfer.
+    /// transfer. Where several shortest paths tie, the one shown is fixed
+    /// by the data alone, whatever else was traced with the seed, the
+    /// hop search or the threads. The path arrives at `member` at its
+    /// earliest arrival at `min_hops` hops; each step back goes to the
+    /// arrival that gave the sender its fewest hops before that transfer,
+    /// the earliest at those hops (value that arrived earlier in the same
+    /// transaction moves on without a new hop, so such an arrival counts
+    /// at its own hops); where a transaction has several senders that
+    /// qualify, the one of its first input.
     pub path: Vec<PathStep>,
 }
 
@@ -86,9 +99,10 @@ pub struct SeedSummary {
     /// findings further out are missing.
     pub truncated: bool,
     /// The hop search that ran for this seed, [`Search::Frontier`] or
-    /// [`Search::Stream`] (`None` for a seed not in the graph). Both give
-    /// the same hops, arrivals and values; where shortest evidence paths
-    /// tie, the path shown is the one this search found first.
+    /// [`Search::Stream`] (`None` for a seed not in the graph), for
+    /// benchmarks and tests. Both give the same findings, evidence paths
+    /// included, so reports leave it out.
+    #[serde(skip)]
     pub search: Option<Search>,
 }
 

@@ -22,8 +22,12 @@
 //!
 //! Same result as the layered search for every address: its fewest hops,
 //! its earliest arrival, and (for the value models) whether it passes
-//! taint on. Where several shortest evidence paths tie, the two searches
-//! may pick different ones; either is a shortest time-respecting path.
+//! taint on; and the same evidence paths, because both break ties in the
+//! order [`Finding::path`](crate::Finding::path) documents: a multi-leg
+//! event's predecessor is its first sender (in input order) that offers
+//! the fewest hops, and a sender's arrival kept for the rest of its
+//! transaction names a predecessor only where it offers fewer hops than
+//! the sender's fewest-hop entry.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
