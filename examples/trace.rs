@@ -630,7 +630,8 @@ fn run(args: Args) -> Result<(), String> {
         let balances = rpc
             .opening_balances(&holders, from - 1)
             .map_err(|e| e.to_string())?;
-        let kept = graph.set_opening_balances(balances);
+        graph = graph.with_opening_balances(balances);
+        let kept = graph.opening_balances().len();
         eprintln!("opening balances: {kept} fetched at block {}", from - 1);
     }
     let t1 = Instant::now();

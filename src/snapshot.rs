@@ -311,7 +311,7 @@ impl FlowGraph {
         };
         let mut g = FlowGraph::from_stored(stored, index);
         let n = meta.openings.len();
-        if g.set_opening_balances(meta.openings) != n {
+        if g.put_opening_balances(meta.openings) != n {
             return Err(bad(
                 meta_at,
                 "an opening balance names an address or asset not in the graph, or one twice",

@@ -474,7 +474,7 @@ fn laundering_case_on_a_live_node() {
 
     // Mid-history: load from S → A on. B's 6 ETH from before are unseen, so
     // the inferred opening (B's largest overdraft, 3 ETH) changes haircut and FIFO ...
-    let (mut mid, _, _) = load(&node.url, BlockRange::Range(case.first_hop, head));
+    let (mid, _, _) = load(&node.url, BlockRange::Range(case.first_hop, head));
     let out = Tracer::new(&mid, &clusters)
         .unwrap()
         .trace(&[case.seed], &cfg)
@@ -503,7 +503,7 @@ fn laundering_case_on_a_live_node() {
         .unwrap();
     assert_eq!(b_opening.amount.get(), 6 * ETH);
     assert_eq!(b_opening.source, "eth_getBalance");
-    mid.set_opening_balances(openings);
+    let mid = mid.with_opening_balances(openings);
     let out = Tracer::new(&mid, &clusters)
         .unwrap()
         .trace(&[case.seed], &cfg)

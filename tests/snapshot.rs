@@ -188,7 +188,7 @@ fn opening_balances_are_kept() {
         transfers: 20_000,
         ..SyntheticConfig::default()
     });
-    let mut g = c.graph().unwrap();
+    let g = c.graph().unwrap();
     let case = CaseInfo {
         seeds: c.seeds.clone(),
         clusters: c.clusters.clone(),
@@ -211,8 +211,23 @@ fn opening_balances_are_kept() {
             source: "test".into(),
         })
         .collect();
-    assert_eq!(g.set_opening_balances(balances.clone()), balances.len());
+    let g = g.with_opening_balances(balances.clone());
+    assert_eq!(g.opening_balances(), &balances[..]);
     let with = report(&g, &case);
+    // Given to the builder before the freeze, with one for an address not
+    // in the graph (dropped): the same graph and report.
+    let mut b = fundtrace::GraphBuilder::new();
+    b.load(&mut c.source()).unwrap();
+    let stranger = OpeningBalance {
+        address: "bitcoin:1BoatSLRHtKNngkdXEeobR76b53LETtpyT"
+            .parse()
+            .unwrap(),
+        ..balances[0].clone()
+    };
+    b.add_opening_balances(balances.iter().cloned().chain([stranger]));
+    let built = b.freeze().unwrap();
+    assert_eq!(built.opening_balances(), &balances[..]);
+    assert_eq!(report(&built, &case), with);
     assert_ne!(
         with,
         report(&FlowGraph::from_snapshot_bytes(&plain).unwrap().0, &case)

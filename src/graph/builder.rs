@@ -32,7 +32,8 @@ use super::ids::{NONE, RECV};
 use crate::error::{Error, Result};
 use crate::sources::{Record, Source};
 use crate::types::{
-    Address, Asset, AssetInfo, BlockHeight, BlockRef, Chain, Position, Special, TxId,
+    Address, Asset, AssetInfo, BlockHeight, BlockRef, Chain, OpeningBalance, Position, Special,
+    TxId,
 };
 
 /// The highest block height a sort key holds.
@@ -111,12 +112,28 @@ pub struct GraphBuilder {
     pub(super) leg_amt: Vec<u128>,
     pub(super) sources: Vec<SourceSummary>,
     pub(super) stats: LoadStats,
+    /// Given with [`GraphBuilder::add_opening_balances`], applied at the
+    /// freeze.
+    pub(super) openings: Vec<OpeningBalance>,
 }
 
 impl GraphBuilder {
     /// An empty builder.
     pub fn new() -> GraphBuilder {
         GraphBuilder::default()
+    }
+
+    /// Adds known opening balances: what an address held of an asset
+    /// before the first block loaded (from `eth_getBalance` or `balanceOf`
+    /// at that block, say). The value models start each such address with
+    /// its balance (clean, oldest) and infer only what it spends beyond it.
+    /// A later balance for the same address and asset replaces an earlier
+    /// one; at [`GraphBuilder::freeze`], balances of addresses or assets
+    /// that are not in the graph are dropped
+    /// ([`FlowGraph::opening_balances`] lists those kept). O(1) each until
+    /// the freeze.
+    pub fn add_opening_balances(&mut self, balances: impl IntoIterator<Item = OpeningBalance>) {
+        self.openings.extend(balances);
     }
 
     /// Reads every record of `source` into the graph.

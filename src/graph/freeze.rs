@@ -311,7 +311,8 @@ impl GraphBuilder {
             sources: self.sources,
             stats: self.stats,
         };
-        let graph = FlowGraph::from_stored(stored, index);
+        let mut graph = FlowGraph::from_stored(stored, index);
+        graph.put_opening_balances(self.openings);
         tracing::info!(
             addresses = graph.address_count(),
             events = graph.event_count(),

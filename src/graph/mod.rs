@@ -212,11 +212,30 @@ impl FlowGraph {
         }
     }
 
-    /// Sets the known opening balances (replacing earlier ones). Balances of
-    /// addresses or assets absent from the graph are dropped; returns how
-    /// many were kept. The value models start each kept address with its
-    /// balance (clean, oldest) and infer only what it spends beyond it.
-    pub fn set_opening_balances(&mut self, balances: Vec<OpeningBalance>) -> usize {
+    /// The graph with these known opening balances in place of any it had
+    /// (see [`GraphBuilder::add_opening_balances`], the way to give them
+    /// before the freeze). For balances that can only be fetched once the
+    /// graph exists: those of the addresses a first trace shows holding
+    /// value ([`Tracer::value_holders`](crate::trace::Tracer::value_holders)).
+    /// It takes the graph by value, so a graph that is shared or traced is
+    /// never changed. Balances of addresses or assets absent from the graph
+    /// are dropped ([`FlowGraph::opening_balances`] lists those kept); a
+    /// later balance for the same address and asset replaces an earlier
+    /// one. O(n) in the balances.
+    #[must_use]
+    pub fn with_opening_balances(
+        mut self,
+        balances: impl IntoIterator<Item = OpeningBalance>,
+    ) -> FlowGraph {
+        self.put_opening_balances(balances);
+        self
+    }
+
+    /// Replaces the opening balances; returns how many were kept.
+    pub(crate) fn put_opening_balances(
+        &mut self,
+        balances: impl IntoIterator<Item = OpeningBalance>,
+    ) -> usize {
         self.openings.clear();
         self.opening_list.clear();
         for b in balances {
@@ -236,7 +255,9 @@ impl FlowGraph {
         self.opening_list.len()
     }
 
-    /// The opening balances set by [`FlowGraph::set_opening_balances`].
+    /// The opening balances the value models start from, in the order
+    /// given (see [`GraphBuilder::add_opening_balances`] and
+    /// [`FlowGraph::with_opening_balances`]).
     pub fn opening_balances(&self) -> &[OpeningBalance] {
         &self.opening_list
     }

@@ -382,7 +382,7 @@ impl Tracer<'_> {
     /// (reached in fewer than `max_hops` hops, not absorbing members, not
     /// seeds, not pseudo-addresses), in each asset they send. When the graph
     /// starts mid-history, fetch these balances at the block before its first
-    /// and hand them to [`FlowGraph::set_opening_balances`]. Sorted.
+    /// and hand them to [`FlowGraph::with_opening_balances`]. Sorted.
     pub fn value_holders(&self, seeds: &[Address], config: &TraceConfig) -> Vec<(Address, Asset)> {
         let graph = self.graph;
         let ctx = self.ctx(config, &config.models);
