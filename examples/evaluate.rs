@@ -148,7 +148,7 @@ fn run(cfg: &SyntheticConfig) -> fundtrace::Result<()> {
         for m in &c.members {
             if let Some(Evidence::DepositForward { .. }) = clustering.evidence(m) {
                 predicted += 1;
-                if truth.deposits.get(m) == Some(&c.name) {
+                if truth.deposits.get(m).is_some_and(|d| c.name == *d) {
                     correct += 1;
                     found_any += 1;
                     if truth.swept.contains(m) {

@@ -98,7 +98,7 @@ pub use trace::{
 };
 pub use types::{
     Address, Amount, Asset, AssetInfo, BitcoinKind, BitcoinNetwork, BlockHeight, BlockRef, Chain,
-    OpeningBalance, Position, Special, Timestamp, TxId,
+    ClusterName, OpeningBalance, Position, Special, Timestamp, TxId,
 };
 
 /// The README's example, compiled and run as a doctest.

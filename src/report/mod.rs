@@ -23,7 +23,7 @@ use crate::graph::{FlowGraph, LoadStats, SourceSummary};
 use crate::labels::LabelSet;
 use crate::trace::{Cluster, Finding, Model, SeedSummary, TraceConfig, TraceOutcome};
 use crate::types::OpeningBalance;
-use crate::types::{Address, AssetInfo};
+use crate::types::{Address, AssetInfo, ClusterName};
 
 /// The inputs of a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,7 +53,7 @@ pub struct ReportMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterMeta {
     /// Its name.
-    pub name: String,
+    pub name: ClusterName,
     /// Number of member addresses given.
     pub members: usize,
     /// How many of them occur in the loaded data.
@@ -222,7 +222,7 @@ impl TraceReport {
                 let v = |m: Model| vals.get(&m).cloned().unwrap_or_default();
                 out.write_record([
                     f.seed.to_string(),
-                    f.cluster.clone(),
+                    f.cluster.to_string(),
                     f.min_hops.to_string(),
                     fa.map(|a| a.chain.to_string()).unwrap_or_default(),
                     fa.map(|a| a.height.to_string()).unwrap_or_default(),

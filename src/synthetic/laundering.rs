@@ -82,7 +82,7 @@ impl Launder {
             Dest::Acct => self.ledger.receive(to, asset, y, t, lots),
             Dest::Deposit { exchange, hops } => self.truth.deposits.push(TruthDeposit {
                 seed,
-                cluster: EXCHANGES[exchange].0.to_owned(),
+                cluster: EXCHANGES[exchange].0.into(),
                 address: to,
                 hops,
                 asset,

@@ -84,7 +84,7 @@ use crate::error::Result;
 use crate::graph::{FlowGraph, GraphBuilder};
 use crate::sources::{Record, Source};
 use crate::trace::{Cluster, Model, ValueMap};
-use crate::types::{Address, Amount, Asset, AssetInfo, Chain, TxId};
+use crate::types::{Address, Amount, Asset, AssetInfo, Chain, ClusterName, TxId};
 use background::{Background, TruthLog};
 use laundering::Launder;
 use oracle::Ledger;
@@ -178,7 +178,7 @@ pub struct TruthDeposit {
     /// The seed whose value it is.
     pub seed: Address,
     /// The exchange (cluster name).
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// The deposit address.
     pub address: Address,
     /// Hops from the seed.
@@ -199,7 +199,7 @@ pub struct ExpectedFinding {
     /// The seed.
     pub seed: Address,
     /// The cluster.
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// Fewest hops.
     pub min_hops: u32,
     /// Value per asset and model.
@@ -219,7 +219,7 @@ impl GroundTruth {
     /// The findings a trace with `max_hops` (time-respecting, stopping at
     /// clusters) must report, sorted by seed then cluster name.
     pub fn expected(&self, max_hops: u32) -> Vec<ExpectedFinding> {
-        let mut map: BTreeMap<(Address, String), ExpectedFinding> = BTreeMap::new();
+        let mut map: BTreeMap<(Address, ClusterName), ExpectedFinding> = BTreeMap::new();
         for d in self.deposits.iter().filter(|d| d.hops <= max_hops) {
             let f = map
                 .entry((d.seed, d.cluster.clone()))

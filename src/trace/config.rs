@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::stream::STREAM_MAX_HOPS;
 use crate::error::{Error, Result};
-use crate::types::Address;
+use crate::types::{Address, ClusterName};
 
 /// A value attribution model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -55,14 +55,14 @@ impl std::str::FromStr for Model {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Cluster {
     /// The name reported in findings.
-    pub name: String,
+    pub name: ClusterName,
     /// The member addresses.
     pub members: Vec<Address>,
 }
 
 impl Cluster {
     /// A cluster from a name and members.
-    pub fn new(name: impl Into<String>, members: Vec<Address>) -> Cluster {
+    pub fn new(name: impl Into<ClusterName>, members: Vec<Address>) -> Cluster {
         Cluster {
             name: name.into(),
             members,

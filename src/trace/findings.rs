@@ -9,7 +9,7 @@ use super::hops::Hops;
 use super::results::{Arrival, Finding, SeedSummary, TraceStats};
 use super::tracer::Ctx;
 use crate::graph::prefetch;
-use crate::types::{Address, Amount, Asset};
+use crate::types::{Address, Amount, Asset, ClusterName};
 
 pub(super) struct SeedResult {
     pub(super) summary: SeedSummary,
@@ -40,7 +40,7 @@ impl Ctx<'_> {
         &self,
         seed_addr: Address,
         seed: u32,
-        clusters: &[String],
+        clusters: &[ClusterName],
         mut hops: Hops,
     ) -> SeedResult {
         let g = self.g;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::config::{Model, Search};
-use crate::types::{Address, Amount, Asset, BlockHeight, Chain, Timestamp, TxId};
+use crate::types::{Address, Amount, Asset, BlockHeight, Chain, ClusterName, Timestamp, TxId};
 
 /// When and where value first arrived in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,7 +55,7 @@ pub struct Finding {
     /// The seed.
     pub seed: Address,
     /// The cluster's name.
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// Fewest hops from the seed to any member.
     pub min_hops: u32,
     /// The earliest arrival at any member over paths of at most `max_hops`

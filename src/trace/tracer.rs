@@ -18,7 +18,7 @@ use super::results::{TraceOutcome, TraceStats};
 use super::stream::LANES;
 use crate::error::{Error, Result};
 use crate::graph::{FlowGraph, NONE, NodeId, prefetch};
-use crate::types::{Address, Asset, Chain};
+use crate::types::{Address, Asset, Chain, ClusterName};
 
 /// A probe gives up before it would scan more than its chain's events
 /// divided by this.
@@ -425,7 +425,7 @@ impl Tracer<'_> {
 /// Clusters resolved against one graph (a [`Tracer`]'s).
 #[derive(Debug, Clone)]
 pub(super) struct Targets {
-    names: Vec<String>,
+    names: Vec<ClusterName>,
     /// Node -> the clusters it belongs to.
     membership: FxHashMap<u32, Vec<u32>>,
     /// Bit per node: a key of `membership` (a cheap test before the map;

@@ -9,6 +9,7 @@
 //! * [`value`]: [`Asset`], [`AssetInfo`] and [`Amount`];
 //! * [`block`]: [`TxId`], [`BlockRef`], [`BlockHeight`], [`Timestamp`],
 //!   [`Position`] and [`OpeningBalance`];
+//! * here: [`Chain`] and [`ClusterName`];
 //! * `classify` (crate-internal): what an address string or an asset tag
 //!   from an outside list says about its chain, shared by the OFAC and label
 //!   readers.
@@ -85,6 +86,73 @@ impl FromStr for Chain {
                 reason: "expected bitcoin or ethereum".into(),
             }),
         }
+    }
+}
+
+/// The name of a target cluster (an exchange, say), as findings and
+/// reports carry it. Names come from outside (labels, the command line), so
+/// every output that shows one escapes it for its format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    /// A name as given.
+    pub fn new(name: impl Into<String>) -> ClusterName {
+        ClusterName(name.into())
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for ClusterName {
+    fn from(s: String) -> ClusterName {
+        ClusterName(s)
+    }
+}
+
+impl From<&str> for ClusterName {
+    fn from(s: &str) -> ClusterName {
+        ClusterName(s.to_owned())
+    }
+}
+
+impl AsRef<str> for ClusterName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ClusterName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for ClusterName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClusterName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ClusterName {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
     }
 }
 
