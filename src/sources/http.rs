@@ -2,7 +2,12 @@
 //! JSON-RPC all go through one client.
 //!
 //! One blocking `ureq` agent per client, with pooled keep-alive connections.
-//! A request has a timeout, connection to last byte. Timeouts, refused or
+//! Each stage of a request (connecting, sending, waiting for the answer,
+//! reading it) has [`HttpOptions::timeout`]; a host-name lookup is bounded by
+//! the system's resolver. There is deliberately no timeout over the whole
+//! request: ureq can only bound a lookup by running it on a thread of its
+//! own, and it looks the host up for every request, pooled connection or
+//! not, so such a timeout would start a thread per request. Timeouts, refused or
 //! dropped connections, HTTP 429 and 5xx answers are retried with exponential
 //! backoff (doubled from [`HttpOptions::backoff`] up to 10 s, or longer when
 //! the server sends `Retry-After`, up to 30 s); a 500 whose body is JSON is the
@@ -18,7 +23,8 @@ use std::time::Duration;
 /// HTTP behaviour of a live client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
-    /// Time allowed for one request, connection to last byte (default 30 s).
+    /// Time allowed for each stage of a request: connecting, sending,
+    /// waiting for the answer and reading it (default 30 s).
     pub timeout: Duration,
     /// Retries after a timeout, a refused or dropped connection, HTTP 429 or
     /// 5xx (default 3).
@@ -108,8 +114,13 @@ impl Http {
     /// host: the most requests the caller has in flight at once, so that no
     /// connection is closed and opened again between two rounds.
     pub fn new(opts: HttpOptions, pool: usize) -> Http {
+        let t = Some(opts.timeout);
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(opts.timeout))
+            .timeout_connect(t)
+            .timeout_send_request(t)
+            .timeout_send_body(t)
+            .timeout_recv_response(t)
+            .timeout_recv_body(t)
             .http_status_as_error(false)
             .max_idle_connections_per_host(pool.max(1))
             .max_idle_connections(pool.max(1).saturating_mul(2))
@@ -264,7 +275,7 @@ impl Http {
 fn transient(e: ureq::Error, timeout: Duration) -> Result<String, String> {
     use std::io::ErrorKind as K;
     match e {
-        ureq::Error::Timeout(_) => Ok(format!("timed out after {timeout:?}")),
+        ureq::Error::Timeout(stage) => Ok(format!("timed out after {timeout:?} ({stage})")),
         ureq::Error::Io(e) if e.kind() == K::TimedOut => Ok(format!("timed out after {timeout:?}")),
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
             Ok(format!("cannot connect: {e}"))

@@ -20,7 +20,8 @@ use crate::sources::http::{Http, HttpOptions, check_url, snippet};
 /// HTTP behaviour of the Ethereum JSON-RPC client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpcOptions {
-    /// Time allowed for one request, connection to last byte (default 30 s).
+    /// Time allowed for each stage of a request: connecting, sending,
+    /// waiting for the answer and reading it (default 30 s).
     pub timeout: Duration,
     /// Retries after a timeout, a broken connection, HTTP 429 or 5xx, or a
     /// rate-limit error (default 4).
