@@ -84,9 +84,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Invalid trace parameters.
-    #[error("invalid trace configuration: {0}")]
-    Config(String),
+    /// A setting (trace parameter, cluster list, source option) that cannot
+    /// be used.
+    #[error("invalid setting {setting}: {reason}")]
+    Config {
+        /// The setting, as the API names it (`max_hops`, `clusters`, …).
+        setting: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("i/o error on {path}: {source}")]
     Io {
@@ -106,15 +112,18 @@ pub enum Error {
         /// What is wrong with the line.
         reason: String,
     },
-    /// A node (Ethereum JSON-RPC) failed after its retries, or answered
-    /// something that does not decode.
+    /// A live server (Ethereum JSON-RPC, Bitcoin Core RPC, Esplora) failed
+    /// after the client's retries, refused the request, or answered
+    /// something that does not decode or does not fit the request.
     #[error("node {endpoint}: {context}: {reason}")]
     Node {
-        /// The node's URL.
+        /// The server's URL (without credentials).
         endpoint: String,
-        /// The method and the block or address it was for.
+        /// The method or path and the block, transaction or address it was for.
         context: String,
-        /// What went wrong, after any retries.
+        /// What kind of failure it is, for callers that act on it.
+        failure: NodeFailure,
+        /// What went wrong, in words, after any retries.
         reason: String,
     },
     /// Writing a report failed.
@@ -127,10 +136,68 @@ pub enum Error {
     },
 }
 
+/// The kind of an [`Error::Node`]: what a caller may act on (wait and try
+/// again, try another method, restart from an earlier block) without reading
+/// the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeFailure {
+    /// The URL cannot be used by this build (its scheme, or `https://`
+    /// without the `tls` feature).
+    Url,
+    /// A stage of the request took longer than the timeout, on every try.
+    Timeout,
+    /// No connection could be made, or it was lost mid-answer, on every try
+    /// (this includes a host name that does not resolve and a TLS failure).
+    Connection,
+    /// The server answered with this HTTP status: a 429 or 5xx after the
+    /// retries, or a status that is not retried (401, 403, 404, …).
+    Status(u16),
+    /// The server's own error for the call: a JSON-RPC error object, or
+    /// Bitcoin Core's `error`.
+    Rpc {
+        /// The error code (`-32601`: no such method; Bitcoin Core `-5`: no
+        /// such transaction or block).
+        code: i64,
+        /// The server's message.
+        message: String,
+    },
+    /// The answer was larger than the client accepts.
+    TooLarge,
+    /// The answer does not decode, or does not fit the request (another
+    /// block than the one asked for, a result of the wrong length).
+    Malformed,
+    /// The server does not have what was asked for (a block past its tip, a
+    /// transaction it does not know).
+    NotFound,
+    /// The chain changed under the load: a block does not link to the one
+    /// loaded before it. Restart from an earlier block.
+    Reorganised,
+}
+
+impl NodeFailure {
+    /// Whether trying again later may succeed: a timeout, a lost
+    /// connection, HTTP 429 or 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NodeFailure::Timeout | NodeFailure::Connection => true,
+            NodeFailure::Status(s) => *s == 429 || (500..600).contains(s),
+            _ => false,
+        }
+    }
+}
+
 /// Short for `std::result::Result<T, fundtrace::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub(crate) fn config(setting: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config {
+            setting,
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

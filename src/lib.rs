@@ -85,7 +85,7 @@ pub mod synthetic;
 pub mod trace;
 pub mod types;
 
-pub use error::{Error, Result};
+pub use error::{Error, NodeFailure, Result};
 pub use graph::{
     EventId, EventInfo, FlowGraph, GraphBuilder, LoadStats, MemoryUse, NodeId, SourceSummary,
 };

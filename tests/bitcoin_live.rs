@@ -13,7 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fundtrace::sources::bitcoin::{CoreFileSource, CoreRpc, CoreRpcSource, Esplora, HttpOptions};
-use fundtrace::{BitcoinNetwork, FlowGraph, GraphBuilder, Record, Source};
+use fundtrace::{BitcoinNetwork, Error, FlowGraph, GraphBuilder, NodeFailure, Record, Source};
+
+/// The kind of a node error; any other error fails the test.
+fn failure(e: &Error) -> NodeFailure {
+    match e {
+        Error::Node { failure, .. } => failure.clone(),
+        other => panic!("expected a node error, got {other:?}"),
+    }
+}
 
 fn quick() -> HttpOptions {
     HttpOptions {
@@ -156,7 +164,9 @@ fn core_rpc_errors_are_clear() {
     let server = Replay::start(core_handler(d.join("bitcoin-etl/stream_50001_50002")));
     let wrong =
         CoreRpc::new(&server.url, BitcoinNetwork::Mainnet, quick()).with_user("alice", "guess");
-    let e = wrong.block_hash(50_001).unwrap_err().to_string();
+    let err = wrong.block_hash(50_001).unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Status(401));
+    let e = err.to_string();
     assert!(e.contains("authentication failed"), "{e}");
     // A stopped node: nothing listens on the port.
     let port = {
@@ -171,7 +181,10 @@ fn core_rpc_errors_are_clear() {
         BitcoinNetwork::Mainnet,
         quick(),
     );
-    let e = down.block_hash(1).unwrap_err().to_string();
+    let err = down.block_hash(1).unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Connection);
+    assert!(failure(&err).is_transient());
+    let e = err.to_string();
     assert!(
         e.contains(&format!("127.0.0.1:{port}")) && e.contains("getblockhash"),
         "{e}"
@@ -195,10 +208,11 @@ fn http_faults_retry_then_fail_with_the_url() {
     assert_eq!(hits.load(Ordering::SeqCst), 3);
     // Always 429: gives up after the retries, naming URL and request.
     let busy = Replay::start(Arc::new(|_, _, _, _| (429, "slow down".into())));
-    let e = CoreRpc::new(&busy.url, BitcoinNetwork::Mainnet, quick())
+    let err = CoreRpc::new(&busy.url, BitcoinNetwork::Mainnet, quick())
         .block_hash(7)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Status(429));
+    let e = err.to_string();
     assert!(
         e.contains("http 429") && e.contains("gave up after 3 attempts") && e.contains(&busy.url),
         "{e}"
@@ -212,17 +226,19 @@ fn http_faults_retry_then_fail_with_the_url() {
         retries: 0,
         ..quick()
     };
-    let e = CoreRpc::new(&slow.url, BitcoinNetwork::Mainnet, opts)
+    let err = CoreRpc::new(&slow.url, BitcoinNetwork::Mainnet, opts)
         .block_hash(7)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Timeout);
+    let e = err.to_string();
     assert!(e.contains("timed out"), "{e}");
     // Malformed and truncated answers.
     let junk = Replay::start(Arc::new(|_, _, _, _| (200, "{\"result\": \"0000".into())));
-    let e = CoreRpc::new(&junk.url, BitcoinNetwork::Mainnet, quick())
+    let err = CoreRpc::new(&junk.url, BitcoinNetwork::Mainnet, quick())
         .block_hash(7)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Malformed);
+    let e = err.to_string();
     assert!(
         e.contains("malformed answer") && e.contains("getblockhash"),
         "{e}"
@@ -235,11 +251,32 @@ fn http_faults_retry_then_fail_with_the_url() {
         max_response: 1_000,
         ..quick()
     };
-    let e = CoreRpc::new(&big.url, BitcoinNetwork::Mainnet, small)
+    let err = CoreRpc::new(&big.url, BitcoinNetwork::Mainnet, small)
         .block_hash(7)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::TooLarge);
+    let e = err.to_string();
     assert!(e.contains("limit 1000 bytes"), "{e}");
+    // The node's own error, with its code: Bitcoin Core's -5 for a block it
+    // does not know is "not found" (None), any other code is an error.
+    let refusing = Replay::start(Arc::new(|_, _, _, _| {
+        (
+            500,
+            r#"{"result":null,"error":{"code":-32601,"message":"Method not found"},"id":"x"}"#
+                .into(),
+        )
+    }));
+    let err = CoreRpc::new(&refusing.url, BitcoinNetwork::Mainnet, quick())
+        .block_hash(7)
+        .unwrap_err();
+    assert_eq!(
+        failure(&err),
+        NodeFailure::Rpc {
+            code: -32601,
+            message: "Method not found".into()
+        }
+    );
+    assert!(!failure(&err).is_transient());
 }
 
 /// Esplora replaying mempool.space's recorded transactions. The block's
@@ -302,7 +339,9 @@ fn esplora_replay() {
     };
     assert_eq!((u.block.height.0, u.index), (836_361, 1));
     assert!(e.tx(&"00".repeat(32)).unwrap().is_none());
-    let err = e.records(&["00".repeat(32)]).unwrap_err().to_string();
+    let err = e.records(&["00".repeat(32)]).unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::NotFound);
+    let err = err.to_string();
     assert!(err.contains("not found"), "{err}");
 }
 
@@ -384,18 +423,23 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
             .with_user("alice", "secret");
         let mut src = CoreRpcSource::new(rpc, range);
         let mut b = GraphBuilder::new();
-        let e = b.load(&mut src).unwrap_err().to_string();
-        (e, src.resume_from())
+        let err = b.load(&mut src).unwrap_err();
+        let kind = match &err {
+            Error::Node { failure, .. } => Some(failure.clone()),
+            _ => None,
+        };
+        (err.to_string(), src.resume_from(), kind)
     };
     let only = std::slice::from_ref(&stream);
     // getblockhash 50002 answers 50001's hash.
-    let (e, at) = load(
+    let (e, at, kind) = load(
         only,
         Box::new(|f, _| {
             (f == "rpc_response_getblockhash_50002.json").then(|| format!("\"{H50001}\""))
         }),
         50_001..=50_002,
     );
+    assert_eq!(kind, Some(NodeFailure::Malformed));
     assert!(
         e.contains("the node says height 50001, expected 50002"),
         "{e}"
@@ -405,7 +449,7 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
     let b50002 =
         std::fs::read_to_string(stream.join(format!("rpc_response_getblock_{H50002}_2.json")))
             .unwrap();
-    let (e, at) = load(
+    let (e, at, _) = load(
         only,
         Box::new(move |f, _| f.contains(H50001).then(|| b50002.clone())),
         50_001..=50_002,
@@ -418,7 +462,7 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
     );
     assert_eq!(at, 50_001);
     // A changed nonce: the header no longer hashes to the stated hash.
-    let (e, _) = load(
+    let (e, _, _) = load(
         only,
         Box::new(|f, t| {
             f.contains(H50001)
@@ -433,7 +477,7 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
     // Height 50001 answered with (real) block 1, relabelled: its header is
     // genuine, but block 50002 does not link to it.
     let block1 = "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048";
-    let (e, at) = load(
+    let (e, at, kind) = load(
         &[stream.clone(), d.join("bitcoin-etl/block_1")],
         Box::new(move |f, t| {
             if f == "rpc_response_getblockhash_50001.json" {
@@ -450,5 +494,6 @@ fn core_rpc_source_refuses_blocks_that_do_not_match() {
             && e.contains("reorganised"),
         "{e}"
     );
+    assert_eq!(kind, Some(NodeFailure::Reorganised));
     assert_eq!(at, 50_002);
 }

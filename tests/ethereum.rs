@@ -19,7 +19,15 @@ use fundtrace::sources::ethereum::{
     BlockData, BlockRange, BlockTraces, EthKind, EthRpc, EthRpcSource, EtlSource, FrameKind,
     RpcOptions, convert_block,
 };
-use fundtrace::{Error, Record, Source};
+use fundtrace::{Error, NodeFailure, Record, Source};
+
+/// The kind of a node error; any other error fails the test.
+fn failure(e: &Error) -> NodeFailure {
+    match e {
+        Error::Node { failure, .. } => failure.clone(),
+        other => panic!("expected a node error, got {other:?}"),
+    }
+}
 use serde_json::{Value, json};
 
 /// A JSON-RPC answer from the request body.
@@ -705,6 +713,7 @@ fn retries_timeouts_and_outages() {
     let err = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
         .next_record()
         .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Status(503));
     let msg = err.to_string();
     assert!(
         msg.contains("block 483920")
@@ -727,10 +736,11 @@ fn retries_timeouts_and_outages() {
         ..quick()
     };
     let rpc = EthRpc::connect(&slow.url, opts).unwrap();
-    let msg = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
+    let err = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
         .next_record()
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Timeout);
+    let msg = err.to_string();
     assert!(
         msg.contains("block 483920") && msg.contains("timed out"),
         "{msg}"
@@ -742,10 +752,11 @@ fn retries_timeouts_and_outages() {
         l.local_addr().unwrap().port()
     };
     let rpc = EthRpc::connect(&format!("http://127.0.0.1:{port}"), quick()).unwrap();
-    let msg = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
+    let err = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
         .next_record()
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(failure(&err), NodeFailure::Connection);
+    let msg = err.to_string();
     assert!(
         msg.contains("block 483920") && msg.contains("cannot connect"),
         "{msg}"
@@ -763,16 +774,26 @@ fn retries_timeouts_and_outages() {
         )
     }));
     let rpc = EthRpc::connect(&refusing.url, quick()).unwrap();
-    let msg = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
+    let err = EthRpcSource::new(rpc, BlockRange::Range(483_920, 483_920))
         .next_record()
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(
+        failure(&err),
+        NodeFailure::Rpc {
+            code: -32000,
+            message: "header not found".into()
+        }
+    );
+    let msg = err.to_string();
     assert!(
         msg.contains("header not found") && msg.contains("483920"),
         "{msg}"
     );
     assert!(EthRpc::connect("https://example.invalid", quick()).is_err() || cfg!(feature = "tls"));
-    assert!(EthRpc::connect("ftp://x", quick()).is_err());
+    assert_eq!(
+        failure(&EthRpc::connect("ftp://x", quick()).unwrap_err()),
+        NodeFailure::Url
+    );
 }
 
 #[test]

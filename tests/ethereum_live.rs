@@ -720,9 +720,18 @@ fn reorganisation_during_a_load_is_refused() {
         }
     };
     let mut b = GraphBuilder::new();
-    let e = on_blocks_fetched(hook, || b.load(&mut src))
-        .unwrap_err()
-        .to_string();
+    let err = on_blocks_fetched(hook, || b.load(&mut src)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            fundtrace::Error::Node {
+                failure: fundtrace::NodeFailure::Reorganised,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let e = err.to_string();
     assert!(
         e.contains("eth_getBlockByNumber for block 4")
             && e.contains("is not the hash")

@@ -165,7 +165,7 @@ fn trace_rejects_bad_arguments_clearly() {
         (vec!["--search", "sideways"], "sideways"),
         (
             vec!["--search", "stream", "--no-time-order"],
-            "search stream needs",
+            "setting search: stream needs",
         ),
         (vec!["--frobnicate"], "frobnicate"),
     ] {

@@ -654,12 +654,21 @@ fn hop_cap_bounds_report_paths() {
     assert_eq!(f.path.len(), MAX_HOPS as usize);
     let g = FlowGraph::from_records("chain", recs).unwrap();
     let over = TraceConfig::default().with_max_hops(MAX_HOPS + 1);
-    let e = trace_seeds(&g, &[addr(0)], &clusters, &over)
-        .unwrap_err()
-        .to_string();
+    let err = trace_seeds(&g, &[addr(0)], &clusters, &over).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            fundtrace::Error::Config {
+                setting: "max_hops",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let e = err.to_string();
     assert!(
         e.contains(&format!(
-            "max_hops {} is over the cap of {MAX_HOPS}",
+            "setting max_hops: {} is over the cap of {MAX_HOPS}",
             MAX_HOPS + 1
         )),
         "{e}"

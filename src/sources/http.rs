@@ -18,7 +18,10 @@
 //! TLS: plain `http://` always; `https://` with the `tls` feature (rustls with
 //! the ring provider, Mozilla's root certificates from `webpki-roots`).
 
+use std::fmt;
 use std::time::Duration;
+
+use crate::error::NodeFailure;
 
 /// HTTP behaviour of a live client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +66,30 @@ impl Reply {
     }
 }
 
+/// A request that failed for good: its kind and what happened, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failed {
+    /// The kind, for callers that act on it.
+    pub failure: NodeFailure,
+    /// What happened.
+    pub reason: String,
+}
+
+impl Failed {
+    pub fn new(failure: NodeFailure, reason: impl Into<String>) -> Failed {
+        Failed {
+            failure,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// A blocking HTTP client with retries (see the module documentation).
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
@@ -73,9 +100,9 @@ pub(crate) struct Http {
 /// What one attempt ended with.
 enum Attempt {
     Done(Reply),
-    /// Worth another try: the reason, what the answer said, and the
-    /// server's `Retry-After`.
-    Transient(String, Option<String>, Option<Duration>),
+    /// Worth another try: the failure if it is the last, what the answer
+    /// said, and the server's `Retry-After`.
+    Transient(Failed, Option<String>, Option<Duration>),
 }
 
 /// Longest wait between two attempts from our own backoff.
@@ -93,19 +120,19 @@ pub(crate) fn snippet(s: &[u8]) -> String {
 /// with the `tls` feature.
 ///
 /// # Errors
-/// A message naming the URL.
-pub(crate) fn check_url(url: &str) -> Result<(), String> {
-    let scheme = url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .ok_or_else(|| format!("invalid url {url:?}: no scheme (use http://)"))?;
+/// [`NodeFailure::Url`], the message naming the URL.
+pub(crate) fn check_url(url: &str) -> Result<(), Failed> {
+    let bad = |reason: String| Err(Failed::new(NodeFailure::Url, reason));
+    let Some(scheme) = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()) else {
+        return bad(format!("invalid url {url:?}: no scheme (use http://)"));
+    };
     match scheme.as_str() {
         "http" => Ok(()),
         "https" if cfg!(feature = "tls") => Ok(()),
-        "https" => Err(format!(
+        "https" => bad(format!(
             "{url}: https needs the `tls` feature (or a local tunnel)"
         )),
-        s => Err(format!("{url}: unsupported scheme {s:?} (use http://)")),
+        s => bad(format!("{url}: unsupported scheme {s:?} (use http://)")),
     }
 }
 
@@ -137,7 +164,7 @@ impl Http {
     ///
     /// # Errors
     /// Why the request failed, after the retries.
-    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, Failed> {
         self.send(url, None, headers)
     }
 
@@ -150,7 +177,7 @@ impl Http {
         url: &str,
         body: &[u8],
         headers: &[(&str, &str)],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, Failed> {
         self.send(url, Some(body), headers)
     }
 
@@ -159,20 +186,22 @@ impl Http {
         url: &str,
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, Failed> {
         check_url(url)?;
         let mut attempt = 0u32;
         loop {
-            let (reason, detail, retry_after) = match self.attempt(url, body, headers)? {
+            let (failed, detail, retry_after) = match self.attempt(url, body, headers)? {
                 Attempt::Done(r) => return Ok(r),
-                Attempt::Transient(reason, detail, after) => (reason, detail, after),
+                Attempt::Transient(failed, detail, after) => (failed, detail, after),
             };
             attempt += 1;
             if attempt > self.opts.retries {
-                return Err(match detail {
+                let reason = &failed.reason;
+                let reason = match detail {
                     Some(d) => format!("{reason}; gave up after {attempt} attempts ({d})"),
                     None => format!("{reason}; gave up after {attempt} attempts"),
-                });
+                };
+                return Err(Failed { reason, ..failed });
             }
             std::thread::sleep(self.backoff(attempt - 1, retry_after));
         }
@@ -195,7 +224,7 @@ impl Http {
         url: &str,
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
-    ) -> Result<Attempt, String> {
+    ) -> Result<Attempt, Failed> {
         let sent = match body {
             None => {
                 let mut r = self.agent.get(url);
@@ -215,7 +244,7 @@ impl Http {
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                return transient(e, self.opts.timeout).map(|m| Attempt::Transient(m, None, None));
+                return transient(e, self.opts.timeout).map(|f| Attempt::Transient(f, None, None));
             }
         };
         let status = resp.status().as_u16();
@@ -233,13 +262,16 @@ impl Http {
         {
             Ok(b) => b,
             Err(ureq::Error::BodyExceedsLimit(_)) => {
-                return Err(format!(
-                    "cannot read the body (limit {} bytes): the answer is larger",
-                    self.opts.max_response
+                return Err(Failed::new(
+                    NodeFailure::TooLarge,
+                    format!(
+                        "cannot read the body (limit {} bytes): the answer is larger",
+                        self.opts.max_response
+                    ),
                 ));
             }
             Err(e) => {
-                return transient(e, self.opts.timeout).map(|m| Attempt::Transient(m, None, None));
+                return transient(e, self.opts.timeout).map(|f| Attempt::Transient(f, None, None));
             }
         };
         let retry = match status {
@@ -258,7 +290,7 @@ impl Http {
             let text = snippet(&body_bytes);
             let detail = (!text.trim().is_empty()).then(|| format!("answer starts {text:?}"));
             return Ok(Attempt::Transient(
-                format!("http {status}"),
+                Failed::new(NodeFailure::Status(status), format!("http {status}")),
                 detail,
                 retry_after,
             ));
@@ -272,16 +304,22 @@ impl Http {
 
 /// A transport failure worth retrying, described; or, for anything else
 /// (a bad URL, a TLS failure), the final error.
-fn transient(e: ureq::Error, timeout: Duration) -> Result<String, String> {
+fn transient(e: ureq::Error, timeout: Duration) -> Result<Failed, Failed> {
     use std::io::ErrorKind as K;
+    let again = |failure, reason: String| Ok(Failed::new(failure, reason));
     match e {
-        ureq::Error::Timeout(stage) => Ok(format!("timed out after {timeout:?} ({stage})")),
-        ureq::Error::Io(e) if e.kind() == K::TimedOut => Ok(format!("timed out after {timeout:?}")),
+        ureq::Error::Timeout(stage) => again(
+            NodeFailure::Timeout,
+            format!("timed out after {timeout:?} ({stage})"),
+        ),
+        ureq::Error::Io(e) if e.kind() == K::TimedOut => {
+            again(NodeFailure::Timeout, format!("timed out after {timeout:?}"))
+        }
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-            Ok(format!("cannot connect: {e}"))
+            again(NodeFailure::Connection, format!("cannot connect: {e}"))
         }
         ureq::Error::Io(e) if matches!(e.kind(), K::ConnectionRefused | K::NotConnected) => {
-            Ok(format!("cannot connect: {e}"))
+            again(NodeFailure::Connection, format!("cannot connect: {e}"))
         }
         // A server restarting, or a connection dropped mid-answer.
         ureq::Error::Io(e)
@@ -290,10 +328,17 @@ fn transient(e: ureq::Error, timeout: Duration) -> Result<String, String> {
                 K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe
             ) =>
         {
-            Ok(format!("connection lost: {e}"))
+            again(NodeFailure::Connection, format!("connection lost: {e}"))
         }
-        ureq::Error::Protocol(p) => Ok(format!("malformed http answer: {p}")),
-        e => Err(e.to_string()),
+        ureq::Error::Protocol(p) => again(
+            NodeFailure::Malformed,
+            format!("malformed http answer: {p}"),
+        ),
+        ureq::Error::BadUri(_) => Err(Failed::new(NodeFailure::Url, e.to_string())),
+        ureq::Error::LargeResponseHeader(..) => {
+            Err(Failed::new(NodeFailure::TooLarge, e.to_string()))
+        }
+        e => Err(Failed::new(NodeFailure::Connection, e.to_string())),
     }
 }
 

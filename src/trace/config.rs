@@ -154,19 +154,25 @@ impl TraceConfig {
     /// [`Error::Config`] naming the setting.
     pub fn check(&self) -> Result<()> {
         if self.max_hops > crate::limits::MAX_HOPS {
-            return Err(Error::Config(format!(
-                "max_hops {} is over the cap of {} (limits::MAX_HOPS), which bounds the length of evidence paths",
-                self.max_hops,
-                crate::limits::MAX_HOPS
-            )));
+            return Err(Error::config(
+                "max_hops",
+                format!(
+                    "{} is over the cap of {} (limits::MAX_HOPS), which bounds the length of evidence paths",
+                    self.max_hops,
+                    crate::limits::MAX_HOPS
+                ),
+            ));
         }
         if self.search == Search::Stream && !self.stream_applies() {
-            return Err(Error::Config(format!(
-                "search stream needs time_respecting, no max_edges_per_seed and max_hops of at \
+            return Err(Error::config(
+                "search",
+                format!(
+                    "stream needs time_respecting, no max_edges_per_seed and max_hops of at \
                  most {STREAM_MAX_HOPS} (have time_respecting {}, max_edges_per_seed {:?}, \
                  max_hops {})",
-                self.time_respecting, self.max_edges_per_seed, self.max_hops
-            )));
+                    self.time_respecting, self.max_edges_per_seed, self.max_hops
+                ),
+            ));
         }
         Ok(())
     }
@@ -258,7 +264,7 @@ mod tests {
             },
         ] {
             let msg = bad.check().unwrap_err().to_string();
-            assert!(msg.contains("search stream needs"), "{msg}");
+            assert!(msg.contains("setting search: stream needs"), "{msg}");
             let auto = TraceConfig {
                 search: Search::Auto,
                 ..bad

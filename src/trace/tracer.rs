@@ -118,7 +118,10 @@ impl Targets {
         let mut names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::Config(format!("two clusters are named {:?}", w[0])));
+            return Err(Error::config(
+                "clusters",
+                format!("two clusters are named {:?}", w[0]),
+            ));
         }
         // The lookups (a random read of the address index each) run in
         // parallel; the map is built in cluster order, so it is the same

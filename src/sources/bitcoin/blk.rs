@@ -344,7 +344,7 @@ impl BlkSource {
                     let e = *first;
                     let block = src.read_block(&e)?;
                     block.bip34_block_height().map_err(|err| {
-                        Error::Config(format!(
+                        Error::config("start_height", format!(
                             "cannot tell the height of block {} at {}:{} ({err}); give the start height",
                             e.hash,
                             src.files[e.file as usize].display(),

@@ -18,7 +18,7 @@ use base64::Engine;
 use super::convert::{BlockQueue, Prevout, PrevoutProvider, Step, UtxoIndex, script_address};
 use super::core_json::{CoreBlock, convert_core_block, parse_getblock, parse_getrawtransaction};
 use super::esplora::{EsploraTx, parse_esplora};
-use crate::error::{Error, Result};
+use crate::error::{Error, NodeFailure, Result};
 use crate::sources::{Record, Source};
 use crate::types::BitcoinNetwork;
 
@@ -36,11 +36,18 @@ enum Answer {
     Status(u16, String),
 }
 
-fn net_err(what: String) -> Error {
-    Error::Parse {
-        what: "http request",
-        input: what,
-        reason: String::new(),
+/// An [`Error::Node`] for the server at `endpoint`.
+fn node_err(
+    endpoint: &str,
+    context: impl Into<String>,
+    failure: NodeFailure,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Node {
+        endpoint: endpoint.to_owned(),
+        context: context.into(),
+        failure,
+        reason: reason.into(),
     }
 }
 
@@ -49,9 +56,11 @@ impl Http {
         Http(crate::sources::http::Http::new(opts, 4))
     }
 
-    /// Sends with retries. `body` None: GET, else POST of JSON.
+    /// Sends with retries. `body` None: GET, else POST of JSON. Errors name
+    /// `endpoint` and `what` was asked.
     fn request(
         &self,
+        endpoint: &str,
         url: &str,
         body: Option<&str>,
         auth: Option<&str>,
@@ -63,16 +72,15 @@ impl Http {
             None => self.0.get(url, headers),
             Some(b) => self.0.post_json(url, b.as_bytes(), headers),
         };
-        let reply = sent.map_err(|reason| Error::Parse {
-            what: "http request",
-            input: format!("{what} at {url}"),
-            reason,
-        })?;
+        let reply = sent.map_err(|f| node_err(endpoint, what, f.failure, f.reason))?;
         let ok = reply.ok();
-        let text = String::from_utf8(reply.body).map_err(|e| Error::Parse {
-            what: "http answer",
-            input: format!("{what} at {url}"),
-            reason: format!("not utf-8: {e}"),
+        let text = String::from_utf8(reply.body).map_err(|e| {
+            node_err(
+                endpoint,
+                what,
+                NodeFailure::Malformed,
+                format!("the answer is not utf-8: {e}"),
+            )
         })?;
         Ok(match reply.status {
             _ if ok => Answer::Ok(text),
@@ -91,13 +99,25 @@ pub struct CoreRpc {
     net: BitcoinNetwork,
 }
 
-/// An error the node itself returned.
-fn rpc_error(method: &str, url: &str, err: &serde_json::Value) -> Error {
-    Error::Parse {
-        what: "bitcoin core rpc",
-        input: format!("{method} at {url}"),
-        reason: format!("the node answered with an error: {err}"),
-    }
+/// An error the node itself returned (`{"code": …, "message": …}`).
+fn rpc_error(url: &str, what: &str, err: &serde_json::Value) -> Error {
+    let code = err.get("code").and_then(serde_json::Value::as_i64);
+    let message = err
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let reason = match code {
+        Some(c) => format!("the node answered with error {c}: {message}"),
+        None => format!("the node answered with an error: {err}"),
+    };
+    let failure = match code {
+        Some(code) => NodeFailure::Rpc {
+            code,
+            message: message.to_owned(),
+        },
+        None => NodeFailure::Malformed,
+    };
+    node_err(url, what, failure, reason)
 }
 
 impl CoreRpc {
@@ -145,24 +165,30 @@ impl CoreRpc {
     ) -> Result<Option<String>> {
         let body = serde_json::json!({"jsonrpc": "1.0", "id": "fundtrace", "method": method, "params": params}).to_string();
         let what = format!("{method} {params}");
-        let text = match self
-            .http
-            .request(&self.url, Some(&body), self.auth.as_deref(), &what)?
-        {
+        let text = match self.http.request(
+            &self.url,
+            &self.url,
+            Some(&body),
+            self.auth.as_deref(),
+            &what,
+        )? {
             Answer::Ok(t) => t,
-            Answer::Status(401 | 403, _) => {
-                return Err(Error::Parse {
-                    what: "bitcoin core rpc",
-                    input: self.url.clone(),
-                    reason: "authentication failed: check the user, password or cookie".into(),
-                });
+            Answer::Status(s @ (401 | 403), _) => {
+                return Err(node_err(
+                    &self.url,
+                    what,
+                    NodeFailure::Status(s),
+                    format!("http {s}: authentication failed: check the user, password or cookie"),
+                ));
             }
             Answer::Status(_, t) => t,
             Answer::NotFound => {
-                return Err(net_err(format!(
-                    "{what} at {}: http 404 (not a bitcoin core rpc endpoint?)",
-                    self.url
-                )));
+                return Err(node_err(
+                    &self.url,
+                    what,
+                    NodeFailure::Status(404),
+                    "http 404 (not a bitcoin core rpc endpoint?)",
+                ));
             }
         };
         #[derive(serde::Deserialize)]
@@ -171,10 +197,13 @@ impl CoreRpc {
             result: Option<&'a serde_json::value::RawValue>,
             error: Option<serde_json::Value>,
         }
-        let env: Env<'_> = serde_json::from_str(&text).map_err(|e| Error::Parse {
-            what: "bitcoin core rpc",
-            input: format!("{what} at {}", self.url),
-            reason: format!("malformed answer: {e}"),
+        let env: Env<'_> = serde_json::from_str(&text).map_err(|e| {
+            node_err(
+                &self.url,
+                &what,
+                NodeFailure::Malformed,
+                format!("malformed answer: {e}"),
+            )
         })?;
         match env.error.filter(|e| !e.is_null()) {
             Some(err)
@@ -185,7 +214,7 @@ impl CoreRpc {
             {
                 Ok(None)
             }
-            Some(err) => Err(rpc_error(method, &self.url, &err)),
+            Some(err) => Err(rpc_error(&self.url, &what, &err)),
             None => Ok(Some(env.result.map_or("null", |r| r.get()).to_owned())),
         }
     }
@@ -193,23 +222,30 @@ impl CoreRpc {
     /// `getblockhash`; `None` past the tip.
     ///
     /// # Errors
-    /// Transport failures, malformed answers, node errors.
+    /// [`Error::Node`] for transport failures, malformed answers and the
+    /// node's errors.
     pub fn block_hash(&self, height: u64) -> Result<Option<BlockHash>> {
         let Some(t) = self.call("getblockhash", serde_json::json!([height]), &[-8])? else {
             return Ok(None);
         };
-        let s: String =
-            serde_json::from_str(&t).map_err(|e| net_err(format!("getblockhash {height}: {e}")))?;
-        s.parse()
-            .map(Some)
-            .map_err(|e| net_err(format!("getblockhash {height}: {e}")))
+        let bad = |e: &dyn std::fmt::Display| {
+            node_err(
+                &self.url,
+                format!("getblockhash {height}"),
+                NodeFailure::Malformed,
+                format!("malformed answer: {e}"),
+            )
+        };
+        let s: String = serde_json::from_str(&t).map_err(|e| bad(&e))?;
+        s.parse().map(Some).map_err(|e| bad(&e))
     }
 
     /// `getblock` at verbosity 3 (previous outputs included), or 2 on nodes
     /// older than Bitcoin Core 23 that refuse 3.
     ///
     /// # Errors
-    /// Transport failures, malformed answers, node errors, the checks of
+    /// [`Error::Node`] for transport failures, malformed answers and the
+    /// node's errors; the checks of
     /// [`parse_getblock`].
     pub fn block(&self, hash: &BlockHash) -> Result<Option<CoreBlock>> {
         let what = format!("getblock {hash}");
@@ -221,7 +257,11 @@ impl CoreRpc {
             ) {
                 Ok(Some(t)) => return parse_getblock(&t, &what, self.net).map(Some),
                 Ok(None) => return Ok(None),
-                Err(e) if verbosity == 3 && e.to_string().contains("-8") => continue,
+                // Before Bitcoin Core 23: "Verbosity was 3, expected 0-2" (-8).
+                Err(Error::Node {
+                    failure: NodeFailure::Rpc { code: -8, .. },
+                    ..
+                }) if verbosity == 3 => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -232,7 +272,8 @@ impl CoreRpc {
     /// (without `-txindex` it only knows mempool and wallet transactions).
     ///
     /// # Errors
-    /// Transport failures, malformed answers, node errors.
+    /// [`Error::Node`] for transport failures, malformed answers and the
+    /// node's errors.
     pub fn raw_transaction(&self, txid: &Txid) -> Result<Option<Transaction>> {
         let Some(t) = self.call(
             "getrawtransaction",
@@ -340,31 +381,45 @@ impl CoreRpcSource {
         let Some(hash) = self.rpc.block_hash(h)? else {
             return Ok(Step::End);
         };
+        let url = &self.rpc.url;
+        let ctx = || format!("getblock {hash} (height {h})");
         let block = self.rpc.block(&hash)?.ok_or_else(|| {
-            net_err(format!(
-                "getblock {hash} (height {h}): the node does not have it"
-            ))
+            node_err(
+                url,
+                ctx(),
+                NodeFailure::NotFound,
+                "the node does not have it",
+            )
         })?;
         if block.hash != hash {
-            return Err(net_err(format!(
-                "getblock {hash} (height {h}): the node answered with block {}",
-                block.hash
-            )));
+            return Err(node_err(
+                url,
+                ctx(),
+                NodeFailure::Malformed,
+                format!("the node answered with block {}", block.hash),
+            ));
         }
         if block.height != h {
-            return Err(net_err(format!(
-                "getblock {hash}: the node says height {}, expected {h}",
-                block.height
-            )));
+            return Err(node_err(
+                url,
+                ctx(),
+                NodeFailure::Malformed,
+                format!("the node says height {}, expected {h}", block.height),
+            ));
         }
         if let Some(last) = self.last
             && block.prev != Some(last)
         {
-            return Err(net_err(format!(
-                "block {hash} at height {h} does not follow block {last} at height {}: \
-                 the chain was reorganised during the load; restart from an earlier height",
-                h - 1
-            )));
+            return Err(node_err(
+                url,
+                ctx(),
+                NodeFailure::Reorganised,
+                format!(
+                    "block {hash} at height {h} does not follow block {last} at height {}: \
+                     the chain was reorganised during the load; restart from an earlier height",
+                    h - 1
+                ),
+            ));
         }
         let mut recs = Vec::new();
         let s = convert_core_block(&block, self.rpc.net, &mut self.utxos, &mut recs)?;
@@ -395,23 +450,24 @@ impl Esplora {
 
     fn get(&self, path: &str) -> Result<Option<String>> {
         let url = format!("{}{path}", self.base);
-        match self
-            .http
-            .request(&url, None, None, &format!("GET {path}"))?
-        {
+        let what = format!("GET {path}");
+        match self.http.request(&self.base, &url, None, None, &what)? {
             Answer::Ok(t) => Ok(Some(t)),
             Answer::NotFound => Ok(None),
-            Answer::Status(s, t) => Err(net_err(format!(
-                "GET {url}: http {s}: {}",
-                t.chars().take(200).collect::<String>()
-            ))),
+            Answer::Status(s, t) => Err(node_err(
+                &self.base,
+                what,
+                NodeFailure::Status(s),
+                format!("http {s}: {}", t.chars().take(200).collect::<String>()),
+            )),
         }
     }
 
     /// `/tx/:txid`; `None` if the server does not know it.
     ///
     /// # Errors
-    /// Transport failures and the checks of [`parse_esplora`].
+    /// [`Error::Node`] for transport failures; the checks of
+    /// [`parse_esplora`].
     pub fn tx(&self, txid: &str) -> Result<Option<EsploraTx>> {
         let Some(t) = self.get(&format!("/tx/{txid}"))? else {
             return Ok(None);
@@ -426,14 +482,20 @@ impl Esplora {
     /// `/block/:hash/txids`: the block's transaction ids in order.
     ///
     /// # Errors
-    /// Transport failures, malformed answers, more ids than
+    /// [`Error::Node`] for transport failures and malformed answers; more ids than
     /// [`MAX_TXS_PER_BLOCK`](crate::limits::MAX_TXS_PER_BLOCK).
     pub fn block_txids(&self, hash: &str) -> Result<Option<Vec<String>>> {
         let Some(t) = self.get(&format!("/block/{hash}/txids"))? else {
             return Ok(None);
         };
-        let list: Vec<String> = serde_json::from_str(&t)
-            .map_err(|e| net_err(format!("{}/block/{hash}/txids: {e}", self.base)))?;
+        let list: Vec<String> = serde_json::from_str(&t).map_err(|e| {
+            node_err(
+                &self.base,
+                format!("GET /block/{hash}/txids"),
+                NodeFailure::Malformed,
+                format!("malformed answer: {e}"),
+            )
+        })?;
         crate::limits::check_block_txs(list.len(), || {
             format!("in bitcoin block {hash} ({}/block/{hash}/txids)", self.base)
         })?;
@@ -444,22 +506,33 @@ impl Esplora {
     /// txids) as a record; unconfirmed ones are returned apart.
     ///
     /// # Errors
-    /// Transport failures; a transaction or block the server does not know.
+    /// [`Error::Node`] for transport failures and for a transaction or block
+    /// the server does not know ([`NodeFailure::NotFound`]).
     pub fn records(&self, txids: &[String]) -> Result<(Vec<Record>, Vec<String>)> {
         let mut recs = Vec::new();
         let mut unconfirmed = Vec::new();
         let mut blocks: std::collections::HashMap<String, Vec<String>> = Default::default();
         for id in txids {
-            let tx = self
-                .tx(id)?
-                .ok_or_else(|| net_err(format!("{}/tx/{id}: not found", self.base)))?;
+            let tx = self.tx(id)?.ok_or_else(|| {
+                node_err(
+                    &self.base,
+                    format!("GET /tx/{id}"),
+                    NodeFailure::NotFound,
+                    "not found",
+                )
+            })?;
             let Some(m) = &tx.mined else {
                 unconfirmed.push(id.clone());
                 continue;
             };
             if !blocks.contains_key(&m.hash) {
                 let list = self.block_txids(&m.hash)?.ok_or_else(|| {
-                    net_err(format!("{}/block/{}/txids: not found", self.base, m.hash))
+                    node_err(
+                        &self.base,
+                        format!("GET /block/{}/txids", m.hash),
+                        NodeFailure::NotFound,
+                        "not found",
+                    )
                 })?;
                 blocks.insert(m.hash.clone(), list);
             }
@@ -467,7 +540,12 @@ impl Esplora {
                 .iter()
                 .position(|t| t == id)
                 .ok_or_else(|| {
-                    net_err(format!("tx {id} is not in the txids of block {}", m.hash))
+                    node_err(
+                        &self.base,
+                        format!("GET /block/{}/txids", m.hash),
+                        NodeFailure::Malformed,
+                        format!("tx {id} is not in the txids of block {}", m.hash),
+                    )
                 })?;
             recs.extend(
                 tx.to_record(u32::try_from(index).unwrap_or(u32::MAX))

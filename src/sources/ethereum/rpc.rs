@@ -33,7 +33,8 @@ use serde_json::value::RawValue;
 
 use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
 use super::transport::{CallError, JsonRpc, RpcOptions, decode, parallel_map};
-use crate::error::{Error, Result};
+use crate::error::{Error, NodeFailure, Result};
+use crate::sources::http::Failed;
 use crate::sources::{Record, Source};
 use crate::types::{Address, Amount, Asset, BlockHeight, OpeningBalance};
 
@@ -82,10 +83,11 @@ impl EthRpc {
     /// # Errors
     /// [`Error::Node`] when the URL is not usable.
     pub fn connect(url: &str, opts: RpcOptions) -> Result<EthRpc> {
-        let rpc = JsonRpc::new(url, opts).map_err(|reason| Error::Node {
+        let rpc = JsonRpc::new(url, opts).map_err(|f| Error::Node {
             endpoint: url.to_owned(),
             context: "connect".into(),
-            reason,
+            failure: f.failure,
+            reason: f.reason,
         })?;
         Ok(EthRpc {
             rpc,
@@ -114,10 +116,16 @@ impl EthRpc {
     /// The error for a failed call: the node, `context` (method and block or
     /// address) and what failed.
     fn fail(&self, context: String, e: &CallError) -> Error {
+        self.node_error(context, e.failure(), e.to_string())
+    }
+
+    /// An [`Error::Node`] for this node.
+    fn node_error(&self, context: String, failure: NodeFailure, reason: String) -> Error {
         Error::Node {
             endpoint: self.endpoint.clone(),
             context,
-            reason: e.to_string(),
+            failure,
+            reason,
         }
     }
 
@@ -208,9 +216,12 @@ impl EthRpc {
         let mut answers = self.answer(&calls, n)?.into_iter();
         // One answer per call, in the calls' order.
         let mut next = || {
-            answers
-                .next()
-                .unwrap_or_else(|| Err(CallError::Other("an answer is missing".into())))
+            answers.next().unwrap_or_else(|| {
+                Err(CallError::Other(Failed::new(
+                    NodeFailure::Malformed,
+                    "an answer is missing",
+                )))
+            })
         };
         let ctx = |m: &str| format!("{m} for block {n}");
         let block: Option<Block<Transaction>> = next()
@@ -312,27 +323,33 @@ impl EthRpc {
     /// to be that block.
     fn check_block(&self, n: u64, block: Option<Block<Transaction>>) -> Result<Block<Transaction>> {
         let ctx = || format!("eth_getBlockByNumber for block {n}");
-        let block = block.ok_or_else(|| Error::Node {
-            endpoint: self.endpoint.clone(),
-            context: ctx(),
-            reason: "the node has no such block".into(),
+        let block = block.ok_or_else(|| {
+            self.node_error(
+                ctx(),
+                NodeFailure::NotFound,
+                "the node has no such block".into(),
+            )
         })?;
         if block.number.map(|x| x.as_u64()) != Some(n) {
-            return Err(Error::Node {
-                endpoint: self.endpoint.clone(),
-                context: ctx(),
-                reason: format!("the node answered with block {:?}", block.number),
-            });
+            return Err(self.node_error(
+                ctx(),
+                NodeFailure::Malformed,
+                format!("the node answered with block {:?}", block.number),
+            ));
         }
         Ok(block)
     }
 
     fn receipts_per_tx(&self, n: u64, block: &Block<Transaction>) -> Result<Vec<Receipt>> {
         let method = "eth_getTransactionReceipt";
-        let err = |reason: String| Error::Node {
-            endpoint: self.endpoint.clone(),
-            context: format!("{method} for block {n}"),
-            reason,
+        let err = |failure: NodeFailure, reason: String| {
+            self.node_error(format!("{method} for block {n}"), failure, reason)
+        };
+        let failed = |h: &ethers_core::types::H256, e: &CallError| {
+            err(e.failure(), format!("tx {h:?}: {e}"))
+        };
+        let no_receipt = |h: &ethers_core::types::H256| {
+            err(NodeFailure::NotFound, format!("no receipt for tx {h:?}"))
         };
         let hashes: Vec<_> = block.transactions.iter().map(|t| t.hash).collect();
         let mut out = Vec::with_capacity(hashes.len());
@@ -348,10 +365,10 @@ impl EthRpc {
                     Ok(answers) => {
                         self.set_caps(|c| c.batch = Some(true));
                         for (h, a) in chunk.iter().zip(answers) {
-                            let raw = a.map_err(|e| err(format!("tx {h:?}: {e}")))?;
+                            let raw = a.map_err(|e| failed(h, &CallError::Rpc(e)))?;
                             let r: Option<Receipt> =
-                                decode(method, &raw).map_err(|e| err(e.to_string()))?;
-                            out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
+                                decode(method, &raw).map_err(|e| failed(h, &e))?;
+                            out.push(r.ok_or_else(|| no_receipt(h))?);
                         }
                     }
                     Err(CallError::BatchUnsupported(_)) if out.is_empty() => {
@@ -359,7 +376,7 @@ impl EthRpc {
                         batched = false;
                         break;
                     }
-                    Err(e) => return Err(err(e.to_string())),
+                    Err(e) => return Err(err(e.failure(), e.to_string())),
                 }
             }
             if batched {
@@ -370,8 +387,8 @@ impl EthRpc {
             self.rpc.call::<Option<Receipt>>(method, &[h])
         });
         for (h, a) in hashes.iter().zip(answers) {
-            let r = a.map_err(|e| err(format!("tx {h:?}: {e}")))?;
-            out.push(r.ok_or_else(|| err(format!("no receipt for tx {h:?}")))?);
+            let r = a.map_err(|e| failed(h, &e))?;
+            out.push(r.ok_or_else(|| no_receipt(h))?);
         }
         Ok(out)
     }
@@ -501,11 +518,11 @@ impl EthRpc {
                     }
                 }
                 if out.len() != 32 {
-                    return Err(Error::Node {
-                        endpoint: self.endpoint.clone(),
-                        context: ctx("balanceOf"),
-                        reason: format!("expected 32 bytes, got {}", out.len()),
-                    });
+                    return Err(self.node_error(
+                        ctx("balanceOf"),
+                        NodeFailure::Malformed,
+                        format!("expected 32 bytes, got {}", out.len()),
+                    ));
                 }
                 U256::from_big_endian(&out)
             }
@@ -664,6 +681,7 @@ impl EthRpcSource {
                 Err(Error::Node {
                     endpoint: self.rpc.endpoint.clone(),
                     context: format!("eth_getBlockByNumber for block {n}"),
+                    failure: NodeFailure::Reorganised,
                     reason: format!(
                         "its parent hash {:?} is not the hash {:?} of block {prev} loaded before it: \
                          the chain was reorganised during the load; restart from an earlier block",

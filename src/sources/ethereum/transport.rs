@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::sources::http::{Http, HttpOptions, check_url, snippet};
+use crate::error::NodeFailure;
+use crate::sources::http::{Failed, Http, HttpOptions, check_url, snippet};
 
 /// HTTP behaviour of the Ethereum JSON-RPC client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +99,8 @@ pub(crate) enum CallError {
     Rpc(RpcError),
     /// The node answered a batch with something other than an array.
     BatchUnsupported(String),
-    /// Anything else (transport, malformed or undecodable answer), described.
-    Other(String),
+    /// Anything else (transport, malformed or undecodable answer).
+    Other(Failed),
 }
 
 impl CallError {
@@ -115,6 +116,18 @@ impl CallError {
     pub fn method_missing(&self) -> bool {
         self.rpc().is_some_and(RpcError::is_method_missing)
     }
+
+    /// The kind of failure, for [`crate::Error::Node`].
+    pub fn failure(&self) -> NodeFailure {
+        match self {
+            CallError::Rpc(e) => NodeFailure::Rpc {
+                code: e.code,
+                message: e.message.clone(),
+            },
+            CallError::BatchUnsupported(_) => NodeFailure::Malformed,
+            CallError::Other(f) => f.failure.clone(),
+        }
+    }
 }
 
 impl fmt::Display for CallError {
@@ -122,7 +135,7 @@ impl fmt::Display for CallError {
         match self {
             CallError::Rpc(e) => e.fmt(f),
             CallError::BatchUnsupported(r) => write!(f, "batch requests refused: {r}"),
-            CallError::Other(s) => f.write_str(s),
+            CallError::Other(e) => e.fmt(f),
         }
     }
 }
@@ -155,15 +168,27 @@ pub(crate) struct JsonRpc {
 }
 
 fn malformed(method: &str, reason: impl fmt::Display) -> CallError {
-    CallError::Other(format!("malformed answer to {method}: {reason}"))
+    CallError::Other(Failed::new(
+        NodeFailure::Malformed,
+        format!("malformed answer to {method}: {reason}"),
+    ))
+}
+
+/// A request that could not be encoded (it cannot happen with the crate's
+/// own parameter types, but a caller's may fail to serialize).
+fn unencodable(what: &str, e: serde_json::Error) -> CallError {
+    CallError::Other(Failed::new(
+        NodeFailure::Malformed,
+        format!("cannot encode the {what} request: {e}"),
+    ))
 }
 
 impl JsonRpc {
     /// A client for `url` (`http://…`; `https://` needs the `tls` feature).
     ///
     /// # Errors
-    /// A message when the URL is not one this build can reach.
-    pub fn new(url: &str, opts: RpcOptions) -> Result<JsonRpc, String> {
+    /// [`NodeFailure::Url`] when the URL is not one this build can reach.
+    pub fn new(url: &str, opts: RpcOptions) -> Result<JsonRpc, Failed> {
         check_url(url)?;
         let http = Http::new(
             HttpOptions {
@@ -199,10 +224,9 @@ impl JsonRpc {
             .map_err(CallError::Other)?;
         let node_answer = reply.ok() || (reply.status == 500 && looks_like_json(&reply.body));
         if !node_answer {
-            return Err(CallError::Other(format!(
-                "http status {}: {:?}",
-                reply.status,
-                snippet(&reply.body)
+            return Err(CallError::Other(Failed::new(
+                NodeFailure::Status(reply.status),
+                format!("http status {}: {:?}", reply.status, snippet(&reply.body)),
             )));
         }
         Ok(reply.body)
@@ -222,7 +246,7 @@ impl JsonRpc {
                 method,
                 params,
             })
-            .map_err(|e| CallError::Other(format!("cannot encode the {method} request: {e}")))?;
+            .map_err(|e| unencodable(method, e))?;
             let out = self.post(&body)?;
             let env: Envelope = serde_json::from_slice(&out).map_err(|e| {
                 malformed(method, format!("{e} (answer starts {:?})", snippet(&out)))
@@ -270,8 +294,7 @@ impl JsonRpc {
                 params: p,
             })
             .collect();
-        let body = serde_json::to_vec(&reqs)
-            .map_err(|e| CallError::Other(format!("cannot encode the batch: {e}")))?;
+        let body = serde_json::to_vec(&reqs).map_err(|e| unencodable("batch", e))?;
         let out = self.post(&body)?;
         let envs: Vec<Envelope> = match serde_json::from_slice::<serde_json::Value>(&out) {
             Ok(serde_json::Value::Array(items)) => items
@@ -331,9 +354,12 @@ fn looks_like_json(b: &[u8]) -> bool {
 /// Decodes a raw result as `R`, naming the method on failure.
 pub(crate) fn decode<R: DeserializeOwned>(method: &str, raw: &RawValue) -> Result<R, CallError> {
     serde_json::from_str(raw.get()).map_err(|err| {
-        CallError::Other(format!(
-            "cannot decode the {method} result: {err} (result starts {:?})",
-            snippet(raw.get().as_bytes())
+        CallError::Other(Failed::new(
+            NodeFailure::Malformed,
+            format!(
+                "cannot decode the {method} result: {err} (result starts {:?})",
+                snippet(raw.get().as_bytes())
+            ),
         ))
     })
 }
