@@ -366,7 +366,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 #[cfg(feature = "bitcoin")]
 #[derive(Debug, Clone)]
 struct Btc {
-    network: bitcoin::Network,
+    network: fundtrace::BitcoinNetwork,
     heights: Option<std::ops::RangeInclusive<u64>>,
     json: Vec<PathBuf>,
     rpc: Option<String>,
@@ -379,7 +379,7 @@ struct Btc {
 impl Default for Btc {
     fn default() -> Self {
         Btc {
-            network: bitcoin::Network::Bitcoin,
+            network: fundtrace::BitcoinNetwork::Mainnet,
             heights: None,
             json: Vec::new(),
             rpc: None,
@@ -458,9 +458,9 @@ fn run(args: Args) -> Result<(), String> {
             }
             #[cfg(feature = "bitcoin")]
             Input::BitcoinJson(paths) => {
-                use fundtrace::sources::bitcoin::{CoreFileSource, convert::network_of};
-                let mut src = CoreFileSource::open(paths, network_of(args.btc.network))
-                    .map_err(|e| e.to_string())?;
+                use fundtrace::sources::bitcoin::CoreFileSource;
+                let mut src =
+                    CoreFileSource::open(paths, args.btc.network).map_err(|e| e.to_string())?;
                 let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
                 eprintln!(
                     "  loaded {} records from recorded Bitcoin Core answers",
@@ -469,11 +469,8 @@ fn run(args: Args) -> Result<(), String> {
             }
             #[cfg(feature = "bitcoin")]
             Input::BitcoinRpc(url) => {
-                use fundtrace::sources::bitcoin::{
-                    CoreRpc, CoreRpcSource, HttpOptions, convert::network_of,
-                };
-                let mut rpc =
-                    CoreRpc::new(url, network_of(args.btc.network), HttpOptions::default());
+                use fundtrace::sources::bitcoin::{CoreRpc, CoreRpcSource, HttpOptions};
+                let mut rpc = CoreRpc::new(url, args.btc.network, HttpOptions::default());
                 if let Some(c) = &args.btc.cookie {
                     rpc = rpc.with_cookie(c).map_err(|e| e.to_string())?;
                 }
@@ -489,8 +486,8 @@ fn run(args: Args) -> Result<(), String> {
             }
             #[cfg(feature = "bitcoin")]
             Input::Esplora(url) => {
-                use fundtrace::sources::bitcoin::{Esplora, HttpOptions, convert::network_of};
-                let e = Esplora::new(url, network_of(args.btc.network), HttpOptions::default());
+                use fundtrace::sources::bitcoin::{Esplora, HttpOptions};
+                let e = Esplora::new(url, args.btc.network, HttpOptions::default());
                 let (recs, pending) = e.records(&args.btc.txs).map_err(|e| e.to_string())?;
                 for p in pending {
                     eprintln!(

@@ -6,7 +6,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bitcoin::Network;
 use bitcoin::consensus::encode::deserialize;
 use bitcoin::hashes::Hash;
 use fundtrace::sources::bitcoin::{
@@ -116,8 +115,11 @@ fn blocks_1_to_255_trace_from_the_block_9_coinbase() {
     let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
         return;
     };
-    let mut src =
-        BlkSource::open(&[blocks_1_to_255(&d)], BlkOptions::new(Network::Bitcoin)).unwrap();
+    let mut src = BlkSource::open(
+        &[blocks_1_to_255(&d)],
+        BlkOptions::new(BitcoinNetwork::Mainnet),
+    )
+    .unwrap();
     assert_eq!(src.first_height(), 1);
     assert_eq!(src.chain_len(), 255);
     let mut b = GraphBuilder::new();
@@ -231,7 +233,7 @@ fn block_277647_with_utxostore_fees() {
     assert_eq!(store.len(), 732);
     let mut src = BlkSource::open_with(
         &[d.join("blk_files/mainnet_277647_blkframed.dat")],
-        BlkOptions::new(Network::Bitcoin),
+        BlkOptions::new(BitcoinNetwork::Mainnet),
         UtxoIndex::with_provider(Box::new(store)),
     )
     .unwrap();
@@ -277,7 +279,7 @@ fn truncated_testnet_file_yields_401_blocks_and_a_warning() {
         return;
     };
     let path = d.join("blk_files/testnet3_blk00000_first100000bytes.dat");
-    let mut src = BlkSource::open(&[path], BlkOptions::new(Network::Testnet)).unwrap();
+    let mut src = BlkSource::open(&[path], BlkOptions::new(BitcoinNetwork::Testnet)).unwrap();
     assert_eq!(src.first_height(), 0);
     assert_eq!(src.chain_len(), 401);
     let w = src.warnings();
@@ -296,7 +298,7 @@ fn truncated_testnet_file_yields_401_blocks_and_a_warning() {
     // With the wrong network the magic does not match: a clear error.
     let e = BlkSource::open(
         &[d.join("blk_files/testnet3_blk00000_first100000bytes.dat")],
-        BlkOptions::new(Network::Bitcoin),
+        BlkOptions::new(BitcoinNetwork::Mainnet),
     )
     .err()
     .unwrap()
@@ -305,6 +307,76 @@ fn truncated_testnet_file_yields_401_blocks_and_a_warning() {
         e.contains("at offset 0") && e.contains("magic f9beb4d9"),
         "{e}"
     );
+}
+
+/// Testnet3, testnet4 and signet are one address network; the files' magic
+/// says which of them they hold. The testnet3 file with every record's magic
+/// rewritten to testnet4's or signet's reads the same; a file whose first
+/// record has no testnet magic, or that changes magic midway, is refused
+/// naming file and offset.
+#[test]
+fn testnet_block_files_are_told_apart_by_their_magic() {
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
+    let original =
+        std::fs::read(d.join("blk_files/testnet3_blk00000_first100000bytes.dat")).unwrap();
+    // The offsets of the records' magic, up to the cut-off one at the end.
+    let mut offsets = Vec::new();
+    let mut off = 0usize;
+    while off + 8 <= original.len() {
+        offsets.push(off);
+        let len = u32::from_le_bytes(original[off + 4..off + 8].try_into().unwrap()) as usize;
+        off += 8 + len;
+    }
+    assert_eq!(offsets.len(), 402, "401 whole records and the cut-off one");
+    let dir = tmpdir("testnets");
+    let with_magic = |name: &str, magic: [u8; 4], records: usize| {
+        let mut data = original.clone();
+        for &o in offsets.iter().take(records) {
+            data[o..o + 4].copy_from_slice(&magic);
+        }
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    };
+    let read = |p: PathBuf| {
+        let mut src = BlkSource::open(&[p], BlkOptions::new(BitcoinNetwork::Testnet))?;
+        let mut recs = Vec::new();
+        while let Some(r) = src.next_record()? {
+            recs.push(r);
+        }
+        Ok::<_, fundtrace::Error>((src.chain_len(), src.first_height(), recs))
+    };
+    let testnet3 = read(d.join("blk_files/testnet3_blk00000_first100000bytes.dat")).unwrap();
+    assert_eq!(testnet3.0, 401);
+    for (name, magic) in [
+        ("testnet4.dat", [0x1c, 0x16, 0x3f, 0x28]),
+        ("signet.dat", [0x0a, 0x03, 0xcf, 0x40]),
+    ] {
+        let got = read(with_magic(name, magic, offsets.len())).unwrap();
+        assert_eq!(got, testnet3, "{name}");
+    }
+    // Mainnet's magic on a testnet: refused at offset 0, naming the three.
+    let e = read(with_magic("mainnet.dat", [0xf9, 0xbe, 0xb4, 0xd9], 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mainnet.dat at offset 0")
+            && e.contains("testnet3 (0b110907), testnet4 (1c163f28) or signet (0a03cf40)")
+            && e.contains("found f9beb4d9"),
+        "{e}"
+    );
+    // Testnet4's magic on the first record only: the second is refused.
+    let e = read(with_magic("mixed.dat", [0x1c, 0x16, 0x3f, 0x28], 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("mixed.dat at offset {}", offsets[1]))
+            && e.contains("expected network magic 1c163f28 but found 0b110907"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Splits the 1–255 file into records, for rewriting it in other layouts.
@@ -337,7 +409,11 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
         return;
     };
     let reference = all_records(
-        &mut BlkSource::open(&[blocks_1_to_255(&d)], BlkOptions::new(Network::Bitcoin)).unwrap(),
+        &mut BlkSource::open(
+            &[blocks_1_to_255(&d)],
+            BlkOptions::new(BitcoinNetwork::Mainnet),
+        )
+        .unwrap(),
     );
     let mut fr = frames(&d);
     // A stale competitor of block 6: same parent, another nonce.
@@ -363,7 +439,7 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
     }
     let mut src = BlkSource::open(
         std::slice::from_ref(&dir),
-        BlkOptions::new(Network::Bitcoin),
+        BlkOptions::new(BitcoinNetwork::Mainnet),
     )
     .unwrap();
     assert_eq!(src.chain_len(), 255);
@@ -376,7 +452,7 @@ fn core_blocks_directory_with_xor_key_and_disorder() {
     );
     assert_eq!(all_records(&mut src), reference);
     // Height range: blocks 170..=181 only, with inputs still resolved.
-    let mut opts = BlkOptions::new(Network::Bitcoin);
+    let mut opts = BlkOptions::new(BitcoinNetwork::Mainnet);
     opts.heights = Some(170..=181);
     let mut src = BlkSource::open(std::slice::from_ref(&dir), opts).unwrap();
     let recs = all_records(&mut src);
@@ -401,7 +477,7 @@ fn corrupt_block_files_give_clear_errors() {
         std::fs::write(&p, bytes).unwrap();
         p
     };
-    let open = |p: PathBuf| BlkSource::open(&[p], BlkOptions::new(Network::Bitcoin));
+    let open = |p: PathBuf| BlkSource::open(&[p], BlkOptions::new(BitcoinNetwork::Mainnet));
     let read_all = |p: PathBuf| -> Result<usize, fundtrace::Error> {
         let mut s = open(p)?;
         let mut n = 0;
@@ -647,7 +723,7 @@ fn fuzz_regression_blk_work_overflow() {
         &f,
     )
     .unwrap();
-    let mut opts = fundtrace::sources::bitcoin::BlkOptions::new(bitcoin::Network::Bitcoin);
+    let mut opts = fundtrace::sources::bitcoin::BlkOptions::new(fundtrace::BitcoinNetwork::Mainnet);
     opts.xor_key = Some([0; 8]);
     if let Ok(mut src) =
         fundtrace::sources::bitcoin::BlkSource::open(std::slice::from_ref(&f), opts)

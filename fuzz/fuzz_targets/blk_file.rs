@@ -14,11 +14,13 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let d = common::scratch_dir();
     let (blk, xor) = (d.join("blk00000.dat"), d.join("xor.dat"));
     let _ = std::fs::remove_file(&xor);
-    let mut opts = BlkOptions::new(bitcoin::Network::Bitcoin);
+    let mut opts = BlkOptions::new(fundtrace::BitcoinNetwork::Mainnet);
     match mode % 3 {
         0 => {
             std::fs::write(&blk, rest).unwrap();
@@ -29,20 +31,27 @@ fuzz_target!(|data: &[u8]| {
                 return;
             }
             let (key, plain) = rest.split_at(8);
-            let obfuscated: Vec<u8> =
-                plain.iter().enumerate().map(|(i, b)| b ^ key[i % 8]).collect();
+            let obfuscated: Vec<u8> = plain
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 8])
+                .collect();
             std::fs::write(&xor, key).unwrap();
             std::fs::write(&blk, obfuscated).unwrap();
         }
         _ => {
-            let Some((&n, rest)) = rest.split_first() else { return };
+            let Some((&n, rest)) = rest.split_first() else {
+                return;
+            };
             let n = usize::from(n % 16).min(rest.len());
             std::fs::write(&xor, &rest[..n]).unwrap();
             std::fs::write(&blk, &rest[n..]).unwrap();
         }
     }
     // Opened as a directory so that `xor.dat` is looked for.
-    let Ok(mut src) = BlkSource::open(&[d.clone()], opts) else { return };
+    let Ok(mut src) = BlkSource::open(&[d.clone()], opts) else {
+        return;
+    };
     while let Ok(Some(_)) = src.next_record() {}
     let _ = src.warnings();
     let _ = src.counters();

@@ -14,6 +14,13 @@
 //! order. Memory is the index plus one block plus the UTXO set, whatever the
 //! number or size of the files.
 //!
+//! Each network has its own magic. Mainnet and regtest files carry one
+//! each; testnet3, testnet4 and signet share their addresses (one
+//! [`BitcoinNetwork::Testnet`]) but not their magic, so for `Testnet` the
+//! first record of the first file tells which of the three the files hold.
+//! A custom signet, whose magic comes from its challenge script, is not
+//! recognised.
+//!
 //! A record cut off at the end of a file (a node that stopped while writing)
 //! is reported as a warning naming file and offset; no half block is ever
 //! returned. Anything else that breaks the format is an error with file and
@@ -32,7 +39,7 @@ use ::bitcoin::{Block, BlockHash, Network};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
-use super::convert::{BlockQueue, BlockSummary, Step, UtxoIndex, convert_block, network_of};
+use super::convert::{BlockQueue, BlockSummary, Step, UtxoIndex, convert_block};
 use crate::error::{Error, Result};
 use crate::sources::{Record, Source};
 use crate::types::BitcoinNetwork;
@@ -167,6 +174,52 @@ fn scan_file<R: Read + Seek>(
     Ok(None)
 }
 
+/// The P2P network whose magic and genesis block the files have: the one
+/// `net` names, or for testnet the one whose magic starts the first file
+/// that has data (testnet3 when none does).
+///
+/// # Errors
+/// [`Error::Io`] if a file cannot be read, [`Error::Corrupt`] if the first
+/// file of a testnet starts with no testnet's magic.
+fn p2p_network(net: BitcoinNetwork, files: &[PathBuf], key: [u8; 8]) -> Result<Network> {
+    let testnets = [Network::Testnet, Network::Testnet4, Network::Signet];
+    match net {
+        BitcoinNetwork::Mainnet => return Ok(Network::Bitcoin),
+        BitcoinNetwork::Regtest => return Ok(Network::Regtest),
+        _ => {}
+    }
+    for f in files {
+        let file = File::open(f).map_err(|e| Error::io(f, e))?;
+        let mut r = XorReader {
+            inner: file,
+            key,
+            pos: 0,
+        };
+        let mut magic = [0u8; 4];
+        let got = read_up_to(&mut r, &mut magic).map_err(|e| Error::io(f, e))?;
+        if got < 4 || magic == [0; 4] {
+            // Empty, or preallocated and not written yet.
+            continue;
+        }
+        return testnets
+            .into_iter()
+            .find(|n| n.magic().to_bytes() == magic)
+            .ok_or_else(|| Error::Corrupt {
+                path: f.clone(),
+                offset: 0,
+                reason: format!(
+                    "expected the network magic of testnet3 ({}), testnet4 ({}) or signet ({}) \
+                     but found {}",
+                    crate::types::hex(&Network::Testnet.magic().to_bytes()),
+                    crate::types::hex(&Network::Testnet4.magic().to_bytes()),
+                    crate::types::hex(&Network::Signet.magic().to_bytes()),
+                    crate::types::hex(&magic)
+                ),
+            });
+    }
+    Ok(Network::Testnet)
+}
+
 fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -181,8 +234,9 @@ fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Options for [`BlkSource::open`].
 #[derive(Debug, Clone)]
 pub struct BlkOptions {
-    /// The network whose magic the files carry.
-    pub network: Network,
+    /// The network of the files. For [`BitcoinNetwork::Testnet`] the files'
+    /// magic tells testnet3, testnet4 and signet apart.
+    pub network: BitcoinNetwork,
     /// The XOR key; `None` reads `xor.dat` beside the files if there is one.
     pub xor_key: Option<[u8; 8]>,
     /// Height of the first block, for files that start mid-chain with blocks
@@ -195,7 +249,7 @@ pub struct BlkOptions {
 
 impl BlkOptions {
     /// Options for `network` with everything else automatic.
-    pub fn new(network: Network) -> BlkOptions {
+    pub fn new(network: BitcoinNetwork) -> BlkOptions {
         BlkOptions {
             network,
             xor_key: None,
@@ -273,7 +327,8 @@ impl BlkSource {
             }
         }
         let key = key.unwrap_or([0; 8]);
-        let magic = options.network.magic().to_bytes();
+        let p2p = p2p_network(options.network, &files, key)?;
+        let magic = p2p.magic().to_bytes();
         let mut entries = Vec::new();
         let mut warnings = Vec::new();
         let _span = tracing::info_span!("blk_index", files = files.len()).entered();
@@ -317,7 +372,7 @@ impl BlkSource {
             first_height: 0,
             next: 0,
             heights: options.heights,
-            net: network_of(options.network),
+            net: options.network,
             utxos,
             open: None,
             queue: BlockQueue::default(),
@@ -332,12 +387,7 @@ impl BlkSource {
         src.first_height = match src.chain.first() {
             None => 0,
             Some(first) if first.prev == BlockHash::all_zeros() => 0,
-            Some(first)
-                if first.prev
-                    == ::bitcoin::constants::genesis_block(options.network).block_hash() =>
-            {
-                1
-            }
+            Some(first) if first.prev == ::bitcoin::constants::genesis_block(p2p).block_hash() => 1,
             Some(first) => match options.start_height {
                 Some(h) => h,
                 None => {

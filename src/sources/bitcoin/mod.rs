@@ -17,29 +17,30 @@ pub mod esplora;
 pub mod live;
 pub mod utxostore;
 
+use crate::types::BitcoinNetwork;
 pub use blk::{BlkOptions, BlkSource, decode_block};
 pub use convert::{
     BlockSummary, Prevout, PrevoutProvider, UtxoIndex, convert_block, convert_transactions,
     script_address, txid_of,
 };
+
 pub use core_json::{CoreFileSource, parse_getblock, parse_getrawtransaction};
 pub use esplora::{EsploraTx, parse_esplora};
 pub use live::{CoreRpc, CoreRpcSource, Esplora, HttpOptions};
 pub use utxostore::UtxoStore;
 
-/// Parses a network name: `mainnet` (or `bitcoin`), `testnet` (or
-/// `testnet3`), `testnet4`, `signet`, `regtest`.
+/// Parses a network name: `mainnet` (or `main`, `bitcoin`), `testnet` (or
+/// `testnet3`, `test`), `testnet4`, `signet`, `regtest`. Testnet3, testnet4
+/// and signet are one [`BitcoinNetwork::Testnet`]: their addresses are the
+/// same, and block files tell them apart by their magic.
 ///
 /// # Errors
 /// [`Error::Parse`](crate::Error::Parse) for other names.
-pub fn parse_network(name: &str) -> crate::Result<::bitcoin::Network> {
-    use ::bitcoin::Network;
+pub fn parse_network(name: &str) -> crate::Result<BitcoinNetwork> {
     Ok(match name.to_ascii_lowercase().as_str() {
-        "mainnet" | "main" | "bitcoin" => Network::Bitcoin,
-        "testnet" | "testnet3" | "test" => Network::Testnet,
-        "testnet4" => Network::Testnet4,
-        "signet" => Network::Signet,
-        "regtest" => Network::Regtest,
+        "mainnet" | "main" | "bitcoin" => BitcoinNetwork::Mainnet,
+        "testnet" | "testnet3" | "test" | "testnet4" | "signet" => BitcoinNetwork::Testnet,
+        "regtest" => BitcoinNetwork::Regtest,
         _ => {
             return Err(crate::Error::Parse {
                 what: "bitcoin network",
