@@ -130,7 +130,7 @@ impl GraphBuilder {
     /// A later balance for the same address and asset replaces an earlier
     /// one; at [`GraphBuilder::freeze`], balances of addresses or assets
     /// that are not in the graph are dropped
-    /// ([`FlowGraph::opening_balances`] lists those kept). O(1) each until
+    /// ([`FlowGraph::opening_balances`](crate::FlowGraph::opening_balances) lists those kept). O(1) each until
     /// the freeze.
     pub fn add_opening_balances(&mut self, balances: impl IntoIterator<Item = OpeningBalance>) {
         self.openings.extend(balances);

@@ -10,9 +10,12 @@
 //! chain's own data to records is a pure function, tested offline.
 //!
 //! Adapters: [`bitcoin`] (feature `bitcoin`), [`ethereum`] (feature `ethereum`).
+//! [`crawl`] fetches only the seeds' neighbourhood from an address index
+//! (Esplora: [`bitcoin::Esplora`]) and hands it on as a source.
 
 #[cfg(feature = "bitcoin")]
 pub mod bitcoin;
+pub mod crawl;
 #[cfg(feature = "ethereum")]
 pub mod ethereum;
 #[cfg(any(feature = "bitcoin", feature = "ethereum"))]

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "ethereum")]
 pub mod anvil;
+#[cfg(feature = "bitcoin")]
+pub mod esplora;
 pub mod replay;
 
 use std::path::PathBuf;

@@ -9,8 +9,11 @@
 //! [`HttpOptions::max_response`] are refused. `https://` needs the `tls`
 //! feature.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ::bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 use base64::Engine;
@@ -26,7 +29,11 @@ pub use crate::sources::http::HttpOptions;
 
 /// The shared HTTP layer, with the answers these clients tell apart.
 #[derive(Clone)]
-struct Http(crate::sources::http::Http);
+pub(super) struct Http {
+    inner: crate::sources::http::Http,
+    /// Requests sent, shared by the clones of one client.
+    requests: Arc<AtomicU64>,
+}
 
 enum Answer {
     Ok(String),
@@ -37,7 +44,7 @@ enum Answer {
 }
 
 /// An [`Error::Node`] for the server at `endpoint`.
-fn node_err(
+pub(super) fn node_err(
     endpoint: &str,
     context: impl Into<String>,
     failure: NodeFailure,
@@ -53,7 +60,10 @@ fn node_err(
 
 impl Http {
     fn new(opts: HttpOptions) -> Http {
-        Http(crate::sources::http::Http::new(opts, 4))
+        Http {
+            inner: crate::sources::http::Http::new(opts, 4),
+            requests: Arc::default(),
+        }
     }
 
     /// Sends with retries. `body` None: GET, else POST of JSON. Errors name
@@ -68,9 +78,10 @@ impl Http {
     ) -> Result<Answer> {
         let auth_header = auth.map(|a| ("Authorization", a));
         let headers = auth_header.as_slice();
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let sent = match body {
-            None => self.0.get(url, headers),
-            Some(b) => self.0.post_json(url, b.as_bytes(), headers),
+            None => self.inner.get(url, headers),
+            Some(b) => self.inner.post_json(url, b.as_bytes(), headers),
         };
         let reply = sent.map_err(|f| node_err(endpoint, what, f.failure, f.reason))?;
         let ok = reply.ok();
@@ -429,13 +440,19 @@ impl CoreRpcSource {
     }
 }
 
+/// A block's transactions' indexes, by txid.
+pub(super) type BlockPositions = Arc<HashMap<String, u32>>;
+
 /// An Esplora REST client (`https://…/api` behind a tunnel, or a local
 /// electrs/mempool backend).
 #[derive(Clone)]
 pub struct Esplora {
-    base: String,
-    http: Http,
-    net: BitcoinNetwork,
+    pub(super) base: String,
+    pub(super) http: Http,
+    pub(super) net: BitcoinNetwork,
+    /// Per block hash, each transaction's index: `/block/:hash/txids`
+    /// fetched once per block.
+    pub(super) blocks: Arc<Mutex<HashMap<String, BlockPositions>>>,
 }
 
 impl Esplora {
@@ -445,10 +462,16 @@ impl Esplora {
             base: base.trim_end_matches('/').to_owned(),
             http: Http::new(opts),
             net,
+            blocks: Arc::default(),
         }
     }
 
-    fn get(&self, path: &str) -> Result<Option<String>> {
+    /// Requests sent so far by this client and its clones.
+    pub fn requests(&self) -> u64 {
+        self.http.requests.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn get(&self, path: &str) -> Result<Option<String>> {
         let url = format!("{}{path}", self.base);
         let what = format!("GET {path}");
         match self.http.request(&self.base, &url, None, None, &what)? {

@@ -14,6 +14,7 @@ pub mod blk;
 pub mod convert;
 pub mod core_json;
 pub mod esplora;
+pub mod indexer;
 pub mod live;
 pub mod utxostore;
 
@@ -26,6 +27,7 @@ pub use convert::{
 
 pub use core_json::{CoreFileSource, parse_getblock, parse_getrawtransaction};
 pub use esplora::{EsploraTx, parse_esplora};
+pub use indexer::AddressStats;
 pub use live::{CoreRpc, CoreRpcSource, Esplora, HttpOptions};
 pub use utxostore::UtxoStore;
 
