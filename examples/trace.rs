@@ -45,7 +45,7 @@ DATA
                          (a JSON file or a folder of them; repeatable)
   --btc-rpc URL          a live Bitcoin Core node (http://user:pass@host:port)
   --btc-cookie FILE      Bitcoin Core's .cookie file for --btc-rpc
-  --esplora URL          an Esplora API (http://host:port/api), with --btc-tx
+  --esplora URL          an Esplora API (http://host:port/api), with --btc-tx or --crawl
   --btc-tx TXID          a transaction to fetch from --esplora (repeatable)
   --eth-rpc URL          a live Ethereum JSON-RPC node (http://host:port; feature `ethereum`);
                          with a range starting after genesis, the opening balances the
@@ -54,6 +54,20 @@ DATA
                          chain the node has)
   --eth-etl DIR          an ethereum-etl / BigQuery CSV export folder (repeatable)
   --no-traces            do not ask the node for traces (internal transfers are then not seen)
+
+CRAWL (fetch only the seeds' neighbourhood; feature `bitcoin`)
+  --crawl                crawl from the seeds through --esplora instead of loading
+                         whole chains: hop by hop, each reached address fetched once
+                         with its history; clusters (--cluster, labelled exchanges)
+                         and busy addresses are not crawled past
+  --busy N               an address with more than N transactions is a service: the
+                         crawl stops there and the trace reports it as a cluster
+                         named 'busy ADDRESS' (default 1000)
+  --max-requests N       request budget; when it runs out the report says so
+  --from-block N         fetch history from this block on (default 0)
+  --cache FILE           keep every answer in this SQLite file (feature `cache`): a rerun
+                         sends no request, an interrupted crawl resumes where it stopped,
+                         and the report names the file and a digest of the answers used
 
 SEEDS AND TARGETS
   --seed ADDR            a seed address (repeatable; default: the case's seeds)
@@ -105,6 +119,8 @@ enum Input {
     BitcoinRpc(String),
     #[cfg(feature = "bitcoin")]
     Esplora(String),
+    #[cfg(feature = "bitcoin")]
+    Crawl(String),
     #[cfg(feature = "ethereum")]
     EthRpc(String),
     #[cfg(feature = "ethereum")]
@@ -198,6 +214,16 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("btc-cookie") => btc.cookie = Some(text(&mut p)?.into()),
             #[cfg(feature = "bitcoin")]
             Long("esplora") => btc.esplora = Some(text(&mut p)?),
+            #[cfg(feature = "bitcoin")]
+            Long("crawl") => btc.crawl = true,
+            #[cfg(all(feature = "bitcoin", feature = "cache"))]
+            Long("cache") => btc.cache = Some(text(&mut p)?.into()),
+            #[cfg(feature = "bitcoin")]
+            Long("busy") => btc.busy = num(text(&mut p)?, "--busy")?,
+            #[cfg(feature = "bitcoin")]
+            Long("max-requests") => btc.max_requests = Some(num(text(&mut p)?, "--max-requests")?),
+            #[cfg(feature = "bitcoin")]
+            Long("from-block") => btc.from_block = num(text(&mut p)?, "--from-block")?,
             #[cfg(feature = "bitcoin")]
             Long("btc-tx") => btc.txs.push(text(&mut p)?),
             #[cfg(feature = "bitcoin")]
@@ -345,9 +371,18 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             a.inputs.push(Input::BitcoinRpc(url.clone()));
         }
-        if let Some(url) = &btc.esplora {
+        if btc.crawl {
+            let url = btc
+                .esplora
+                .clone()
+                .ok_or("--crawl needs an index to crawl: --esplora URL")?;
+            a.inputs.push(Input::Crawl(url.clone()));
+            if !btc.txs.is_empty() {
+                a.inputs.push(Input::Esplora(url));
+            }
+        } else if let Some(url) = &btc.esplora {
             if btc.txs.is_empty() {
-                return Err("--esplora needs at least one --btc-tx TXID".into());
+                return Err("--esplora needs at least one --btc-tx TXID or --crawl".into());
             }
             a.inputs.push(Input::Esplora(url.clone()));
         }
@@ -373,6 +408,12 @@ struct Btc {
     cookie: Option<PathBuf>,
     esplora: Option<String>,
     txs: Vec<String>,
+    crawl: bool,
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    cache: Option<PathBuf>,
+    busy: u64,
+    max_requests: Option<u64>,
+    from_block: u64,
 }
 
 #[cfg(feature = "bitcoin")]
@@ -386,6 +427,11 @@ impl Default for Btc {
             cookie: None,
             esplora: None,
             txs: Vec::new(),
+            crawl: false,
+            cache: None,
+            busy: 1_000,
+            max_requests: None,
+            from_block: 0,
         }
     }
 }
@@ -417,6 +463,9 @@ fn run(args: Args) -> Result<(), String> {
     let mut builder = GraphBuilder::new();
     let mut case_seeds = Vec::new();
     let mut case_clusters = Vec::new();
+    // Busy addresses a crawl stopped at: traced as stop points and reported.
+    #[allow(unused_mut)] // pushed to only with feature `bitcoin`
+    let mut busy_clusters: Vec<Cluster> = Vec::new();
     for input in &args.inputs {
         match input {
             Input::Synthetic(cfg) => {
@@ -501,6 +550,59 @@ fn run(args: Args) -> Result<(), String> {
                     ))
                     .map_err(|e| e.to_string())?;
                 eprintln!("  loaded {} records from {url}", stats.records);
+            }
+            #[cfg(feature = "bitcoin")]
+            Input::Crawl(url) => {
+                use fundtrace::sources::bitcoin::{Esplora, HttpOptions};
+                use fundtrace::sources::crawl::{CrawlConfig, crawl};
+                if args.seeds.is_empty() {
+                    return Err("--crawl needs seeds: --seed, --seeds or --sdn".into());
+                }
+                #[allow(unused_mut)] // changed only with feature `cache`
+                let mut esplora = Esplora::new(url, args.btc.network, HttpOptions::default());
+                #[cfg(feature = "cache")]
+                if let Some(path) = &args.btc.cache {
+                    let cache = fundtrace::sources::cache::AnswerCache::open(path)
+                        .map_err(|e| format!("--cache: {e}"))?;
+                    esplora = esplora.with_cache(std::sync::Arc::new(cache));
+                }
+                let mut stop_at: std::collections::HashSet<Address> = args
+                    .clusters
+                    .iter()
+                    .flat_map(|c| c.members.iter().copied())
+                    .collect();
+                if let Some(l) = &args.labels {
+                    stop_at.extend(l.exchanges().into_values().flatten());
+                }
+                if !args.config.stop_at_clusters {
+                    stop_at.clear();
+                }
+                let cfg = CrawlConfig::default()
+                    .with_max_hops(args.config.max_hops)
+                    .with_busy(args.btc.busy)
+                    .with_max_requests(args.btc.max_requests)
+                    .with_from_block(fundtrace::BlockHeight(args.btc.from_block))
+                    .with_stop_at(stop_at);
+                eprintln!("crawling from {} seeds through {url}", args.seeds.len());
+                let mut src = crawl(&[&esplora], &args.seeds, &cfg).map_err(|e| e.to_string())?;
+                let r = src.report().clone();
+                eprintln!(
+                    "  {} hop rounds: fetched {} addresses, {} transactions, {} requests; {} stops",
+                    r.rounds,
+                    r.fetched,
+                    r.transactions,
+                    r.requests,
+                    r.stops.len()
+                );
+                for s in r.busy() {
+                    busy_clusters
+                        .push(Cluster::new(format!("busy {}", s.address), vec![s.address]));
+                }
+                let stats = builder.load(&mut src).map_err(|e| e.to_string())?;
+                eprintln!("  loaded {} records", stats.records);
+                for w in Source::warnings(&src) {
+                    eprintln!("warning: {w}");
+                }
             }
             #[cfg(feature = "ethereum")]
             Input::EthRpc(url) => {
@@ -609,6 +711,8 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         case_clusters
     };
+    let mut clusters = clusters;
+    clusters.extend(busy_clusters);
     if let Some(path) = &args.save {
         let case = fundtrace::snapshot::CaseInfo {
             seeds: seeds.clone(),

@@ -126,6 +126,14 @@ pub enum Error {
         /// What went wrong, in words, after any retries.
         reason: String,
     },
+    /// An answer cache file that cannot be used (feature `cache`).
+    #[error("answer cache {path}: {reason}")]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Writing a report failed.
     #[error("cannot write {format} report: {reason}")]
     Report {

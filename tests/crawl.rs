@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bitcoin::Block;
-use bitcoin::consensus::encode::deserialize;
 use common::esplora::{Esplora as Server, check_format};
 use fundtrace::sources::bitcoin::{BlkOptions, BlkSource, Esplora, HttpOptions};
 use fundtrace::sources::crawl::{CrawlConfig, StopReason, crawl};
@@ -21,27 +20,12 @@ use fundtrace::{
 
 /// Blocks 1–255 from the blk-framed file, with their heights.
 fn blocks_1_to_255(d: &Path) -> Vec<(u64, Block)> {
-    let bytes = std::fs::read(d.join("blk_files/mainnet_blocks_1_to_255_blkframed.dat")).unwrap();
-    let mut out: Vec<(u64, Block)> = Vec::new();
-    let mut off = 0;
-    while off + 8 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().unwrap()) as usize;
-        let block: Block = deserialize(&bytes[off + 8..off + 8 + len]).unwrap();
-        if let Some((h, prev)) = out.last() {
-            assert_eq!(
-                block.header.prev_blockhash,
-                prev.block_hash(),
-                "in chain order"
-            );
-            let h = *h;
-            out.push((h + 1, block));
-        } else {
-            out.push((1, block));
-        }
-        off += 8 + len;
-    }
-    assert_eq!(out.len(), 255);
-    out
+    let blocks = common::esplora::read_blk_framed(
+        &d.join("blk_files/mainnet_blocks_1_to_255_blkframed.dat"),
+        1,
+    );
+    assert_eq!(blocks.len(), 255);
+    blocks
 }
 
 fn whole_chain(d: &Path) -> FlowGraph {
@@ -427,4 +411,128 @@ fn the_crawl_keeps_the_history_the_value_models_need() {
     // y is never reached, so its history is not fetched.
     assert!(!crawled.report().stops.iter().any(|s| s.address == y));
     assert_eq!(crawled.report().fetched, 3, "seed, x and z");
+}
+
+#[cfg(feature = "cache")]
+mod cached {
+    use super::*;
+    use fundtrace::sources::cache::AnswerCache;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("fundtrace-crawl-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// Crawls with `cache` through `url`; the graph, the findings as JSON
+    /// and the requests the client sent.
+    fn run(url: &str, cache: &Arc<AnswerCache>) -> fundtrace::Result<(FlowGraph, String, u64)> {
+        let seed: Address = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S".parse().unwrap();
+        let esplora = Esplora::new(&format!("{url}/api"), BitcoinNetwork::Mainnet, quick())
+            .with_cache(cache.clone());
+        let mut crawled = crawl(&[&esplora], &[seed], &CrawlConfig::default())?;
+        let mut b = GraphBuilder::new();
+        b.load(&mut crawled)?;
+        let g = b.freeze()?;
+        let json = serde_json::to_string(&trace(&g, seed, false).findings).unwrap();
+        Ok((g, json, esplora.requests()))
+    }
+
+    /// A rerun of the same case from its cache sends no request and gives
+    /// byte-identical findings; the graph's source names the cache file
+    /// and the digest of the answers used, the same both times.
+    #[test]
+    fn a_rerun_from_the_cache_sends_no_request() {
+        let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+            return;
+        };
+        let server = Arc::new(Server::new(&blocks_1_to_255(&d)));
+        let (http, _) = server.serve();
+        let path = tmp("rerun.sqlite");
+        let (g1, first, sent) =
+            run(&http.url, &Arc::new(AnswerCache::open(&path).unwrap())).unwrap();
+        assert!(sent > 0);
+        let before = http.hits.load(Ordering::SeqCst);
+        let (g2, second, sent) =
+            run(&http.url, &Arc::new(AnswerCache::open(&path).unwrap())).unwrap();
+        assert_eq!(sent, 0);
+        assert_eq!(
+            http.hits.load(Ordering::SeqCst),
+            before,
+            "no request reached the server"
+        );
+        assert_eq!(first, second);
+        let (d1, d2) = (&g1.sources()[0].details, &g2.sources()[0].details);
+        assert_eq!(d1["cache"], path.display().to_string());
+        assert_eq!(d1["cache_answers_sha256"].len(), 64);
+        assert_eq!(d1, d2);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A server that fails midway stops the crawl with an error naming the
+    /// request; the crawl resumed through a healthy server with the same
+    /// cache fetches nothing twice and ends with the uninterrupted crawl's
+    /// graph.
+    #[test]
+    fn a_crawl_resumes_from_its_cache_after_a_failure() {
+        let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+            return;
+        };
+        let server = Arc::new(Server::new(&blocks_1_to_255(&d)));
+        // The uninterrupted crawl, without a cache file of its own.
+        let (whole_http, _) = server.clone().serve();
+        let whole_path = tmp("whole.sqlite");
+        let (whole, whole_json, whole_sent) = run(
+            &whole_http.url,
+            &Arc::new(AnswerCache::open(&whole_path).unwrap()),
+        )
+        .unwrap();
+        // A server that answers 6 requests, then fails until it is
+        // "restarted" (the same URL, as a resumed case would use).
+        let served = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, dn, srv) = (served.clone(), down.clone(), server.clone());
+        let flaky = common::replay::Replay::start(Arc::new(move |_, url, _, _| {
+            if dn.load(Ordering::SeqCst) {
+                return (503, "gone".into());
+            }
+            if s.fetch_add(1, Ordering::SeqCst) + 1 == 6 {
+                dn.store(true, Ordering::SeqCst);
+            }
+            srv.answer(url.strip_prefix("/api").unwrap_or(url))
+        }));
+        let path = tmp("resume.sqlite");
+        let cache = Arc::new(AnswerCache::open(&path).unwrap());
+        let Err(e) = run(&flaky.url, &cache) else {
+            panic!("the server fails midway, so the crawl must fail");
+        };
+        let e = e.to_string();
+        assert!(e.contains(&flaky.url) && e.contains("http 503"), "{e}");
+        assert_eq!(cache.stats().stored, 6);
+        drop(cache);
+        down.store(false, Ordering::SeqCst);
+        let (resumed, json, sent) =
+            run(&flaky.url, &Arc::new(AnswerCache::open(&path).unwrap())).unwrap();
+        assert_eq!(
+            sent,
+            whole_sent - 6,
+            "the 6 stored answers are not fetched again"
+        );
+        assert_eq!(json, whole_json);
+        assert_eq!(resumed.event_count(), whole.event_count());
+        assert_eq!(resumed.address_count(), whole.address_count());
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&whole_path);
+    }
+
+    /// A file that is not an answer cache is refused, naming it.
+    #[test]
+    fn a_foreign_cache_file_is_refused() {
+        let path = tmp("foreign.sqlite");
+        std::fs::write(&path, b"not a database, not even close; just text").unwrap();
+        let e = AnswerCache::open(&path).unwrap_err().to_string();
+        assert!(e.contains("foreign.sqlite"), "{e}");
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -235,6 +235,98 @@ fn trace_bitcoin_blocks_1_to_255() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty range"));
 }
 
+/// `--crawl` through a loopback Esplora over blocks 1–255 gives the
+/// findings of loading the blk file, and reports the busy addresses it
+/// stopped at as clusters.
+#[cfg(feature = "bitcoin")]
+#[test]
+fn trace_crawl_matches_the_block_file_load() {
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let file = dir.join("chain/bitcoin/blk_files/mainnet_blocks_1_to_255_blkframed.dat");
+    let server = std::sync::Arc::new(common::esplora::Esplora::new(
+        &common::esplora::read_blk_framed(&file, 1),
+    ));
+    let (http, counts) = server.serve();
+    let api = format!("{}/api", http.url);
+    let target = [
+        "--seed",
+        "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S",
+        "--cluster",
+        "hal=1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3",
+        "--cluster",
+        "h187=15NUwyBYrZcnUgTagsm1A7M2yL2GntpuaZ",
+    ];
+    let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+    let mut whole_args = vec![
+        std::ffi::OsString::from("--btc-blocks"),
+        file.into_os_string(),
+    ];
+    whole_args.extend(os(&target));
+    let whole_refs: Vec<&std::ffi::OsStr> = whole_args.iter().map(|a| a.as_os_str()).collect();
+    let whole = trace_report("whole.json", &whole_refs);
+    let mut crawl_args = os(&["--crawl", "--esplora", &api]);
+    crawl_args.extend(os(&target));
+    let crawl_refs: Vec<&std::ffi::OsStr> = crawl_args.iter().map(|a| a.as_os_str()).collect();
+    let crawled = trace_report("crawl.json", &crawl_refs);
+    assert_eq!(crawled["findings"], whole["findings"]);
+    assert_eq!(whole["findings"].as_array().unwrap().len(), 2);
+    let src = &crawled["meta"]["sources"][0];
+    assert!(
+        src["name"].as_str().unwrap().starts_with("crawl:esplora:"),
+        "{src}"
+    );
+    assert!(src["counters"]["requests"].as_u64().unwrap() > 0);
+    assert!(counts.lock().unwrap()["txs"] > 0);
+    // With a busy limit of 1, the addresses past one transaction are
+    // stopped at and show up as clusters named after them.
+    let mut busy_args = crawl_args.clone();
+    busy_args.extend(os(&["--busy", "1"]));
+    let busy_refs: Vec<&std::ffi::OsStr> = busy_args.iter().map(|a| a.as_os_str()).collect();
+    let busy = trace_report("busy.json", &busy_refs);
+    let names: Vec<&str> = busy["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["cluster"].as_str().unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("busy ")), "{names:?}");
+    // With --cache, a rerun sends no request and writes the same findings;
+    // the report names the cache file and the digest of its answers.
+    #[cfg(feature = "cache")]
+    {
+        let cache = tmp("crawl-cache.sqlite");
+        let _ = std::fs::remove_file(&cache);
+        let mut cached_args = crawl_args.clone();
+        cached_args.extend([
+            std::ffi::OsString::from("--cache"),
+            cache.clone().into_os_string(),
+        ]);
+        let refs: Vec<&std::ffi::OsStr> = cached_args.iter().map(|a| a.as_os_str()).collect();
+        let first = trace_report("cached1.json", &refs);
+        let hits = http.hits.load(std::sync::atomic::Ordering::SeqCst);
+        let second = trace_report("cached2.json", &refs);
+        assert_eq!(http.hits.load(std::sync::atomic::Ordering::SeqCst), hits);
+        assert_eq!(first["findings"], second["findings"]);
+        assert_eq!(first["findings"], whole["findings"]);
+        let details = &second["meta"]["sources"][0]["details"];
+        assert_eq!(details["cache"], cache.display().to_string());
+        assert_eq!(
+            details["cache_answers_sha256"],
+            first["meta"]["sources"][0]["details"]["cache_answers_sha256"]
+        );
+        assert_eq!(second["meta"]["sources"][0]["counters"]["requests"], 0);
+        let _ = std::fs::remove_file(&cache);
+    }
+    // A crawl needs an index and seeds.
+    let out = example("trace")
+        .args(["--crawl", "--seed", "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--esplora"));
+}
+
 /// Seeds from OFAC's own files, clusters from exchange labels.
 #[test]
 fn trace_seeds_from_ofac_and_clusters_from_labels() {

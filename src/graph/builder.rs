@@ -54,6 +54,9 @@ pub struct SourceSummary {
     /// Problems that did not stop reading (see [`Source::warnings`]).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
+    /// What the source used, in words (see [`Source::details`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// Counts kept while loading, reported so nothing is dropped silently.
@@ -149,6 +152,7 @@ impl GraphBuilder {
             records: 0,
             blocks: BTreeMap::new(),
             counters: BTreeMap::new(),
+            details: BTreeMap::new(),
             warnings: Vec::new(),
         };
         let _span = tracing::info_span!("load", source = %summary.name).entered();
@@ -171,6 +175,7 @@ impl GraphBuilder {
             Ok(())
         })();
         summary.counters = source.counters();
+        summary.details = source.details();
         summary.warnings = source.warnings();
         self.sources.push(summary);
         result?;

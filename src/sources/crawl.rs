@@ -91,8 +91,15 @@ pub trait Indexer: Sync {
         known: Option<u64>,
     ) -> Result<Vec<Record>>;
 
-    /// Requests sent so far (each retry of a request counts once).
+    /// Requests sent so far (each retry of a request counts once; answers
+    /// from a cache are not requests).
     fn requests(&self) -> u64;
+
+    /// What the index used that the report should name (its answer cache
+    /// and the digest of the answers taken from it).
+    fn details(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 }
 
 /// What a crawl fetches and where it stops (see the [module
@@ -410,10 +417,22 @@ pub fn crawl(
         truncated = report.truncated,
         "crawl done"
     );
+    let mut details = BTreeMap::new();
+    for (i, ix) in indexers.iter().enumerate() {
+        for (k, v) in ix.details() {
+            let k = if indexers.len() > 1 {
+                format!("{i}.{k}")
+            } else {
+                k
+            };
+            details.insert(k, v);
+        }
+    }
     Ok(Crawled {
         name: format!("crawl:{}", report.indexers.join(",")),
         records: records.into_iter(),
         report,
+        details,
     })
 }
 
@@ -525,6 +544,7 @@ pub struct Crawled {
     name: String,
     records: std::vec::IntoIter<Record>,
     report: CrawlReport,
+    details: BTreeMap<String, String>,
 }
 
 impl Crawled {
@@ -566,6 +586,10 @@ impl Source for Crawled {
             }
         }
         w
+    }
+
+    fn details(&self) -> BTreeMap<String, String> {
+        self.details.clone()
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {

@@ -15,6 +15,8 @@
 
 #[cfg(feature = "bitcoin")]
 pub mod bitcoin;
+#[cfg(feature = "cache")]
+pub mod cache;
 pub mod crawl;
 #[cfg(feature = "ethereum")]
 pub mod ethereum;
@@ -196,6 +198,13 @@ pub trait Source {
     /// What the source counted (blocks, inputs with unknown previous
     /// outputs, …), for the report. Asked once, after the last record.
     fn counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
+    /// What the source used that a reader needs to reproduce the load (an
+    /// answer cache file and the digest of the answers taken from it), for
+    /// the report. Asked once, after the last record.
+    fn details(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
 }

@@ -23,6 +23,33 @@ use super::replay::Replay;
 /// Esplora's page size for `/address/:a/txs/chain`.
 pub const PAGE: usize = 25;
 
+/// The blocks of a blk-framed file (magic, length, block), which must be
+/// in chain order from height `first`, with their heights.
+pub fn read_blk_framed(path: &std::path::Path, first: u64) -> Vec<(u64, Block)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut out: Vec<(u64, Block)> = Vec::new();
+    let mut off = 0;
+    while off + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().unwrap()) as usize;
+        let block: Block =
+            bitcoin::consensus::encode::deserialize(&bytes[off + 8..off + 8 + len]).unwrap();
+        let height = match out.last() {
+            Some((h, prev)) => {
+                assert_eq!(
+                    block.header.prev_blockhash,
+                    prev.block_hash(),
+                    "in chain order"
+                );
+                h + 1
+            }
+            None => first,
+        };
+        out.push((height, block));
+        off += 8 + len;
+    }
+    out
+}
+
 /// The answers, built once.
 pub struct Esplora {
     txs: HashMap<String, Value>,

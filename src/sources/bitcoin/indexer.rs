@@ -89,14 +89,18 @@ impl Esplora {
     /// The index of `tx` in its block, from the block's txids (fetched once
     /// per block).
     fn index_in_block(&self, tx: &EsploraTx, hash: &str) -> Result<u32> {
-        let cached = self
+        let slot: BlockPositions = self
             .blocks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(hash)
-            .cloned();
-        let positions = match cached {
-            Some(p) => p,
+            .entry(hash.to_owned())
+            .or_default()
+            .clone();
+        let mut slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let positions = match &*slot {
+            Some(p) => p.clone(),
             None => {
                 let ids = self.block_txids(hash)?.ok_or_else(|| {
                     node_err(
@@ -106,16 +110,13 @@ impl Esplora {
                         "not found",
                     )
                 })?;
-                let p: BlockPositions = Arc::new(
+                let p: Arc<std::collections::HashMap<String, u32>> = Arc::new(
                     ids.into_iter()
                         .enumerate()
                         .map(|(i, t)| (t, u32::try_from(i).unwrap_or(u32::MAX)))
                         .collect(),
                 );
-                self.blocks
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(hash.to_owned(), p.clone());
+                *slot = Some(p.clone());
                 p
             }
         };
@@ -193,5 +194,13 @@ impl Indexer for Esplora {
 
     fn requests(&self) -> u64 {
         Esplora::requests(self)
+    }
+
+    fn details(&self) -> std::collections::BTreeMap<String, String> {
+        #[cfg(feature = "cache")]
+        if let Some(c) = self.cache() {
+            return c.details();
+        }
+        std::collections::BTreeMap::new()
     }
 }

@@ -440,8 +440,9 @@ impl CoreRpcSource {
     }
 }
 
-/// A block's transactions' indexes, by txid.
-pub(super) type BlockPositions = Arc<HashMap<String, u32>>;
+/// A block's transactions' indexes, by txid, once fetched; each block has
+/// its own lock, so two workers never fetch the same block's txids.
+pub(super) type BlockPositions = Arc<Mutex<Option<Arc<HashMap<String, u32>>>>>;
 
 /// An Esplora REST client (`https://…/api` behind a tunnel, or a local
 /// electrs/mempool backend).
@@ -453,6 +454,9 @@ pub struct Esplora {
     /// Per block hash, each transaction's index: `/block/:hash/txids`
     /// fetched once per block.
     pub(super) blocks: Arc<Mutex<HashMap<String, BlockPositions>>>,
+    /// Where answers are kept, if anywhere.
+    #[cfg(feature = "cache")]
+    pub(super) cache: Option<Arc<crate::sources::cache::AnswerCache>>,
 }
 
 impl Esplora {
@@ -463,7 +467,25 @@ impl Esplora {
             http: Http::new(opts),
             net,
             blocks: Arc::default(),
+            #[cfg(feature = "cache")]
+            cache: None,
         }
+    }
+
+    /// Keeps every answer in `cache` and answers from it what it holds
+    /// (feature `cache`): requests are keyed by this client's base URL and
+    /// path.
+    #[cfg(feature = "cache")]
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<crate::sources::cache::AnswerCache>) -> Esplora {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The answer cache, if one is set.
+    #[cfg(feature = "cache")]
+    pub fn cache(&self) -> Option<&Arc<crate::sources::cache::AnswerCache>> {
+        self.cache.as_ref()
     }
 
     /// Requests sent so far by this client and its clones.
@@ -474,7 +496,42 @@ impl Esplora {
     pub(super) fn get(&self, path: &str) -> Result<Option<String>> {
         let url = format!("{}{path}", self.base);
         let what = format!("GET {path}");
-        match self.http.request(&self.base, &url, None, None, &what)? {
+        #[cfg(feature = "cache")]
+        if let Some(c) = &self.cache
+            && let Some(a) = c.get(&self.base, &what)?
+        {
+            return match a.status {
+                404 => Ok(None),
+                _ => String::from_utf8(a.body).map(Some).map_err(|e| {
+                    node_err(
+                        &self.base,
+                        what,
+                        NodeFailure::Malformed,
+                        format!("the cached answer is not utf-8: {e}"),
+                    )
+                }),
+            };
+        }
+        let answer = self.http.request(&self.base, &url, None, None, &what)?;
+        #[cfg(feature = "cache")]
+        if let Some(c) = &self.cache {
+            let stored = match &answer {
+                Answer::Ok(t) => Some((200, t.as_bytes())),
+                Answer::NotFound => Some((404, &b""[..])),
+                Answer::Status(..) => None,
+            };
+            if let Some((status, body)) = stored {
+                c.put(
+                    &self.base,
+                    &what,
+                    &crate::sources::cache::Answer {
+                        status,
+                        body: body.to_vec(),
+                    },
+                )?;
+            }
+        }
+        match answer {
             Answer::Ok(t) => Ok(Some(t)),
             Answer::NotFound => Ok(None),
             Answer::Status(s, t) => Err(node_err(
