@@ -296,24 +296,19 @@ impl JsonRpc {
             .collect();
         let body = serde_json::to_vec(&reqs).map_err(|e| unencodable("batch", e))?;
         let out = self.post(&body)?;
-        let envs: Vec<Envelope> = match serde_json::from_slice::<serde_json::Value>(&out) {
-            Ok(serde_json::Value::Array(items)) => items
-                .into_iter()
-                .map(serde_json::from_value)
-                .collect::<Result<_, _>>()
-                .map_err(|e| malformed("batch", e))?,
-            Ok(other) => {
-                return Err(CallError::BatchUnsupported(snippet(
-                    other.to_string().as_bytes(),
-                )));
-            }
-            Err(e) => {
-                return Err(malformed(
-                    "batch",
-                    format!("{e} (answer starts {:?})", snippet(&out)),
-                ));
-            }
-        };
+        // Decoded straight from the bytes: each result stays raw text until
+        // the caller decodes it into its type. A node without batches
+        // answers with one object (an error) instead of an array.
+        let is_array = out.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        if !is_array && looks_like_json(&out) {
+            return Err(CallError::BatchUnsupported(snippet(out.trim_ascii())));
+        }
+        let envs: Vec<Envelope> = serde_json::from_slice(&out).map_err(|e| {
+            malformed(
+                "batch",
+                format!("{e} (answer starts {:?})", snippet(&out)),
+            )
+        })?;
         let mut slots: Vec<Option<Result<Box<RawValue>, RpcError>>> =
             (0..calls.len()).map(|_| None).collect();
         for env in envs {
