@@ -264,6 +264,7 @@ fn a_failing_server_is_a_clear_error() {
 
 /// A generated case's Bitcoin transactions served the same way: crawling
 /// from its Bitcoin seeds gives the findings of loading them all.
+#[cfg(feature = "synthetic")]
 #[test]
 fn crawl_of_a_generated_case_matches_the_whole_chain() {
     use fundtrace::Record;

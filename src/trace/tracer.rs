@@ -533,7 +533,7 @@ impl Ctx<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "synthetic"))]
 mod tests {
     use crate::trace::TraceConfig;
 
