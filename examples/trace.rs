@@ -22,9 +22,7 @@ use std::time::Instant;
 use trace_args::{Args, Input, parse_args};
 
 use fundtrace::synthetic::SyntheticCase;
-use fundtrace::{
-    Address, Cluster, Finding, FlowGraph, GraphBuilder, TraceReport, trace_seeds,
-};
+use fundtrace::{Address, Cluster, Finding, FlowGraph, GraphBuilder, TraceReport, trace_seeds};
 
 fn run(args: Args) -> Result<(), String> {
     let t0 = Instant::now();
@@ -129,7 +127,11 @@ fn run(args: Args) -> Result<(), String> {
                     return Err("--crawl needs seeds: --seed, --seeds or --sdn".into());
                 }
                 #[allow(unused_mut)] // changed only with feature `cache`
-                let mut esplora = Esplora::new(url, args.btc.network, HttpOptions::default());
+                let http = HttpOptions {
+                    requests_per_second: args.btc.rps,
+                    ..HttpOptions::default()
+                };
+                let mut esplora = Esplora::new(url, args.btc.network, http);
                 #[cfg(feature = "cache")]
                 if let Some(path) = &args.btc.cache {
                     let cache = fundtrace::sources::cache::AnswerCache::open(path)

@@ -200,6 +200,30 @@ fn busy_addresses_stop_the_crawl_and_are_reported() {
     assert_eq!(counts["txs"] as u64, report.fetched);
 }
 
+/// `requests_per_second` paces the requests: the crawl's requests cannot
+/// all go faster than the rate allows (a lower bound, whatever the machine).
+#[test]
+fn requests_are_paced() {
+    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+        return;
+    };
+    let server = Arc::new(Server::new(&blocks_1_to_255(&d)));
+    let (http, _) = server.serve();
+    let seed: Address = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S".parse().unwrap();
+    let opts = HttpOptions {
+        requests_per_second: Some(40),
+        ..quick()
+    };
+    let esplora = Esplora::new(&format!("{}/api", http.url), BitcoinNetwork::Mainnet, opts);
+    let t = std::time::Instant::now();
+    let crawled = crawl(&[&esplora], &[seed], &CrawlConfig::default()).unwrap();
+    let n = crawled.report().requests;
+    assert!(n > 10);
+    // n requests at 40 per second: the last goes (n - 1) / 40 s after the first.
+    let least = std::time::Duration::from_millis((n - 1) * 1000 / 40);
+    assert!(t.elapsed() >= least, "{n} requests in {:?}", t.elapsed());
+}
+
 /// A request budget stops the crawl; the report says so and lists what
 /// was not fetched.
 #[test]

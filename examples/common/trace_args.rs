@@ -47,6 +47,7 @@ CRAWL (fetch only the seeds' neighbourhood; feature `bitcoin`)
                          named 'busy ADDRESS' (default 1000)
   --max-requests N       request budget; when it runs out the report says so
   --from-block N         fetch history from this block on (default 0)
+  --rps N                at most N requests per second to the index (default: no limit)
   --cache FILE           keep every answer in this SQLite file (feature `cache`): a rerun
                          sends no request, an interrupted crawl resumes where it stopped,
                          and the report names the file and a digest of the answers used
@@ -202,6 +203,11 @@ pub fn parse_args() -> Result<Option<Args>, String> {
             Long("cache") => btc.cache = Some(text(&mut p)?.into()),
             #[cfg(feature = "bitcoin")]
             Long("busy") => btc.busy = num(text(&mut p)?, "--busy")?,
+            #[cfg(feature = "bitcoin")]
+            Long("rps") => {
+                let n = num(text(&mut p)?, "--rps")?;
+                btc.rps = Some(u32::try_from(n).map_err(|_| format!("--rps {n}: too large"))?);
+            }
             #[cfg(feature = "bitcoin")]
             Long("max-requests") => btc.max_requests = Some(num(text(&mut p)?, "--max-requests")?),
             #[cfg(feature = "bitcoin")]
@@ -394,6 +400,7 @@ pub struct Btc {
     #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub cache: Option<PathBuf>,
     pub busy: u64,
+    pub rps: Option<u32>,
     pub max_requests: Option<u64>,
     pub from_block: u64,
 }
@@ -412,6 +419,7 @@ impl Default for Btc {
             crawl: false,
             cache: None,
             busy: 1_000,
+            rps: None,
             max_requests: None,
             from_block: 0,
         }

@@ -37,6 +37,10 @@ pub struct HttpOptions {
     /// Largest answer accepted, in bytes (default 64 MiB: a 4 MB Bitcoin block
     /// at verbosity 3 is about 30 MB of JSON).
     pub max_response: u64,
+    /// Most requests sent per second, over all threads of one client and
+    /// its clones, retries included (default: no limit). Public servers
+    /// document theirs.
+    pub requests_per_second: Option<u32>,
 }
 
 impl Default for HttpOptions {
@@ -46,6 +50,7 @@ impl Default for HttpOptions {
             retries: 3,
             backoff: Duration::from_millis(250),
             max_response: 64 << 20,
+            requests_per_second: None,
         }
     }
 }
@@ -95,6 +100,8 @@ impl fmt::Display for Failed {
 pub(crate) struct Http {
     agent: ureq::Agent,
     opts: HttpOptions,
+    /// When the next request may go, for `requests_per_second`.
+    next_slot: std::sync::Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
 /// What one attempt ended with.
@@ -153,7 +160,33 @@ impl Http {
             .max_idle_connections(pool.max(1).saturating_mul(2))
             .build()
             .into();
-        Http { agent, opts }
+        Http {
+            agent,
+            opts,
+            next_slot: std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
+        }
+    }
+
+    /// Waits for this request's slot under `requests_per_second`: slots are
+    /// handed out one per `1 s / rate`, in the order requests ask.
+    fn pace(&self) {
+        let Some(rate) = self.opts.requests_per_second.filter(|r| *r > 0) else {
+            return;
+        };
+        let gap = Duration::from_secs(1) / rate;
+        let wait = {
+            let mut next = self
+                .next_slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = std::time::Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + gap;
+            slot - now
+        };
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
     }
 
     /// GET `url` with retries.
@@ -190,6 +223,7 @@ impl Http {
         check_url(url)?;
         let mut attempt = 0u32;
         loop {
+            self.pace();
             let (failed, detail, retry_after) = match self.attempt(url, body, headers)? {
                 Attempt::Done(r) => return Ok(r),
                 Attempt::Transient(failed, detail, after) => (failed, detail, after),

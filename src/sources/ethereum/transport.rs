@@ -36,6 +36,8 @@ pub struct RpcOptions {
     pub concurrency: usize,
     /// Requests per JSON-RPC batch, for per-transaction receipts (default 100).
     pub batch_size: usize,
+    /// Most requests sent per second, retries included (default: no limit).
+    pub requests_per_second: Option<u32>,
 }
 
 impl Default for RpcOptions {
@@ -47,6 +49,7 @@ impl Default for RpcOptions {
             max_response: 256 << 20,
             concurrency: 8,
             batch_size: 100,
+            requests_per_second: None,
         }
     }
 }
@@ -196,6 +199,7 @@ impl JsonRpc {
                 retries: opts.retries,
                 backoff: opts.backoff,
                 max_response: opts.max_response as u64,
+                requests_per_second: opts.requests_per_second,
             },
             // Up to three calls per block in flight (block, receipts,
             // traces): keep a connection for each, so none is reopened.
@@ -303,12 +307,8 @@ impl JsonRpc {
         if !is_array && looks_like_json(&out) {
             return Err(CallError::BatchUnsupported(snippet(out.trim_ascii())));
         }
-        let envs: Vec<Envelope> = serde_json::from_slice(&out).map_err(|e| {
-            malformed(
-                "batch",
-                format!("{e} (answer starts {:?})", snippet(&out)),
-            )
-        })?;
+        let envs: Vec<Envelope> = serde_json::from_slice(&out)
+            .map_err(|e| malformed("batch", format!("{e} (answer starts {:?})", snippet(&out))))?;
         let mut slots: Vec<Option<Result<Box<RawValue>, RpcError>>> =
             (0..calls.len()).map(|_| None).collect();
         for env in envs {
