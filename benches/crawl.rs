@@ -28,54 +28,14 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fundtrace::sources::bitcoin::{Esplora, HttpOptions};
 use fundtrace::sources::crawl::{CrawlConfig, crawl};
-use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-use fundtrace::{Address, BitcoinNetwork, Chain, Record, UtxoTx};
-
-/// The generated case's Bitcoin transactions, numbered densely per block
-/// (a block's txids list has no gaps), its Bitcoin seeds and the members
-/// of its exchange clusters.
-fn case() -> (Vec<UtxoTx>, Vec<Address>, HashSet<Address>) {
-    let case = SyntheticCase::generate(&SyntheticConfig {
-        transfers: 150_000,
-        extra_seeds: 2,
-        ..SyntheticConfig::default()
-    });
-    let mut txs: Vec<UtxoTx> = case
-        .records()
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Utxo(u) => Some(u),
-            _ => None,
-        })
-        .collect();
-    txs.sort_by_key(|t| (t.block.height, t.index));
-    let mut last = None;
-    let mut next = 0u32;
-    for t in &mut txs {
-        if last != Some(t.block.height) {
-            last = Some(t.block.height);
-            next = 0;
-        }
-        t.index = next;
-        next += 1;
-    }
-    let seeds = case
-        .seeds
-        .iter()
-        .filter(|s| s.chain() == Chain::Bitcoin)
-        .copied()
-        .collect();
-    let members = case
-        .clusters
-        .iter()
-        .flat_map(|c| c.members.iter().copied())
-        .filter(|a| a.chain() == Chain::Bitcoin)
-        .collect();
-    (txs, seeds, members)
-}
+use fundtrace::{Address, BitcoinNetwork};
 
 fn bench(c: &mut Criterion) {
-    let (txs, seeds, members) = case();
+    let (txs, seeds, clusters) = esplora::generated_bitcoin_case(150_000);
+    let members: HashSet<Address> = clusters
+        .iter()
+        .flat_map(|c| c.members.iter().copied())
+        .collect();
     let server = Arc::new(esplora::Esplora::from_records(&txs));
     let (http, _) = server.serve();
     let api = format!("{}/api", http.url);

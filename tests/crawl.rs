@@ -28,6 +28,26 @@ fn blocks_1_to_255(d: &Path) -> Vec<(u64, Block)> {
     blocks
 }
 
+/// Requests served, by kind (see `common::esplora::Esplora::serve`).
+type Counts = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+/// The loopback Esplora over blocks 1–255, and its request counts; `None`
+/// (the test skips) without the test data.
+fn block9_server() -> Option<(common::replay::Replay, Counts)> {
+    let d = common::data_dir()?.join("chain/bitcoin");
+    Some(Arc::new(Server::new(&blocks_1_to_255(&d))).serve())
+}
+
+/// Block 9's coinbase recipient.
+fn block9_seed() -> Address {
+    "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S".parse().unwrap()
+}
+
+/// An Esplora client for a loopback server at `url`.
+fn client(url: &str, opts: HttpOptions) -> Esplora {
+    Esplora::new(&format!("{url}/api"), BitcoinNetwork::Mainnet, opts)
+}
+
 fn whole_chain(d: &Path) -> FlowGraph {
     let mut src = BlkSource::open(
         &[d.join("blk_files/mainnet_blocks_1_to_255_blkframed.dat")],
@@ -165,17 +185,11 @@ fn crawl_from_the_block_9_coinbase_matches_the_whole_chain() {
 /// reported with its count, and its history is not paged through.
 #[test]
 fn busy_addresses_stop_the_crawl_and_are_reported() {
-    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+    let Some((http, counts)) = block9_server() else {
         return;
     };
-    let server = Arc::new(Server::new(&blocks_1_to_255(&d)));
-    let (http, counts) = server.serve();
-    let seed: Address = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S".parse().unwrap();
-    let esplora = Esplora::new(
-        &format!("{}/api", http.url),
-        BitcoinNetwork::Mainnet,
-        quick(),
-    );
+    let seed = block9_seed();
+    let esplora = client(&http.url, quick());
     // The seed's own count is over the limit too: seeds are fetched anyway.
     let crawled = crawl(&[&esplora], &[seed], &CrawlConfig::default().with_busy(1)).unwrap();
     let report = crawled.report();
@@ -228,17 +242,11 @@ fn requests_are_paced() {
 /// was not fetched.
 #[test]
 fn a_request_budget_truncates_the_crawl() {
-    let Some(d) = common::data_dir().map(|d| d.join("chain/bitcoin")) else {
+    let Some((http, _)) = block9_server() else {
         return;
     };
-    let server = Arc::new(Server::new(&blocks_1_to_255(&d)));
-    let (http, _) = server.serve();
-    let seed: Address = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S".parse().unwrap();
-    let esplora = Esplora::new(
-        &format!("{}/api", http.url),
-        BitcoinNetwork::Mainnet,
-        quick(),
-    );
+    let seed = block9_seed();
+    let esplora = client(&http.url, quick());
     let crawled = crawl(
         &[&esplora],
         &[seed],
@@ -292,72 +300,18 @@ fn a_failing_server_is_a_clear_error() {
 #[test]
 fn crawl_of_a_generated_case_matches_the_whole_chain() {
     use fundtrace::Record;
-    use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
-    let case = SyntheticCase::generate(&SyntheticConfig {
-        transfers: 150_000,
-        extra_seeds: 2,
-        ..SyntheticConfig::default()
-    });
-    let txs: Vec<fundtrace::UtxoTx> = case
-        .records()
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Utxo(u) => Some(u),
-            _ => None,
-        })
-        .collect();
+    let (txs, seeds, clusters) = common::esplora::generated_bitcoin_case(150_000);
     assert!(txs.len() >= 10_000, "{} transactions", txs.len());
-    // The generator leaves gaps between positions in a block; a block's
-    // txids list has none, so number each block's transactions densely
-    // (in the same order) for both loads.
-    let mut txs = txs;
-    txs.sort_by_key(|t| (t.block.height, t.index));
-    let mut last = None;
-    let mut next = 0u32;
-    for t in &mut txs {
-        if last != Some(t.block.height) {
-            last = Some(t.block.height);
-            next = 0;
-        }
-        t.index = next;
-        next += 1;
-    }
+    assert!(seeds.len() >= 2);
     let whole =
         FlowGraph::from_records("generated", txs.iter().cloned().map(Record::Utxo).collect())
             .unwrap();
-    let seeds: Vec<Address> = case
-        .seeds
-        .iter()
-        .filter(|s| s.chain() == fundtrace::Chain::Bitcoin)
-        .copied()
-        .collect();
-    assert!(seeds.len() >= 2);
-    let clusters: Vec<Cluster> = case
-        .clusters
-        .iter()
-        .map(|c| {
-            Cluster::new(
-                c.name.clone(),
-                c.members
-                    .iter()
-                    .filter(|a| a.chain() == fundtrace::Chain::Bitcoin)
-                    .copied()
-                    .collect(),
-            )
-        })
-        .filter(|c| !c.members.is_empty())
-        .collect();
     let members: HashSet<Address> = clusters
         .iter()
         .flat_map(|c| c.members.iter().copied())
         .collect();
-    let server = Arc::new(Server::from_records(&txs));
-    let (http, _) = server.serve();
-    let esplora = Esplora::new(
-        &format!("{}/api", http.url),
-        BitcoinNetwork::Mainnet,
-        quick(),
-    );
+    let (http, _) = Arc::new(Server::from_records(&txs)).serve();
+    let esplora = client(&http.url, quick());
     let cfg = CrawlConfig::default()
         .with_busy(u64::MAX)
         .with_stop_at(members);

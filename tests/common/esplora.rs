@@ -50,6 +50,56 @@ pub fn read_blk_framed(path: &std::path::Path, first: u64) -> Vec<(u64, Block)> 
     out
 }
 
+/// A generated case's Bitcoin side, ready to serve: its UTXO transactions,
+/// numbered densely in each block (the generator leaves gaps between
+/// positions; a block's txids list has none), its Bitcoin seeds, and its
+/// exchange clusters cut to their Bitcoin members.
+#[cfg(feature = "synthetic")]
+pub fn generated_bitcoin_case(
+    transfers: u64,
+) -> (Vec<UtxoTx>, Vec<Address>, Vec<fundtrace::Cluster>) {
+    use fundtrace::synthetic::{SyntheticCase, SyntheticConfig};
+    use fundtrace::{Chain, Cluster, Record};
+    let case = SyntheticCase::generate(&SyntheticConfig {
+        transfers,
+        extra_seeds: 2,
+        ..SyntheticConfig::default()
+    });
+    let mut txs: Vec<UtxoTx> = case
+        .records()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Utxo(u) => Some(u),
+            _ => None,
+        })
+        .collect();
+    txs.sort_by_key(|t| (t.block.height, t.index));
+    let mut last = None;
+    let mut next = 0u32;
+    for t in &mut txs {
+        if last != Some(t.block.height) {
+            last = Some(t.block.height);
+            next = 0;
+        }
+        t.index = next;
+        next += 1;
+    }
+    let bitcoin = |a: &&Address| a.chain() == Chain::Bitcoin;
+    let seeds = case.seeds.iter().filter(bitcoin).copied().collect();
+    let clusters = case
+        .clusters
+        .iter()
+        .map(|c| {
+            Cluster::new(
+                c.name.clone(),
+                c.members.iter().filter(bitcoin).copied().collect(),
+            )
+        })
+        .filter(|c| !c.members.is_empty())
+        .collect();
+    (txs, seeds, clusters)
+}
+
 /// The answers, built once.
 pub struct Esplora {
     txs: HashMap<String, Value>,
