@@ -351,7 +351,7 @@ pub fn crawl(
             stops = stops.list.len(),
             "crawl round"
         );
-        let results = fetch_all(&to_fetch, config, &seed_set, &requests)?;
+        let results = fetch_all(&to_fetch, config, &seed_set, &requests, &span)?;
         for ((a, _), outcome) in to_fetch.iter().zip(results) {
             match outcome {
                 Fetch::History(recs) => {
@@ -480,12 +480,17 @@ fn fetch_all(
     config: &CrawlConfig,
     seeds: &HashSet<Address>,
     requests: &(dyn Fn() -> u64 + Sync),
+    span: &tracing::Span,
 ) -> Result<Vec<Fetch>> {
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let out: Mutex<Vec<Option<Result<Fetch>>>> =
         Mutex::new((0..items.len()).map(|_| None).collect());
     let failed = std::sync::atomic::AtomicBool::new(false);
     let work = || {
+        // Workers report inside the crawl's span, so progress displays
+        // show their events under it.
+        let _in_span = span.enter();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&(a, ix)) = items.get(i) else { return };
@@ -497,6 +502,12 @@ fn fetch_all(
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
+            tracing::debug!(
+                done = done.fetch_add(1, Ordering::Relaxed) + 1,
+                of = items.len(),
+                requests = requests(),
+                "fetching addresses"
+            );
             out.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
         }
