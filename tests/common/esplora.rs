@@ -109,26 +109,25 @@ pub struct Esplora {
     blocks: HashMap<String, Vec<String>>,
 }
 
+/// A script-type test and Esplora's name for that type.
+type ScriptKind = (fn(&Script) -> bool, &'static str);
+
+/// Esplora's name for a script's type.
 fn script_type(s: &Script) -> &'static str {
-    if s.is_p2pk() {
-        "p2pk"
-    } else if s.is_p2pkh() {
-        "p2pkh"
-    } else if s.is_p2sh() {
-        "p2sh"
-    } else if s.is_p2wpkh() {
-        "v0_p2wpkh"
-    } else if s.is_p2wsh() {
-        "v0_p2wsh"
-    } else if s.is_p2tr() {
-        "v1_p2tr"
-    } else if s.is_op_return() {
-        "op_return"
-    } else if s.is_multisig() {
-        "multisig"
-    } else {
-        "unknown"
-    }
+    let kinds: [ScriptKind; 8] = [
+        (Script::is_p2pk, "p2pk"),
+        (Script::is_p2pkh, "p2pkh"),
+        (Script::is_p2sh, "p2sh"),
+        (Script::is_p2wpkh, "v0_p2wpkh"),
+        (Script::is_p2wsh, "v0_p2wsh"),
+        (Script::is_p2tr, "v1_p2tr"),
+        (Script::is_op_return, "op_return"),
+        (Script::is_multisig, "multisig"),
+    ];
+    kinds
+        .iter()
+        .find(|(is, _)| is(s))
+        .map_or("unknown", |(_, name)| name)
 }
 
 fn vout_json(o: &TxOut) -> Value {
