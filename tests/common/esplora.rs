@@ -101,12 +101,15 @@ pub fn generated_bitcoin_case(
 }
 
 /// The answers, built once.
+#[derive(Default)]
 pub struct Esplora {
     txs: HashMap<String, Value>,
     /// Per address: txids, oldest first.
     history: HashMap<String, Vec<String>>,
     stats: HashMap<String, Value>,
     blocks: HashMap<String, Vec<String>>,
+    /// While building, per address: funded count and sum, spent count and sum.
+    sums: HashMap<String, [u64; 4]>,
 }
 
 /// A script-type test and Esplora's name for that type.
@@ -157,14 +160,7 @@ impl Esplora {
     /// chain order. Every input must spend an output of an earlier block.
     pub fn new(blocks: &[(u64, Block)]) -> Esplora {
         let mut prevouts: HashMap<OutPoint, TxOut> = HashMap::new();
-        let mut out = Esplora {
-            txs: HashMap::new(),
-            history: HashMap::new(),
-            stats: HashMap::new(),
-            blocks: HashMap::new(),
-        };
-        // Per address: funded count/sum, spent count/sum.
-        let mut sums: HashMap<String, [u64; 4]> = HashMap::new();
+        let mut out = Esplora::default();
         for (height, block) in blocks {
             let hash = block.block_hash().to_string();
             let mut ids = Vec::new();
@@ -190,11 +186,12 @@ impl Esplora {
                         .remove(&i.previous_output)
                         .expect("every input spends an earlier output");
                     sum_in += prev.value.to_sat();
-                    let a = our_address(&prev.script_pubkey);
-                    let s = sums.entry(a.clone()).or_default();
-                    s[2] += 1;
-                    s[3] += prev.value.to_sat();
-                    touched.push(a);
+                    out.count(
+                        our_address(&prev.script_pubkey),
+                        true,
+                        prev.value.to_sat(),
+                        &mut touched,
+                    );
                     let mut v = json!({
                         "txid": i.previous_output.txid.to_string(),
                         "vout": i.previous_output.vout,
@@ -219,31 +216,25 @@ impl Esplora {
                         },
                         o.clone(),
                     );
-                    let a = our_address(&o.script_pubkey);
-                    let s = sums.entry(a.clone()).or_default();
-                    s[0] += 1;
-                    s[1] += o.value.to_sat();
-                    touched.push(a);
+                    out.count(
+                        our_address(&o.script_pubkey),
+                        false,
+                        o.value.to_sat(),
+                        &mut touched,
+                    );
                 }
                 let fee = if tx.is_coinbase() {
                     0
                 } else {
                     sum_in - sum_out
                 };
-                out.txs.insert(
-                    txid.clone(),
-                    tx_json(tx, vin, fee, *height, &hash, block.header.time),
-                );
-                touched.sort();
-                touched.dedup();
-                for a in touched {
-                    out.history.entry(a).or_default().push(txid.clone());
-                }
+                let json = tx_json(tx, vin, fee, *height, &hash, block.header.time);
+                out.insert_tx(&txid, json, touched);
                 ids.push(txid);
             }
             out.blocks.insert(hash, ids);
         }
-        out.fill_stats(sums);
+        out.fill_stats();
         out
     }
 
@@ -252,13 +243,7 @@ impl Esplora {
     /// (the records do not say which output an input spends), and a
     /// `coinbase` input is a coinbase. Blocks get made-up hashes.
     pub fn from_records(txs: &[UtxoTx]) -> Esplora {
-        let mut out = Esplora {
-            txs: HashMap::new(),
-            history: HashMap::new(),
-            stats: HashMap::new(),
-            blocks: HashMap::new(),
-        };
-        let mut sums: HashMap<String, [u64; 4]> = HashMap::new();
+        let mut out = Esplora::default();
         let mut sorted: Vec<&UtxoTx> = txs.iter().collect();
         sorted.sort_by_key(|t| (t.block.height, t.index));
         let script = |a: &Address| -> bitcoin::ScriptBuf {
@@ -286,11 +271,8 @@ impl Esplora {
                     }));
                     continue;
                 }
-                let a = l.address.plain();
-                let s = sums.entry(a.clone()).or_default();
-                s[2] += 1;
-                s[3] += u64::try_from(l.amount.get()).unwrap();
-                touched.push(a);
+                let sat = u64::try_from(l.amount.get()).unwrap();
+                out.count(l.address.plain(), true, sat, &mut touched);
                 vin.push(json!({
                     "txid": txid, "vout": 1_000 + i,
                     "prevout": vout_json(&txout(&l.address, l.amount.get())),
@@ -302,17 +284,14 @@ impl Esplora {
                 .outputs
                 .iter()
                 .map(|l| {
-                    let a = l.address.plain();
-                    let s = sums.entry(a.clone()).or_default();
-                    s[0] += 1;
-                    s[1] += u64::try_from(l.amount.get()).unwrap();
-                    touched.push(a);
+                    let sat = u64::try_from(l.amount.get()).unwrap();
+                    out.count(l.address.plain(), false, sat, &mut touched);
                     vout_json(&txout(&l.address, l.amount.get()))
                 })
                 .collect();
             let fee = t.fee().map_or(0, |f| u64::try_from(f.get()).unwrap());
-            out.txs.insert(
-                txid.clone(),
+            out.insert_tx(
+                &txid,
                 json!({
                     "txid": txid, "version": 2, "locktime": 0, "vin": vin, "vout": vout,
                     "size": 0, "weight": 0, "fee": fee,
@@ -321,24 +300,40 @@ impl Esplora {
                         "block_hash": hash, "block_time": t.block.time.0,
                     },
                 }),
+                touched,
             );
-            touched.sort();
-            touched.dedup();
-            for a in touched {
-                out.history.entry(a).or_default().push(txid.clone());
-            }
             let ids = out.blocks.entry(hash).or_default();
             while ids.len() < t.index as usize {
                 ids.push(format!("{:064x}", u64::MAX - ids.len() as u64));
             }
             ids.push(txid);
         }
-        out.fill_stats(sums);
+        out.fill_stats();
         out
     }
 
-    fn fill_stats(&mut self, sums: HashMap<String, [u64; 4]>) {
-        for (a, s) in sums {
+    /// Counts an output paid to `address` (or, `spent`, one it spends).
+    fn count(&mut self, address: String, spent: bool, sat: u64, touched: &mut Vec<String>) {
+        let s = self.sums.entry(address.clone()).or_default();
+        let k = if spent { 2 } else { 0 };
+        s[k] += 1;
+        s[k + 1] += sat;
+        touched.push(address);
+    }
+
+    /// Stores a transaction's answer and puts it in the history of every
+    /// address it touched, once each.
+    fn insert_tx(&mut self, txid: &str, json: Value, mut touched: Vec<String>) {
+        self.txs.insert(txid.to_owned(), json);
+        touched.sort();
+        touched.dedup();
+        for a in touched {
+            self.history.entry(a).or_default().push(txid.to_owned());
+        }
+    }
+
+    fn fill_stats(&mut self) {
+        for (a, s) in std::mem::take(&mut self.sums) {
             let n = self.history[&a].len();
             self.stats.insert(
                 a.clone(),
