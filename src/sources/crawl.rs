@@ -49,8 +49,7 @@
 //! and the transactions it sends in.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -474,7 +473,8 @@ enum Fetch {
 }
 
 /// Fetches each address's history with up to `config.concurrency` workers;
-/// outcomes in the addresses' order.
+/// outcomes in the addresses' order. After an error the addresses not yet
+/// started are skipped, and the first error in order is returned.
 fn fetch_all(
     items: &[(Address, &dyn Indexer)],
     config: &CrawlConfig,
@@ -482,51 +482,30 @@ fn fetch_all(
     requests: &(dyn Fn() -> u64 + Sync),
     span: &tracing::Span,
 ) -> Result<Vec<Fetch>> {
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Result<Fetch>>>> =
-        Mutex::new((0..items.len()).map(|_| None).collect());
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let work = || {
+    let failed = AtomicBool::new(false);
+    crate::sources::parallel_map(items, config.concurrency, |&(a, ix)| {
         // Workers report inside the crawl's span, so progress displays
         // show their events under it.
         let _in_span = span.enter();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(a, ix)) = items.get(i) else { return };
-            let r = if failed.load(Ordering::Relaxed) {
-                Ok(Fetch::Skipped)
-            } else {
-                fetch_one(a, ix, config, seeds, requests)
-            };
-            if r.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-            tracing::debug!(
-                done = done.fetch_add(1, Ordering::Relaxed) + 1,
-                of = items.len(),
-                requests = requests(),
-                "fetching addresses"
-            );
-            out.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
+        let r = if failed.load(Ordering::Relaxed) {
+            Ok(Fetch::Skipped)
+        } else {
+            fetch_one(a, ix, config, seeds, requests)
+        };
+        if r.is_err() {
+            failed.store(true, Ordering::Relaxed);
         }
-    };
-    let workers = config.concurrency.clamp(1, items.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 1..workers {
-            s.spawn(work);
-        }
-        work();
-    });
-    let mut results = Vec::with_capacity(items.len());
-    for r in out
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        results.push(r.unwrap_or(Ok(Fetch::Skipped))?);
-    }
-    Ok(results)
+        tracing::debug!(
+            done = done.fetch_add(1, Ordering::Relaxed) + 1,
+            of = items.len(),
+            requests = requests(),
+            "fetching addresses"
+        );
+        r
+    })
+    .into_iter()
+    .collect()
 }
 
 fn fetch_one(

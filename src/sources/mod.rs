@@ -243,3 +243,63 @@ impl Source for MemorySource {
         Ok(self.records.next())
     }
 }
+
+/// Runs `f` on each item with at most `workers` threads at once; the
+/// results in the items' order. One worker runs on the calling thread.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let workers = workers.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut parts = vec![work()];
+        for h in handles {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
+        out[i] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.expect("every index below items.len() was taken by exactly one worker"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order_and_runs_each_item_once() {
+        let items: Vec<u64> = (0..1000).collect();
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        let out = parallel_map(&items, 7, |x| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            x * 2
+        });
+        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1000);
+        assert!(parallel_map(&[] as &[u8], 4, |x| *x).is_empty());
+    }
+}

@@ -32,9 +32,10 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::convert::{BlockData, BlockTraces, Receipt, convert_block, parse_geth_block_traces};
-use super::transport::{CallError, JsonRpc, RpcOptions, decode, parallel_map};
+use super::transport::{CallError, JsonRpc, RpcOptions, decode};
 use crate::error::{Error, NodeFailure, Result};
 use crate::sources::http::Failed;
+use crate::sources::parallel_map;
 use crate::sources::{Record, Source};
 use crate::types::{Address, Amount, Asset, BlockHeight, OpeningBalance};
 
